@@ -1,0 +1,159 @@
+"""The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chronohook.settings import Settings, load_settings
+
+app = typer.Typer(help="chronohook: HTTP jobs now, later, at a time or on a cron; event-sourced on Kafka.")
+tokens_app = typer.Typer(help="API tokens.")
+app.add_typer(tokens_app, name="tokens")
+
+DEV_TENANT = "dev"
+
+
+class Service(str, Enum):
+    ingest = "ingest"
+    timer = "timer"
+    executor = "executor"
+    projector = "projector"
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+@app.command()
+def serve(service: Service) -> None:
+    """Run one service in the foreground; run several processes of it to scale out."""
+    from chronohook.clock import SystemClock
+
+    settings = load_settings()
+    _logging(settings)
+    clock = SystemClock()
+    if service is Service.ingest:
+        from services.ingest.app import serve as run
+    elif service is Service.timer:
+        from services.timer.service import serve as run
+    elif service is Service.executor:
+        from services.executor.service import serve as run
+    else:
+        from services.projector.service import serve as run
+    run(settings, clock)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    tenant: Annotated[str, typer.Option(help="The tenant the token acts for.")],
+    label: Annotated[str | None, typer.Option(help="A note to tell tokens apart.")] = None,
+) -> None:
+    """Create a token for TENANT and print it once; only its hash is stored."""
+    from chronohook.store.engine import create_schema, make_engine
+    from chronohook.store.tokens import create_token
+
+    settings = load_settings()
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    typer.echo(create_token(engine, tenant, label))
+
+
+def dev_token(settings: Settings) -> str:
+    """The dev tenant's token, kept in ``$CHRONOHOOK_DATA_DIR/dev-token`` (mode 0600) across restarts."""
+    from chronohook.store.engine import create_schema, make_engine
+    from chronohook.store.tokens import create_token, tenant_for_token
+
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    path = settings.data_dir / "dev-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if tenant_for_token(engine, token) is not None:
+            return token
+    token = create_token(engine, DEV_TENANT, "dev")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
+def start_local_broker_if_needed(settings: Settings) -> object | None:
+    """Start the embedded broker when nothing answers at ``CHRONOHOOK_KAFKA_BOOTSTRAP``; return it if started."""
+    from chronohook.broker import LocalBroker
+    from chronohook.kafka.topics import broker_answers
+
+    if broker_answers(settings.kafka_bootstrap):
+        return None
+    host, _, port = settings.kafka_bootstrap.rpartition(":")
+    if host not in ("127.0.0.1", "localhost"):
+        raise typer.BadParameter(f"no broker answers at {settings.kafka_bootstrap}, and it is not local")
+    broker = LocalBroker(settings.data_dir / "kafka", port=int(port), controller_port=settings.kafka_controller_port)
+    typer.echo(f"starting a local Kafka broker at {broker.bootstrap} (data in {broker.data_dir}) ...")
+    broker.start()
+    return broker
+
+
+@app.command()
+def dev(
+    logs: Annotated[Path | None, typer.Option(help="Write each service's output to DIR/<service>.log.")] = None,
+) -> None:
+    """Run everything on this machine: the broker (if none answers) and the four services, restarted if they die."""
+    from chronohook.broker import LocalBroker
+    from chronohook.kafka.topics import ensure_topics
+    from chronohook.supervisor import Supervisor
+
+    settings = load_settings()
+    _logging(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = start_local_broker_if_needed(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    supervisor = Supervisor(env=_child_env(settings), log_dir=logs)
+    try:
+        ensure_topics(settings)
+        token = dev_token(settings)
+        supervisor.start()
+        url = f"http://{settings.api_host}:{settings.api_port}"
+        typer.echo(f"chronohook is up: API {url} (docs {url}/docs)")
+        typer.echo(f"dev token (tenant '{DEV_TENANT}'): {token}")
+        typer.echo(f"  also in {settings.data_dir / 'dev-token'}; Ctrl-C stops everything")
+        supervisor.run(stop)
+    finally:
+        typer.echo("stopping ...")
+        supervisor.stop()
+        if isinstance(broker, LocalBroker):
+            broker.stop()
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        CHRONOHOOK_DATA_DIR=str(settings.data_dir.resolve()),
+        CHRONOHOOK_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        CHRONOHOOK_DATABASE_URL=settings.resolved_database_url,
+        CHRONOHOOK_API_PORT=str(settings.api_port),
+        CHRONOHOOK_API_HOST=settings.api_host,
+    )
+    return env
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Client settings every service shares.
+
+Every producer uses librdkafka's ``murmur2_random`` partitioner, the Java client's default, so records keyed by
+job id land in the same partition number of every topic, whichever client wrote them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chronohook.settings import Settings
+
+PARTITIONER = "murmur2_random"
+
+
+def admin_config(settings: Settings) -> dict[str, Any]:
+    return {"bootstrap.servers": settings.kafka_bootstrap}
+
+
+def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "partitioner": PARTITIONER,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        "compression.type": "lz4",
+        "message.timeout.ms": 30_000,
+    }
+    config.update(extra)
+    return config
+
+
+def transactional_producer_config(settings: Settings, transactional_id: str) -> dict[str, Any]:
+    return producer_config(settings, **{"transactional.id": transactional_id, "transaction.timeout.ms": 60_000})
+
+
+def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": group_id,
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        # Due jobs must move within milliseconds: do not let the broker hold fetches.
+        "fetch.wait.max.ms": 5,
+        "fetch.min.bytes": 1,
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 1_000,
+    }
+    config.update(extra)
+    return config

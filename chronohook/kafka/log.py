@@ -1,0 +1,59 @@
+"""The event-log adapter ingest appends through: Kafka for real, a list for unit tests."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chronohook.errors import PublishFailed
+from chronohook.kafka.producer import AsyncEventProducer
+from chronohook.kafka.records import record_of
+from schemas.events import Envelope
+
+
+class EventLog(Protocol):
+    async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:
+        """Append in order; return each event's (partition, offset) once durable. Raise PublishFailed."""
+        ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class KafkaEventLog:
+    def __init__(self, producer: AsyncEventProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:
+        return await self._producer.publish(self._topic, events)
+
+    def ping(self) -> None:
+        self._producer.ping()
+
+    def close(self) -> None:
+        self._producer.close()
+
+
+class InMemoryEventLog:
+    """Keeps records as Kafka would (one partition here); ``fail_next`` simulates a broker refusal."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
+        self.fail_next = False
+
+    async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:
+        if self.fail_next:
+            self.fail_next = False
+            raise PublishFailed("simulated broker refusal")
+        positions = []
+        for event in events:
+            self.records.append(record_of(event))
+            positions.append((0, len(self.records) - 1))
+        return positions
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,86 @@
+"""An asyncio face on confluent-kafka's producer: ``await publish(...)`` returns once the broker acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from chronohook.errors import PublishFailed
+from chronohook.kafka.records import record_of
+from schemas.events import Envelope
+
+
+class AsyncEventProducer:
+    """Idempotent ``acks=all`` producer. A thread serves delivery reports and resolves the awaiting futures."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._producer = Producer(config)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="kafka-delivery", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    async def publish(self, topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
+        """Append ``events`` (in order, keyed by job id); return their (partition, offset) once all are acknowledged.
+
+        Raises PublishFailed unless every event was acknowledged by all in-sync replicas.
+        """
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[tuple[int, int]]] = []
+        for event in events:
+            future: asyncio.Future[tuple[int, int]] = loop.create_future()
+            futures.append(future)
+            self._produce(topic, event, loop, future)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        positions: list[tuple[int, int]] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise PublishFailed(str(result)) from result
+            positions.append(result)
+        return positions
+
+    def _produce(
+        self,
+        topic: str,
+        event: Envelope,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[tuple[int, int]],
+    ) -> None:
+        def report(err: KafkaError | None, msg: Message) -> None:
+            outcome: PublishFailed | tuple[int, int] = (
+                PublishFailed(str(err)) if err is not None else (msg.partition(), msg.offset())
+            )
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+        key, value, headers = record_of(event)
+        while True:
+            try:
+                self._producer.produce(topic, value, key=key, headers=headers, on_delivery=report)
+                return
+            except BufferError:
+                # The local queue is full; let delivery reports drain it.
+                self._producer.poll(0.01)
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """Raise unless the broker answers a metadata request."""
+        self._producer.list_topics(timeout=timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        self._producer.flush(timeout)
+
+
+def _settle(future: asyncio.Future[tuple[int, int]], outcome: PublishFailed | tuple[int, int]) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, PublishFailed):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -1,0 +1,45 @@
+"""One settings object per process, read from ``CHRONOHOOK_*`` variables once at start and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHRONOHOOK_", frozen=True, extra="ignore")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Path(".chronohook")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # The controller port of the embedded broker `chronohook dev` starts when none answers.
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    database_url: str | None = None
+    topic_prefix: str = "chronohook"
+    partitions: int = Field(default=3, ge=1, le=1024)
+    # Distinguishes id generators of concurrent ingest processes; unique per process (0-63).
+    node_id: int = Field(default=0, ge=0, le=63)
+    executor_concurrency: int = Field(default=256, ge=1, le=10_000)
+    default_timeout_seconds: float = Field(default=30.0, gt=0, le=900)
+    response_body_limit: int = Field(default=16_384, ge=0)
+    # The timer hands a job to the executors this early; the executor waits out the rest.
+    timer_lead_ms: int = Field(default=40, ge=0, le=5_000)
+    max_request_bytes: int = Field(default=1_048_576, ge=1_024)
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'chronohook.db').resolve()}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+
+def load_settings() -> Settings:
+    """Build the process's settings from the environment; call once, at start."""
+    return Settings()

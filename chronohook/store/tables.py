@@ -1,0 +1,100 @@
+"""Table definitions. Views are stored as JSON documents beside the columns queries filter on."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    Column("label", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Written by ingest before it publishes: makes "name is unique per tenant" hold across ingest processes.
+job_names = Table(
+    "job_names",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("job_id", String(64), nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    Column("api", String(16), nullable=False),
+    Column("integer_id", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("doc", JSON, nullable=False),
+    Index("ix_jobs_tenant_api_created", "tenant", "api", "created_at"),
+    Index("ix_jobs_integer_id", "integer_id"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("run_id", String(160), primary_key=True),
+    Column("job_id", String(64), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("executed_at", DateTime(timezone=True), nullable=False),
+    Column("doc", JSON, nullable=False),
+)
+
+queues = Table(
+    "queues",
+    metadata,
+    Column("queue_id", BigInteger, primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "name"),
+)
+
+# The projector's consumed offsets, stored in the same transaction as the rows they produced.
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+# Callbacks to send, written with the run that triggered them (transactional outbox).
+callback_outbox = Table(
+    "callback_outbox",
+    metadata,
+    Column("callback_id", String(200), primary_key=True),
+    Column("job_id", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("duration_ms", Float),
+    Column("done", Boolean, nullable=False, default=False, index=True),
+)

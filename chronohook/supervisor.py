@@ -1,0 +1,98 @@
+"""Runs the four services as child processes and restarts any that dies. Used by ``chronohook dev`` and tests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("chronohook.supervisor")
+
+SERVICES = ("projector", "timer", "executor", "ingest")
+RESTART_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class Child:
+    name: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+
+@dataclass
+class Supervisor:
+    env: dict[str, str]
+    log_dir: Path | None = None
+    services: tuple[str, ...] = SERVICES
+    children: dict[str, Child] = field(default_factory=dict)
+
+    def start(self) -> None:
+        for name in self.services:
+            child = Child(name, dict(self.env))
+            self.children[name] = child
+            self._spawn(child)
+
+    def _spawn(self, child: Child) -> None:
+        out: int | object = subprocess.DEVNULL
+        handle = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            handle = (self.log_dir / f"{child.name}.log").open("ab")
+            out = handle
+        child.process = subprocess.Popen(
+            [sys.executable, "-m", "chronohook.cli", "serve", child.name],
+            env=child.env, stdout=out if handle else None, stderr=subprocess.STDOUT if handle else None,
+        )  # fmt: skip
+        if handle is not None:
+            handle.close()
+        child.started_at = time.monotonic()
+        log.info("started %s (pid %d)", child.name, child.process.pid)
+
+    def check(self) -> list[str]:
+        """Restart every child that exited; return their names."""
+        restarted = []
+        for child in self.children.values():
+            proc = child.process
+            if proc is None or proc.poll() is None:
+                continue
+            if time.monotonic() - child.started_at > 30:
+                child.restarts = 0
+            delay = RESTART_BACKOFF[min(child.restarts, len(RESTART_BACKOFF) - 1)]
+            log.warning("%s exited with %s; restarting in %.1f s", child.name, proc.returncode, delay)
+            time.sleep(delay)
+            child.restarts += 1
+            self._spawn(child)
+            restarted.append(child.name)
+        return restarted
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Signal one child (kill -9 by default), for fault tests; returns its pid."""
+        proc = self.children[name].process
+        assert proc is not None
+        os.kill(proc.pid, sig)
+        proc.wait()
+        return proc.pid
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(0.2):
+            self.check()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        procs = [c.process for c in self.children.values() if c.process is not None and c.process.poll() is None]
+        for proc in procs:
+            proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,211 @@
+"""Frozen event models. Every event shares one envelope; ``type`` discriminates.
+
+All events of every job go to one log topic, ``<prefix>.job-events``, keyed by ``job_id``: the partition keeps
+each job's events in causal order (ingest -> timer -> executor -> timer), which the projector and any auditor
+replaying the log rely on. Producers: ingest (JobCreated, JobPushed, JobUpdated, JobPaused, JobResumed,
+JobDeleted), timer (JobDue, JobRetryScheduled, JobDeadLettered, and JobPushed for Recuro retries), executor
+(JobSucceeded, JobFailed). Every record carries a ``type`` header so consumers skip others without decoding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+CURRENT_SCHEMA_VERSION = 1
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+Api = Literal["quedup", "recuro", "recuro_cron"]
+FailureReason = Literal[
+    "timeout",
+    "connection_error",
+    "dns_error",
+    "ssl_error",
+    "http_client_error",
+    "http_server_error",
+    "invalid_url",
+    "assertion_failed",
+    "limit_exceeded",
+    "unknown",
+]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Envelope(Frozen):
+    """Fields every event carries."""
+
+    event_id: str = Field(description="Unique and deterministic where the event can be re-derived.")
+    job_id: str = Field(description="Kafka key; every event of a job lands in the same partition.")
+    tenant: str
+    occurred_at: AwareDatetime
+    schema_version: int = CURRENT_SCHEMA_VERSION
+
+
+class HttpRequestSpec(Frozen):
+    """What to send. ``body`` is the exact bytes (UTF-8 text) sent; JSON payloads are serialised once."""
+
+    method: HttpMethod
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    timeout_seconds: float = 30.0
+
+
+class RetryPolicy(Frozen):
+    """Seconds to wait before each retry; an empty list means no retries."""
+
+    delays: tuple[float, ...] = ()
+
+
+class JobCreated(Envelope):
+    """A named job (QuedUp job or Recuro cron): one-off at ``run_at``/now, or recurring on ``schedule``."""
+
+    type: Literal["JobCreated"] = "JobCreated"
+    api: Api
+    name: str
+    request: HttpRequestSpec
+    schedule: str | None = None
+    run_at: AwareDatetime | None = None
+    callback_url: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    active: bool = True
+    integer_id: int | None = Field(default=None, description="Recuro cron id.")
+
+
+class JobPushed(Envelope):
+    """A one-off job pushed onto a Recuro queue (also each retry of one, as a new job)."""
+
+    type: Literal["JobPushed"] = "JobPushed"
+    api: Literal["recuro"] = "recuro"
+    integer_id: int
+    queue: str
+    queue_id: int
+    request: HttpRequestSpec
+    payload: dict[str, object] | None = None
+    scheduled_at: AwareDatetime
+    delay_seconds: int = 0
+    callback_url: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    attempt_number: int = 1
+    retry_of: str | None = None
+
+
+class JobUpdated(Envelope):
+    """The full new definition of a named job after a PATCH."""
+
+    type: Literal["JobUpdated"] = "JobUpdated"
+    name: str
+    request: HttpRequestSpec
+    schedule: str | None = None
+    run_at: AwareDatetime | None = None
+    callback_url: str | None = None
+
+
+class JobPaused(Envelope):
+    type: Literal["JobPaused"] = "JobPaused"
+
+
+class JobResumed(Envelope):
+    type: Literal["JobResumed"] = "JobResumed"
+
+
+class JobDeleted(Envelope):
+    type: Literal["JobDeleted"] = "JobDeleted"
+
+
+class JobDue(Envelope):
+    """The timer hands one attempt to the executors. Self-contained: executors keep no state."""
+
+    type: Literal["JobDue"] = "JobDue"
+    run_id: str = Field(description="Deterministic per (job, occurrence, attempt): the receiver's idempotency key.")
+    due_at: AwareDatetime
+    attempt: int = 1
+    request: HttpRequestSpec
+    callback_url: str | None = None
+    next_run_at: AwareDatetime | None = Field(default=None, description="The occurrence after this one.")
+
+
+class RunOutcome(Frozen):
+    run_id: str
+    attempt: int
+    due_at: AwareDatetime
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    duration_ms: float
+    request_headers: dict[str, str]
+    request_body: str | None
+    response_status: int | None = None
+    response_headers: dict[str, str] = Field(default_factory=dict)
+    response_body: str | None = None
+    response_truncated: bool = False
+    callback_url: str | None = None
+
+
+class JobSucceeded(Envelope):
+    type: Literal["JobSucceeded"] = "JobSucceeded"
+    outcome: RunOutcome
+
+
+class JobFailed(Envelope):
+    type: Literal["JobFailed"] = "JobFailed"
+    outcome: RunOutcome
+    failure_reason: FailureReason
+    error_message: str | None = None
+
+
+class JobRetryScheduled(Envelope):
+    """A failed attempt will be tried again at ``retry_at`` (for Recuro as the new job ``retry_job_id``)."""
+
+    type: Literal["JobRetryScheduled"] = "JobRetryScheduled"
+    failed_run_id: str
+    next_attempt: int
+    retry_at: AwareDatetime
+    retry_job_id: str | None = None
+
+
+class JobDeadLettered(Envelope):
+    """Every attempt failed (or retries are off): the job ends as failed."""
+
+    type: Literal["JobDeadLettered"] = "JobDeadLettered"
+    failed_run_id: str
+    attempts: int
+    retries_enabled: bool
+
+
+Event = Annotated[
+    JobCreated
+    | JobPushed
+    | JobUpdated
+    | JobPaused
+    | JobResumed
+    | JobDeleted
+    | JobDue
+    | JobSucceeded
+    | JobFailed
+    | JobRetryScheduled
+    | JobDeadLettered,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: tuple[type[Envelope], ...] = (
+    JobCreated,
+    JobPushed,
+    JobUpdated,
+    JobPaused,
+    JobResumed,
+    JobDeleted,
+    JobDue,
+    JobSucceeded,
+    JobFailed,
+    JobRetryScheduled,
+    JobDeadLettered,
+)
+
+
+def occurred(event: Envelope) -> datetime:
+    return event.occurred_at

@@ -1,0 +1,1 @@
+"""chronohook's four services: ingest, timer, executor, projector."""

@@ -1,0 +1,1 @@
+"""The executor: consumes ``JobDue``, sends the request, emits ``JobSucceeded`` or ``JobFailed``."""

@@ -1,0 +1,52 @@
+"""Pure: turn a due job and what the sender saw into the result event."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from chronohook.ids import deterministic_event_id
+from schemas.events import JobDue, JobFailed, JobSucceeded, RunOutcome
+from services.executor.sender import SendResult
+
+USER_AGENT = "chronohook/0.1"
+
+
+def request_headers(due: JobDue) -> dict[str, str]:
+    """What goes on the wire: the user's headers plus ours (the user's win, except the run id)."""
+    headers = {"User-Agent": USER_AGENT}
+    if due.request.body is not None:
+        headers["Content-Type"] = "application/json" if due.request.body[:1] in "{[" else "text/plain"
+    headers.update(due.request.headers)
+    headers["X-Chronohook-Run-Id"] = due.run_id
+    headers["X-Chronohook-Attempt"] = str(due.attempt)
+    return headers
+
+
+def result_event(
+    due: JobDue, headers: dict[str, str], result: SendResult, started_at: datetime
+) -> JobSucceeded | JobFailed:
+    finished_at = started_at + timedelta(milliseconds=result.duration_ms)
+    outcome = RunOutcome(
+        run_id=due.run_id,
+        attempt=due.attempt,
+        due_at=due.due_at,
+        started_at=started_at,
+        finished_at=finished_at,
+        duration_ms=round(result.duration_ms, 3),
+        request_headers=headers,
+        request_body=due.request.body,
+        response_status=result.status,
+        response_headers=result.headers,
+        response_body=result.body,
+        response_truncated=result.truncated,
+        callback_url=due.callback_url,
+    )
+    base = dict(job_id=due.job_id, tenant=due.tenant, occurred_at=finished_at, outcome=outcome)
+    if result.failure_reason is None:
+        return JobSucceeded(event_id=deterministic_event_id("succeeded", due.run_id), **base)
+    return JobFailed(
+        event_id=deterministic_event_id("failed", due.run_id),
+        failure_reason=result.failure_reason,
+        error_message=result.error_message,
+        **base,
+    )

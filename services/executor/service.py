@@ -1,0 +1,163 @@
+"""The executor's shell. At-least-once: a result is produced before its offset is committed.
+
+A consumer thread feeds an asyncio loop; each due job waits out the timer's lead, is sent, and its result
+is appended to the results topic; offsets are committed below the oldest job still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from chronohook.clock import Clock
+from chronohook.kafka.config import consumer_config, producer_config
+from chronohook.kafka.producer import AsyncEventProducer
+from chronohook.kafka.records import type_of
+from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.settings import Settings
+from schemas import CodecError, decode_event
+from schemas.events import JobDue
+from services.executor.offsets import OffsetTracker
+from services.executor.runs import request_headers, result_event
+from services.executor.sender import AiohttpSender, HttpSender
+
+log = logging.getLogger("chronohook.executor")
+GROUP = "chronohook-executor"
+
+
+class ExecutorService:
+    def __init__(self, settings: Settings, clock: Clock, sender: HttpSender, producer: AsyncEventProducer) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.sender = sender
+        self.producer = producer
+        self.topics = Topics.from_settings(settings)
+        self.tracker = OffsetTracker()
+        self.slots = asyncio.Semaphore(settings.executor_concurrency)
+        self.stopping = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue[list[Message]] = asyncio.Queue(maxsize=4)
+        commits: list[list[tuple[str, int, int]]] = []
+        lock = threading.Lock()
+        halt = threading.Event()
+        tasks: set[asyncio.Task[None]] = set()
+
+        def on_revoke(consumer: Any, partitions: list[TopicPartition]) -> None:
+            for tp in partitions:
+                self.tracker.forget(tp.topic, tp.partition)
+
+        def consume_loop() -> None:
+            consumer = Consumer(consumer_config(self.settings, GROUP))
+            consumer.subscribe([self.topics.events], on_revoke=on_revoke)
+            try:
+                while not halt.is_set():
+                    with lock:
+                        pending, commits[:] = list(commits), []
+                    for batch in pending:
+                        consumer.commit(
+                            offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=False
+                        )
+                    msgs = consumer.consume(500, 0.05)
+                    if msgs:
+                        asyncio.run_coroutine_threadsafe(inbox.put(msgs), loop).result()
+            except BaseException as exc:
+                loop.call_soon_threadsafe(self._fail, exc)
+            finally:
+                consumer.close()
+
+        thread = threading.Thread(target=consume_loop, name="executor-consumer", daemon=True)
+        thread.start()
+        log.info("executor started")
+        try:
+            while not self.stopping.is_set():
+                try:
+                    msgs = await asyncio.wait_for(inbox.get(), timeout=0.1)
+                except TimeoutError:
+                    msgs = []
+                for msg in msgs:
+                    err = msg.error()
+                    if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                        raise KafkaException(err)
+                    if err is not None or type_of(msg) != "JobDue":
+                        if err is None:
+                            self.tracker.skipped(msg.topic(), msg.partition(), msg.offset())
+                        continue
+                    await self.slots.acquire()
+                    self.tracker.started(msg.topic(), msg.partition(), msg.offset())
+                    task = asyncio.create_task(self._handle(msg))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                batch = self.tracker.committable()
+                if batch:
+                    with lock:
+                        commits.append(batch)
+            if self.failure is not None:
+                raise self.failure
+        finally:
+            halt.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(thread.join, 10)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failure = exc
+        self.stopping.set()
+
+    async def _handle(self, msg: Message) -> None:
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        try:
+            event = decode_event(msg.value())
+            if not isinstance(event, JobDue):
+                raise CodecError(f"record at {topic}/{partition}/{offset} says JobDue but holds {event.type}")
+            await self.execute(event)
+            self.tracker.finished(topic, partition, offset)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # Never skip a record: stop, and let the supervisor restart us from the last committed offset.
+            self._fail(exc)
+        finally:
+            self.slots.release()
+
+    async def execute(self, due: JobDue) -> None:
+        wait = (due.due_at - self.clock.now()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        headers = request_headers(due)
+        started_at = self.clock.now()
+        result = await self.sender.send(due.request, headers)
+        await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
+
+
+async def _main(settings: Settings, clock: Clock) -> None:
+    ensure_topics(settings)
+    producer = AsyncEventProducer(producer_config(settings))
+    sender = AiohttpSender(body_limit=settings.response_body_limit, max_connections=settings.executor_concurrency)
+    service = ExecutorService(settings, clock, sender, producer)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, service.stopping.set)
+    try:
+        await service.run()
+    finally:
+        await sender.close()
+        producer.close()
+
+
+def serve(settings: Settings, clock: Clock) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        pass
+    asyncio.run(_main(settings, clock))

@@ -1,0 +1,77 @@
+"""The ingest FastAPI application and its process entry point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from chronohook.clock import Clock
+from chronohook.ids import SnowflakeIds
+from chronohook.kafka.config import producer_config
+from chronohook.kafka.log import EventLog, KafkaEventLog
+from chronohook.kafka.producer import AsyncEventProducer
+from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.settings import Settings
+from chronohook.store.engine import create_schema, make_engine
+from services.ingest.context import IngestContext
+from services.ingest.errors import IngestError, handle_ingest_error, handle_validation_error
+from services.ingest.limits import BodySizeLimit
+from services.ingest.routers import health, quedup_jobs, recuro_crons, recuro_jobs
+from services.projector.store import ReadModelStore
+
+DESCRIPTION = """\
+chronohook sends HTTP requests for you: now, after a delay, at a time, or on a cron schedule.
+
+It speaks two APIs: QuedUp's `/jobs` and Recuro's `/api/jobs` and `/api/crons`. Authenticate with
+`Authorization: Bearer <token>` (create one with `chronohook tokens create --tenant NAME`).
+"""
+
+
+def build_context(settings: Settings, clock: Clock, log: EventLog | None = None) -> IngestContext:
+    """Wire the real adapters (or the given event log) for one ingest process."""
+    topics = Topics.from_settings(settings)
+    if log is None:
+        ensure_topics(settings)
+        log = KafkaEventLog(AsyncEventProducer(producer_config(settings)), topics.events)
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    return IngestContext(
+        settings=settings,
+        clock=clock,
+        log=log,
+        engine=engine,
+        store=ReadModelStore(engine),
+        ids=SnowflakeIds(settings.node_id, clock),
+        topic=topics.events,
+    )
+
+
+def create_app(ctx: IngestContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            ctx.log.close()
+            ctx.engine.dispose()
+
+    app = FastAPI(title="chronohook", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.ctx = ctx
+    app.add_exception_handler(IngestError, handle_ingest_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    for router in (quedup_jobs.router, recuro_jobs.router, recuro_crons.router, health.router):
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=ctx.settings.max_request_bytes)
+    return app
+
+
+def serve(settings: Settings, clock: Clock) -> None:
+    app = create_app(build_context(settings, clock))
+    uvicorn.run(
+        app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower(),
+        access_log=False, loop="uvloop", http="httptools",
+    )  # fmt: skip

@@ -1,0 +1,204 @@
+"""Pure translations: validated requests -> events, and read models -> response bodies."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from chronohook.clock import iso8601_offset, rfc3339
+from chronohook.ids import queue_id, random_event_id, recuro_cron_key, recuro_job_key
+from chronohook.schedule import first_run_at
+from schemas.events import HttpRequestSpec, JobCreated, JobPushed, JobUpdated, RetryPolicy
+from services.ingest.models import (
+    CreateCronRequest,
+    CreateJobRequest,
+    CronResponse,
+    Job,
+    PushJobRequest,
+    RecuroJobResponse,
+    RunResponse,
+    UpdateJobRequest,
+)
+from services.projector.views import JobView, RunView
+
+# QuedUp: any failure is retried immediately, immediately, then after 5 min, 15 min, 1 h, 3 h and 6 h.
+QUEDUP_RETRIES = RetryPolicy(delays=(0, 0, 300, 900, 3600, 10800, 21600))
+# Recuro: a queue's default retry_delays.
+RECURO_QUEUE_RETRIES = RetryPolicy(delays=(60, 1800, 10800))
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: datetime) -> JobCreated:
+    return JobCreated(
+        event_id=random_event_id(),
+        job_id=job_id,
+        tenant=tenant,
+        occurred_at=now,
+        api="quedup",
+        name=req.name,
+        request=HttpRequestSpec(
+            method=req.method, url=req.url, headers=req.headers or {}, body=req.body,
+            timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        ),  # fmt: skip
+        schedule=req.schedule,
+        run_at=None if req.schedule else _as_dt(req.run_at),
+        retry=QUEDUP_RETRIES,
+    )
+
+
+def update_quedup_job(view: JobView, req: UpdateJobRequest, now: datetime) -> JobUpdated:
+    given = req.model_fields_set
+    request = view.request.model_copy(
+        update={
+            k: (getattr(req, k) if k != "headers" else (req.headers or {}))
+            for k in ("method", "url", "body", "headers")
+            if k in given and (getattr(req, k) is not None or k == "body")
+        }
+    )
+    schedule = req.schedule if "schedule" in given else view.schedule
+    run_at = _as_dt(req.run_at) if "run_at" in given else view.run_at
+    return JobUpdated(
+        event_id=random_event_id(),
+        job_id=view.job_id,
+        tenant=view.tenant,
+        occurred_at=now,
+        name=req.name if req.name is not None else (view.name or ""),
+        request=request,
+        schedule=schedule,
+        run_at=None if schedule else run_at,
+        callback_url=view.callback_url,
+    )
+
+
+def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: datetime) -> JobPushed:
+    body = None if req.payload is None else json.dumps(req.payload, separators=(",", ":"))
+    headers = dict(req.headers or {})
+    if body is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"
+    return JobPushed(
+        event_id=random_event_id(),
+        job_id=recuro_job_key(integer_id),
+        tenant=tenant,
+        occurred_at=now,
+        integer_id=integer_id,
+        queue=req.queue,
+        queue_id=queue_id(tenant, req.queue),
+        request=HttpRequestSpec(method=req.method, url=req.url, headers=headers, body=body,
+                                timeout_seconds=DEFAULT_TIMEOUT_SECONDS),  # fmt: skip
+        payload=req.payload,
+        scheduled_at=now + timedelta(seconds=req.delay),
+        delay_seconds=req.delay,
+        callback_url=req.callback_url,
+        retry=RECURO_QUEUE_RETRIES,
+    )
+
+
+def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: datetime) -> JobCreated:
+    return JobCreated(
+        event_id=random_event_id(),
+        job_id=recuro_cron_key(cron_id),
+        tenant=tenant,
+        occurred_at=now,
+        api="recuro_cron",
+        name=req.name,
+        request=HttpRequestSpec(method=req.method, url=req.url, headers=req.headers or {}, body=req.payload,
+                                timeout_seconds=float(req.timeout_seconds)),  # fmt: skip
+        schedule=req.cron_expression,
+        callback_url=req.callback_url,
+        active=req.is_active,
+        integer_id=cron_id,
+    )
+
+
+def _as_dt(value: object) -> datetime | None:
+    assert value is None or isinstance(value, datetime)
+    return value
+
+
+# -- responses --------------------------------------------------------------------------------------------------
+def quedup_job(view: JobView) -> Job:
+    status = view.status if view.status in ("active", "paused", "failed", "completed") else "active"
+    return Job(
+        id=view.job_id,
+        name=view.name or "",
+        method=view.request.method,
+        url=view.request.url,
+        body=view.request.body,
+        headers=view.request.headers,
+        schedule=view.schedule,
+        next_run_at=None if status in ("completed", "failed") else rfc3339(view.next_run_at),
+        status=status,  # type: ignore[arg-type]
+    )
+
+
+def quedup_job_from_event(event: JobCreated | JobUpdated, status: str = "active") -> Job:
+    next_run = first_run_at(event.schedule, event.run_at, event.occurred_at)
+    return Job(
+        id=event.job_id,
+        name=event.name,
+        method=event.request.method,
+        url=event.request.url,
+        body=event.request.body,
+        headers=event.request.headers,
+        schedule=event.schedule,
+        next_run_at=rfc3339(next_run),
+        status=status,  # type: ignore[arg-type]
+    )
+
+
+def recuro_cron(event: JobCreated) -> CronResponse:
+    assert event.integer_id is not None
+    next_run = first_run_at(event.schedule, None, event.occurred_at)
+    return CronResponse(
+        id=event.integer_id,
+        name=event.name,
+        cron_expression=event.schedule or "",
+        next_run_at=iso8601_offset(next_run),
+        is_active=event.active,
+    )
+
+
+def _integer(key: str | None) -> int | None:
+    return None if key is None else int(key.rsplit("_", 1)[-1])
+
+
+def recuro_job(view: JobView, runs: list[RunView]) -> RecuroJobResponse:
+    assert view.integer_id is not None
+    return RecuroJobResponse(
+        id=view.integer_id,
+        queue_id=view.queue_id,
+        queue=view.queue,
+        url=view.request.url,
+        method=view.request.method,
+        headers={k: v for k, v in view.request.headers.items()},
+        payload=view.payload,
+        callback_url=view.callback_url,
+        status=view.status,  # type: ignore[arg-type]
+        final_status=view.final_status,
+        attempt_number=view.attempt_number,
+        is_retry=view.retry_of is not None,
+        retry_of=_integer(view.retry_of),
+        has_pending_retry=view.has_pending_retry,
+        retry_job_id=_integer(view.retry_job_id),
+        scheduled_at=None if view.scheduled_at is None else iso8601_offset(view.scheduled_at),
+        created_at=iso8601_offset(view.created_at),
+        dead_lettered_at=None if view.dead_lettered_at is None else iso8601_offset(view.dead_lettered_at),
+        runs=[
+            RunResponse(
+                run_id=r.run_id,
+                attempt_number=r.attempt,
+                response_status=r.response_status,
+                response_body=r.response_body,
+                response_headers=r.response_headers,
+                request_headers=r.request_headers,
+                request_body=r.request_body,
+                started_at=iso8601_offset(r.started_at),
+                executed_at=iso8601_offset(r.executed_at),
+                duration_ms=r.duration_ms,
+                error_message=r.error_message,
+                failure_reason=r.failure_reason,
+            )
+            for r in runs
+        ],
+    )
+

@@ -1,0 +1,156 @@
+"""Request and response models of both APIs (separate from the events they become)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from services.ingest import validation as v
+
+Url = Annotated[StrictStr, Field(max_length=v.URL_MAX), AfterValidator(v.valid_url)]
+Method = Annotated[StrictStr, AfterValidator(v.http_method)]
+QuedupMethod = Annotated[StrictStr, AfterValidator(lambda m: v.http_method(m, v.QUEDUP_METHODS))]
+Cron = Annotated[StrictStr, Field(max_length=255), AfterValidator(v.cron_expression)]
+Rfc3339 = Annotated[StrictStr, AfterValidator(v.rfc3339)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=v.NAME_MAX)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- QuedUp -----------------------------------------------------------------------------------------------------
+class CreateJobRequest(Request):
+    """QuedUp's job.CreateJobRequest."""
+
+    method: QuedupMethod = Field(description="The HTTP method used when sending the request.", examples=["POST"])
+    name: Name = Field(description="A unique name for the job. Used for identification.", examples=["Database Backup"])
+    url: Url = Field(description="The URL the job will send a request to.", examples=["https://example.com"])
+    body: StrictStr | None = Field(default=None, description="Optional request body to include when sending the job.")
+    headers: dict[str, StrictStr] | None = Field(default=None, description="Optional HTTP headers to send.")
+    run_at: Rfc3339 | None = Field(
+        default=None, description="Run once at this RFC 3339 time. Ignored if schedule is provided."
+    )
+    schedule: Cron | None = Field(default=None, description="5-field cron (UTC); takes precedence over run_at.")
+
+
+class UpdateJobRequest(Request):
+    """Partial update: only the fields present change; ``null`` clears ``body``, ``run_at`` or ``schedule``."""
+
+    method: QuedupMethod | None = None
+    name: Name | None = None
+    url: Url | None = None
+    body: StrictStr | None = None
+    headers: dict[str, StrictStr] | None = None
+    run_at: Rfc3339 | None = None
+    schedule: Cron | None = None
+
+
+class Job(BaseModel):
+    """QuedUp's Job object."""
+
+    id: str = Field(examples=["job_xxx"])
+    name: str
+    method: str
+    url: str
+    body: str | None
+    headers: dict[str, str]
+    schedule: str | None
+    next_run_at: str | None = Field(description="The next run (RFC 3339); null once the job is complete.")
+    status: Literal["active", "paused", "failed", "completed"]
+
+
+# -- Recuro -----------------------------------------------------------------------------------------------------
+class PushJobRequest(Request):
+    """Recuro's POST /api/jobs body."""
+
+    queue: Annotated[StrictStr, Field(min_length=1, max_length=255)] = Field(
+        description="Queue name. Created automatically if it does not exist."
+    )
+    url: Url = Field(description="The URL to send the HTTP request to.")
+    method: Method = Field(default="POST", description="GET, POST, PUT, PATCH or DELETE.")
+    headers: dict[str, StrictStr] | None = Field(default=None, description="Sent as request headers.")
+    payload: dict[str, Any] | None = Field(default=None, description="JSON body sent with the request.")
+    callback_url: Url | None = Field(default=None, description="Receives a POST when the job completes.")
+    delay: StrictInt = Field(default=0, ge=0, le=86_400, description="Seconds to wait before running the job.")
+
+
+class PushJobResponse(BaseModel):
+    success: bool = True
+    queue_id: int
+    job_id: int
+    scheduled_at: str
+    message: str = "Scheduled successfully"
+
+
+class SuccessAssertion(Request):
+    type: Literal["status_code_equals", "response_time_under_ms", "body_contains"]
+    value: StrictStr
+
+
+class CreateCronRequest(Request):
+    """Recuro's POST /api/crons body."""
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+    url: Url
+    cron_expression: Cron
+    method: Method = "POST"
+    headers: dict[str, StrictStr] | None = None
+    payload: StrictStr | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
+    callback_url: Url | None = None
+    timeout_seconds: StrictInt = Field(default=30, ge=1, le=300)
+    alert_threshold: Literal[1, 2, 3] | None = None
+    success_assertions: list[SuccessAssertion] = Field(default_factory=list, max_length=10)
+    is_active: StrictBool = True
+
+
+class CronResponse(BaseModel):
+    id: int
+    name: str
+    cron_expression: str
+    next_run_at: str | None
+    is_active: bool
+
+
+class RunResponse(BaseModel):
+    run_id: str
+    attempt_number: int
+    response_status: int | None
+    response_body: str | None
+    response_headers: dict[str, str]
+    request_headers: dict[str, str]
+    request_body: str | None
+    started_at: str
+    executed_at: str
+    duration_ms: float
+    error_message: str | None
+    failure_reason: str | None
+
+
+class RecuroJobResponse(BaseModel):
+    id: int
+    queue_id: int | None
+    queue: str | None
+    url: str
+    method: str
+    headers: dict[str, str]
+    payload: dict[str, Any] | None
+    callback_url: str | None
+    status: Literal["pending", "processing", "completed", "failed"]
+    final_status: str | None
+    attempt_number: int
+    is_retry: bool
+    retry_of: int | None
+    has_pending_retry: bool
+    retry_job_id: int | None
+    scheduled_at: str | None
+    created_at: str
+    dead_lettered_at: str | None
+    runs: list[RunResponse]
+
+
+class Health(BaseModel):
+    status: str
+    kafka: str | None = None
+    database: str | None = None

@@ -1,0 +1,121 @@
+"""QuedUp's jobs: ``/jobs``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from chronohook.ids import quedup_job_id, random_event_id
+from schemas.events import JobDeleted, JobPaused, JobResumed
+from services.ingest import commands, names
+from services.ingest.context import Ctx, IngestContext, Tenant
+from services.ingest.errors import Conflict, NotFound
+from services.ingest.models import CreateJobRequest, Job, UpdateJobRequest
+from services.projector.views import JobView, evolve
+
+router = APIRouter(prefix="/jobs", tags=["QuedUp jobs"])
+ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing or invalid token: `{\"error\": ...}`"},
+    404: {"description": "No such job for this tenant: `{\"error\": ...}`"},
+    422: {"description": "Invalid input: `{\"error\": ..., \"errors\": {field: [...]}}`"},
+    503: {"description": "The job log did not acknowledge; nothing was accepted"},
+}
+
+
+async def _load(ctx: IngestContext, tenant: str, job_id: str) -> JobView:
+    await ctx.caught_up(job_id)
+    view = await asyncio.to_thread(ctx.store.job, tenant, job_id)
+    if view is None or view.api != "quedup":
+        raise NotFound(f"Job {job_id} not found.")
+    return view
+
+
+def _taken(name: str) -> Conflict:
+    return Conflict(f"A job named {name!r} already exists.", {"name": [f"The name {name!r} is already taken."]})
+
+
+@router.post("", response_model=Job, responses=ERRORS | {409: {"description": "The name is taken"}})
+async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
+    """Create a job: now, at ``run_at``, or on ``schedule`` (cron, UTC)."""
+    job_id = quedup_job_id(ctx.clock)
+    if not await asyncio.to_thread(names.reserve, ctx.engine, tenant, req.name, job_id):
+        raise _taken(req.name)
+    event = commands.create_quedup_job(req, tenant, job_id, ctx.clock.now())
+    try:
+        await ctx.publish([event])
+    except BaseException:
+        await asyncio.to_thread(names.release, ctx.engine, tenant, req.name, job_id)
+        raise
+    return commands.quedup_job_from_event(event)
+
+
+@router.get("", response_model=list[Job], responses=ERRORS)
+async def list_jobs(
+    ctx: Ctx,
+    tenant: Tenant,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[Job]:
+    """The tenant's jobs, oldest first."""
+    views = await asyncio.to_thread(ctx.store.jobs, tenant, "quedup", limit, offset)
+    return [commands.quedup_job(v) for v in views]
+
+
+@router.get("/{job_id}", response_model=Job, responses=ERRORS)
+async def get_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
+    return commands.quedup_job(await _load(ctx, tenant, job_id))
+
+
+@router.patch("/{job_id}", response_model=Job, responses=ERRORS | {409: {"description": "The new name is taken"}})
+async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
+    """Change any of the create fields; the schedule is re-armed from now."""
+    view = await _load(ctx, tenant, job_id)
+    event = commands.update_quedup_job(view, req, ctx.clock.now())
+    renamed = event.name != view.name
+    if renamed and not await asyncio.to_thread(names.reserve, ctx.engine, tenant, event.name, job_id):
+        raise _taken(event.name)
+    try:
+        await ctx.publish([event])
+    except BaseException:
+        if renamed:
+            await asyncio.to_thread(names.release, ctx.engine, tenant, event.name, job_id)
+        raise
+    if renamed and view.name:
+        await asyncio.to_thread(names.release, ctx.engine, tenant, view.name, job_id)
+    return commands.quedup_job_from_event(event, "paused" if view.paused else "active")
+
+
+@router.delete("/{job_id}", status_code=204, responses=ERRORS)
+async def delete_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Response:
+    """Delete the job and its history; a pending run is cancelled."""
+    view = await _load(ctx, tenant, job_id)
+    now = ctx.clock.now()
+    await ctx.publish([JobDeleted(event_id=random_event_id(), job_id=job_id, tenant=tenant, occurred_at=now)])
+    if view.name:
+        await asyncio.to_thread(names.release, ctx.engine, tenant, view.name, job_id)
+    return Response(status_code=204)
+
+
+@router.post("/{job_id}/pause", response_model=Job, responses=ERRORS)
+async def pause_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
+    view = await _load(ctx, tenant, job_id)
+    if view.status in ("completed", "failed"):
+        return commands.quedup_job(view)
+    now = ctx.clock.now()
+    await ctx.publish([JobPaused(event_id=random_event_id(), job_id=job_id, tenant=tenant, occurred_at=now)])
+    return commands.quedup_job(view.model_copy(update={"status": "paused", "paused": True}))
+
+
+@router.post("/{job_id}/resume", response_model=Job, responses=ERRORS)
+async def resume_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
+    view = await _load(ctx, tenant, job_id)
+    if not view.paused:
+        return commands.quedup_job(view)
+    now = ctx.clock.now()
+    event = JobResumed(event_id=random_event_id(), job_id=job_id, tenant=tenant, occurred_at=now)
+    await ctx.publish([event])
+    resumed = evolve(view, event)
+    assert resumed is not None
+    return commands.quedup_job(resumed)

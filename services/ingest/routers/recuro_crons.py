@@ -1,0 +1,20 @@
+"""Recuro's crons: ``/api/crons``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.ingest import commands
+from services.ingest.context import Ctx, Tenant
+from services.ingest.models import CreateCronRequest, CronResponse
+from services.ingest.routers.recuro_jobs import ERRORS
+
+router = APIRouter(prefix="/api/crons", tags=["Recuro crons"])
+
+
+@router.post("", status_code=201, response_model=CronResponse, responses=ERRORS)
+async def create_cron(req: CreateCronRequest, ctx: Ctx, tenant: Tenant) -> CronResponse:
+    """Create a recurring HTTP request on a 5-field cron expression (UTC)."""
+    event = commands.create_recuro_cron(req, tenant, ctx.ids.next_id(), ctx.clock.now())
+    await ctx.publish([event])
+    return commands.recuro_cron(event)

@@ -1,0 +1,122 @@
+"""Field rules shared by the request models, and pydantic errors worded as Laravel words them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from chronohook.schedule import InvalidCron, validate_cron
+
+URL_MAX = 2048
+NAME_MAX = 255
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+QUEDUP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+class RuleError(ValueError):
+    """A value broke a rule; the message is the Laravel wording after ``The {field} field ``."""
+
+
+def valid_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise RuleError("must be a valid URL.") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise RuleError("must be a valid URL.")
+    return value
+
+
+def http_method(value: str, allowed: Sequence[str] = METHODS) -> str:
+    upper = value.upper()
+    if upper not in allowed:
+        raise RuleError(f"is invalid. It must be one of {', '.join(allowed)}.")
+    return upper
+
+
+def cron_expression(value: str) -> str:
+    try:
+        return validate_cron(value)
+    except InvalidCron as exc:
+        raise RuleError(f"must be a valid cron expression: {exc}.") from exc
+
+
+def rfc3339(value: str) -> datetime:
+    """RFC 3339 only: a date, ``T``, a time and an explicit offset (``Z`` or ``+hh:mm``)."""
+    text = value.strip()
+    if len(text) < 20 or text[10] not in "Tt" or not (text[-1] in "Zz" or text[-6] in "+-"):
+        raise RuleError("must be an RFC 3339 date-time, e.g. 2025-09-24T17:00:00Z.")
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    except ValueError as exc:
+        raise RuleError("must be an RFC 3339 date-time, e.g. 2025-09-24T17:00:00Z.") from exc
+    return parsed.astimezone(UTC)
+
+
+def _field(loc: Sequence[int | str]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def _message(err: dict[str, Any]) -> tuple[str, str]:
+    field = _field(err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if field == "body" or kind == "json_invalid":
+        return "body", "The request body must be a JSON object."
+    the = f"The {field} field"
+    if kind == "missing":
+        return field, f"{the} is required."
+    if kind == "string_type":
+        return field, f"{the} must be a string."
+    if kind == "string_too_long":
+        return field, f"{the} must not be greater than {ctx.get('max_length')} characters."
+    if kind == "string_too_short":
+        return field, f"{the} is required."
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return field, f"{the} must be an integer."
+    if kind in ("bool_type", "bool_parsing"):
+        return field, f"{the} must be true or false."
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return field, f"{the} must be an object."
+    if kind in ("list_type", "tuple_type"):
+        return field, f"{the} must be an array."
+    if kind == "too_long":
+        return field, f"{the} must not have more than {ctx.get('max_length')} items."
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return field, f"{the} must be between {{min}} and {{max}}."
+    if kind == "literal_error":
+        return field, f"The selected {field} is invalid."
+    if kind == "value_error":
+        cause = ctx.get("error")
+        if isinstance(cause, RuleError):
+            text = str(cause)
+            if text.startswith("is invalid"):
+                return field, f"The selected {field} {text}"
+            return field, f"{the} {text}"
+        return field, f"{the} is invalid: {err.get('msg')}."
+    if kind == "extra_forbidden":
+        return field, f"{the} is not allowed."
+    return field, f"{the} is invalid."
+
+
+def laravel_errors(errors: Sequence[Any], bounds: dict[str, tuple[int, int]] | None = None) -> dict[str, list[str]]:
+    """Group pydantic errors by field, each worded like Laravel's validator, in the order the fields appear."""
+    grouped: dict[str, list[str]] = {}
+    for err in errors:
+        field, message = _message(dict(err))
+        if "{min}" in message:
+            lo, hi = (bounds or BOUNDS).get(field, (None, None))
+            message = message.format(min=lo, max=hi)
+        if message not in grouped.setdefault(field, []):
+            grouped[field].append(message)
+    return grouped
+
+
+BOUNDS: dict[str, tuple[int, int]] = {
+    "delay": (0, 86_400),
+    "timeout_seconds": (1, 300),
+    "alert_threshold": (1, 3),
+}

@@ -1,0 +1,215 @@
+"""Read-model documents and the pure fold that builds them from events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from chronohook.schedule import first_run_at
+from schemas.events import (
+    Api,
+    Event,
+    FailureReason,
+    HttpRequestSpec,
+    JobCreated,
+    JobDeadLettered,
+    JobDeleted,
+    JobDue,
+    JobFailed,
+    JobPaused,
+    JobPushed,
+    JobResumed,
+    JobRetryScheduled,
+    JobSucceeded,
+    JobUpdated,
+)
+
+QuedupStatus = Literal["active", "paused", "failed", "completed"]
+RecuroStatus = Literal["pending", "processing", "completed", "failed"]
+FinalStatus = Literal["success", "retrying", "failed_with_retries", "failed_no_retries", "dead_lettered"]
+
+
+class JobView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    tenant: str
+    api: Api
+    request: HttpRequestSpec
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    name: str | None = None
+    integer_id: int | None = None
+    schedule: str | None = None
+    run_at: AwareDatetime | None = None
+    callback_url: str | None = None
+    # QuedUp and Recuro crons
+    status: str = "active"
+    next_run_at: AwareDatetime | None = None
+    paused: bool = False
+    # Recuro queue jobs
+    queue: str | None = None
+    queue_id: int | None = None
+    payload: dict[str, object] | None = None
+    delay_seconds: int = 0
+    scheduled_at: AwareDatetime | None = None
+    final_status: FinalStatus | None = None
+    attempt_number: int = 1
+    retry_of: str | None = None
+    has_pending_retry: bool = False
+    retry_job_id: str | None = None
+    dead_lettered_at: AwareDatetime | None = None
+    last_run_at: AwareDatetime | None = None
+    runs_count: int = 0
+
+
+class RunView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    job_id: str
+    attempt: int
+    success: bool
+    due_at: AwareDatetime
+    started_at: AwareDatetime
+    executed_at: AwareDatetime
+    duration_ms: float
+    response_status: int | None
+    response_body: str | None
+    response_headers: dict[str, str]
+    response_truncated: bool
+    request_headers: dict[str, str]
+    request_body: str | None
+    error_message: str | None = None
+    failure_reason: FailureReason | None = None
+
+
+def run_view(event: JobSucceeded | JobFailed) -> RunView:
+    o = event.outcome
+    failed = isinstance(event, JobFailed)
+    return RunView(
+        run_id=o.run_id,
+        job_id=event.job_id,
+        attempt=o.attempt,
+        success=not failed,
+        due_at=o.due_at,
+        started_at=o.started_at,
+        executed_at=o.finished_at,
+        duration_ms=o.duration_ms,
+        response_status=o.response_status,
+        response_body=o.response_body,
+        response_headers=o.response_headers,
+        response_truncated=o.response_truncated,
+        request_headers=o.request_headers,
+        request_body=o.request_body,
+        error_message=event.error_message if isinstance(event, JobFailed) else None,
+        failure_reason=event.failure_reason if isinstance(event, JobFailed) else None,
+    )
+
+
+def evolve(view: JobView | None, event: Event) -> JobView | None:
+    """The job's read model after ``event``; None when the job does not (or no longer) exist."""
+    at = event.occurred_at
+    match event:
+        case JobCreated():
+            return JobView(
+                job_id=event.job_id,
+                tenant=event.tenant,
+                api=event.api,
+                request=event.request,
+                created_at=at,
+                updated_at=at,
+                name=event.name,
+                integer_id=event.integer_id,
+                schedule=event.schedule,
+                run_at=event.run_at,
+                callback_url=event.callback_url,
+                status="active" if event.active else "paused",
+                paused=not event.active,
+                next_run_at=first_run_at(event.schedule, event.run_at, at),
+            )
+        case JobPushed():
+            return JobView(
+                job_id=event.job_id,
+                tenant=event.tenant,
+                api=event.api,
+                request=event.request,
+                created_at=at,
+                updated_at=at,
+                integer_id=event.integer_id,
+                callback_url=event.callback_url,
+                status="pending",
+                queue=event.queue,
+                queue_id=event.queue_id,
+                payload=event.payload,
+                delay_seconds=event.delay_seconds,
+                scheduled_at=event.scheduled_at,
+                next_run_at=event.scheduled_at,
+                attempt_number=event.attempt_number,
+                retry_of=event.retry_of,
+            )
+        case _ if view is None:
+            return None
+        case JobDeleted():
+            return None
+        case JobUpdated():
+            return view.model_copy(
+                update=dict(
+                    name=event.name,
+                    request=event.request,
+                    schedule=event.schedule,
+                    run_at=event.run_at,
+                    callback_url=event.callback_url,
+                    updated_at=at,
+                    status="paused" if view.paused else "active",
+                    next_run_at=first_run_at(event.schedule, event.run_at, at),
+                )
+            )
+        case JobPaused():
+            return view.model_copy(update=dict(paused=True, status="paused", updated_at=at))
+        case JobResumed():
+            nxt = view.next_run_at
+            if view.schedule and (nxt is None or nxt < at):
+                nxt = first_run_at(view.schedule, None, at)
+            return view.model_copy(update=dict(paused=False, status="active", updated_at=at, next_run_at=nxt))
+        case JobDue():
+            if view.api == "recuro":
+                return view.model_copy(update=dict(status="processing", updated_at=at, next_run_at=None))
+            return view.model_copy(update=dict(next_run_at=event.next_run_at, updated_at=at))
+        case JobSucceeded():
+            return _after_run(view, event, at)
+        case JobFailed():
+            return _after_run(view, event, at)
+        case JobRetryScheduled():
+            if view.api == "recuro":
+                final: FinalStatus = "retrying" if view.attempt_number == 1 else "failed_with_retries"
+                return view.model_copy(
+                    update=dict(
+                        final_status=final, has_pending_retry=True, retry_job_id=event.retry_job_id, updated_at=at
+                    )
+                )
+            return view.model_copy(update=dict(next_run_at=_earliest(view.next_run_at, event.retry_at), updated_at=at))
+        case JobDeadLettered():
+            if view.api == "recuro":
+                final = "dead_lettered" if event.retries_enabled else "failed_no_retries"
+                return view.model_copy(update=dict(final_status=final, dead_lettered_at=at, updated_at=at))
+            if view.schedule:
+                return view.model_copy(update=dict(updated_at=at))
+            return view.model_copy(update=dict(status="failed", next_run_at=None, updated_at=at))
+    return view
+
+
+def _after_run(view: JobView, event: JobSucceeded | JobFailed, at: datetime) -> JobView:
+    update: dict[str, object] = dict(last_run_at=event.outcome.finished_at, runs_count=view.runs_count + 1)
+    success = isinstance(event, JobSucceeded)
+    if view.api == "recuro":
+        update.update(status="completed" if success else "failed", final_status="success" if success else None)
+    elif success and not view.schedule:
+        update.update(status="completed", next_run_at=None)
+    return view.model_copy(update=update)
+
+
+def _earliest(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None else min(a, b)

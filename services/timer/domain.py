@@ -1,0 +1,208 @@
+"""The timer's decisions as pure functions of (state, input, now). No I/O, no clock reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
+from chronohook.schedule import first_run_at, next_occurrence
+from schemas.events import (
+    Envelope,
+    Event,
+    JobCreated,
+    JobDeadLettered,
+    JobDeleted,
+    JobDue,
+    JobFailed,
+    JobPaused,
+    JobPushed,
+    JobResumed,
+    JobRetryScheduled,
+    JobSucceeded,
+    JobUpdated,
+)
+from services.timer.state import RetrySlot, TimerEntry
+
+Outcome = tuple[TimerEntry | None, list[Envelope]]
+
+
+def run_id(job_id: str, occurrence: datetime, attempt: int) -> str:
+    return f"{job_id}:{int(occurrence.timestamp() * 1000)}:{attempt}"
+
+
+def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome:
+    """Evolve a job's timer entry by one consumed event; may decide follow-up events (retries)."""
+    match event:
+        case JobCreated():
+            return (
+                TimerEntry(
+                    job_id=event.job_id,
+                    tenant=event.tenant,
+                    api=event.api,
+                    request=event.request,
+                    retry=event.retry,
+                    callback_url=event.callback_url,
+                    schedule=event.schedule,
+                    next_due=first_run_at(event.schedule, event.run_at, event.occurred_at),
+                    paused=not event.active,
+                    integer_id=event.integer_id,
+                ),
+                [],
+            )
+        case JobPushed():
+            return (
+                TimerEntry(
+                    job_id=event.job_id,
+                    tenant=event.tenant,
+                    api=event.api,
+                    request=event.request,
+                    retry=event.retry,
+                    callback_url=event.callback_url,
+                    next_due=event.scheduled_at,
+                    integer_id=event.integer_id,
+                    queue=event.queue,
+                    queue_id=event.queue_id,
+                    payload=event.payload,
+                    attempt_number=event.attempt_number,
+                ),
+                [],
+            )
+        case JobUpdated() if entry is not None:
+            return (
+                entry.model_copy(
+                    update={
+                        "request": event.request,
+                        "schedule": event.schedule,
+                        "callback_url": event.callback_url,
+                        "next_due": first_run_at(event.schedule, event.run_at, event.occurred_at),
+                        "retry_slot": None,
+                    }
+                ),
+                [],
+            )
+        case JobPaused() if entry is not None:
+            return entry.model_copy(update={"paused": True}), []
+        case JobResumed() if entry is not None:
+            update: dict[str, object] = {"paused": False}
+            if entry.schedule and entry.next_due is not None and entry.next_due < event.occurred_at:
+                # Occurrences missed while paused are skipped, not caught up.
+                update["next_due"] = next_occurrence(entry.schedule, event.occurred_at)
+            return entry.model_copy(update=update), []
+        case JobDeleted():
+            return None, []
+        case JobSucceeded() if entry is not None and event.outcome.run_id in entry.in_flight:
+            return _settle(entry, event.outcome.run_id), []
+        case JobFailed() if entry is not None and event.outcome.run_id in entry.in_flight:
+            return _on_failure(entry, event, now)
+        case _:
+            return entry, []
+
+
+def _settle(entry: TimerEntry, finished_run: str) -> TimerEntry | None:
+    settled = entry.model_copy(update={"in_flight": tuple(r for r in entry.in_flight if r != finished_run)})
+    return None if settled.done else settled
+
+
+def _on_failure(entry: TimerEntry, event: JobFailed, now: datetime) -> Outcome:
+    outcome = event.outcome
+    failed_at = outcome.finished_at
+    settled = entry.model_copy(update={"in_flight": tuple(r for r in entry.in_flight if r != outcome.run_id)})
+    # Attempt numbers count across a Recuro retry chain (each retry is a new job).
+    attempt = max(outcome.attempt, entry.attempt_number)
+    delays = entry.retry.delays
+    base = dict(job_id=entry.job_id, tenant=entry.tenant, occurred_at=failed_at)
+    if attempt > len(delays):
+        dead = JobDeadLettered(
+            **base,
+            event_id=deterministic_event_id("dead", outcome.run_id),
+            failed_run_id=outcome.run_id,
+            attempts=attempt,
+            retries_enabled=bool(delays),
+        )
+        return (None if settled.done else settled), [dead]
+    retry_at = failed_at + timedelta(seconds=delays[attempt - 1])
+    if entry.api == "recuro" and entry.integer_id is not None:
+        new_integer_id = retry_job_id(entry.integer_id, attempt + 1)
+        new_key = recuro_job_key(new_integer_id)
+        push = JobPushed(
+            job_id=new_key,
+            tenant=entry.tenant,
+            occurred_at=failed_at,
+            event_id=deterministic_event_id("retry-push", outcome.run_id),
+            integer_id=new_integer_id,
+            queue=entry.queue or "",
+            queue_id=entry.queue_id or 0,
+            request=entry.request,
+            payload=entry.payload,
+            scheduled_at=retry_at,
+            callback_url=entry.callback_url,
+            retry=entry.retry,
+            attempt_number=attempt + 1,
+            retry_of=entry.job_id,
+        )
+        scheduled = JobRetryScheduled(
+            **base,
+            event_id=deterministic_event_id("retry", outcome.run_id),
+            failed_run_id=outcome.run_id,
+            next_attempt=attempt + 1,
+            retry_at=retry_at,
+            retry_job_id=new_key,
+        )
+        return (None if settled.done else settled), [scheduled, push]
+    slot = RetrySlot(due_at=retry_at, attempt=attempt + 1, occurrence=outcome.due_at)
+    scheduled = JobRetryScheduled(
+        **base,
+        event_id=deterministic_event_id("retry", outcome.run_id),
+        failed_run_id=outcome.run_id,
+        next_attempt=attempt + 1,
+        retry_at=retry_at,
+    )
+    return settled.model_copy(update={"retry_slot": slot}), [scheduled]
+
+
+def fire(entry: TimerEntry, now: datetime, lead: timedelta = timedelta(0)) -> Outcome:
+    """Hand out every attempt of ``entry`` due by ``now + lead``."""
+    if entry.paused:
+        return entry, []
+    horizon = now + lead
+    emitted: list[Envelope] = []
+    if entry.retry_slot is not None and entry.retry_slot.due_at <= horizon:
+        slot = entry.retry_slot
+        due = _due(entry, slot.due_at, slot.occurrence, slot.attempt, entry.next_due, now)
+        entry = entry.model_copy(update={"retry_slot": None, "in_flight": (*entry.in_flight, due.run_id)})
+        emitted.append(due)
+    if entry.next_due is not None and entry.next_due <= horizon:
+        occurrence = entry.next_due
+        following = None
+        if entry.schedule:
+            following = next_occurrence(entry.schedule, occurrence)
+            if following <= now:
+                # After downtime, fire the missed occurrence once and resume from the present.
+                following = next_occurrence(entry.schedule, now)
+        due = _due(entry, occurrence, occurrence, entry.attempt_number, following, now)
+        entry = entry.model_copy(update={"next_due": following, "in_flight": (*entry.in_flight, due.run_id)})
+        emitted.append(due)
+    return entry, emitted
+
+
+def _due(
+    entry: TimerEntry,
+    due_at: datetime,
+    occurrence: datetime,
+    attempt: int,
+    next_run_at: datetime | None,
+    now: datetime,
+) -> JobDue:
+    rid = run_id(entry.job_id, occurrence, attempt)
+    return JobDue(
+        event_id=deterministic_event_id("due", rid),
+        job_id=entry.job_id,
+        tenant=entry.tenant,
+        occurred_at=now,
+        run_id=rid,
+        due_at=due_at,
+        attempt=attempt,
+        request=entry.request,
+        callback_url=entry.callback_url,
+        next_run_at=next_run_at,
+    )

@@ -1,0 +1,198 @@
+"""The timer's shell: consume job events and results, keep entries in buckets, fire, all in Kafka transactions.
+
+Each transaction holds the consumed offsets, the changelog writes of the entries they changed, and the events
+decided (``JobDue``, retries). So a crash, kill -9 included, either keeps all of a step or none of it: on restart
+the entries come back from the changelog and the inputs after the committed offsets are consumed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from chronohook.clock import Clock, from_ms, to_ms
+from chronohook.kafka.config import consumer_config, transactional_producer_config
+from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.settings import Settings
+from chronohook.kafka.records import record_of, type_of
+from schemas import decode_event
+from schemas.events import Envelope
+from services.timer.buckets import TimeBuckets
+from services.timer.domain import fire, on_event
+from services.timer.errors import TimerError
+from services.timer.state import TimerEntry
+
+log = logging.getLogger("chronohook.timer")
+
+GROUP = "chronohook-timer"
+MAX_IDLE_WAIT = 0.1
+# The timer's own decisions: nothing in them changes its entries.
+IGNORED_TYPES = frozenset({"JobDue", "JobRetryScheduled", "JobDeadLettered"})
+
+
+class TimerService:
+    def __init__(self, settings: Settings, clock: Clock, stop: threading.Event | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.topics = Topics.from_settings(settings)
+        self.lead = timedelta(milliseconds=settings.timer_lead_ms)
+        self.entries: dict[str, TimerEntry] = {}
+        self.partition_of: dict[str, int] = {}
+        self.buckets = TimeBuckets(width_ms=1000)
+        self.owned: set[int] = set()
+        self.producer: Any = None
+        self.consumer: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        ensure_topics(self.settings)
+        self.producer = Producer(
+            transactional_producer_config(self.settings, f"{self.settings.topic_prefix}.timer.{self.settings.node_id}")
+        )
+        # Fences any earlier incarnation with this id and aborts its open transaction.
+        self.producer.init_transactions(30)
+        self.consumer = Consumer(
+            consumer_config(self.settings, GROUP, **{"partition.assignment.strategy": "range"})
+        )
+        self.consumer.subscribe([self.topics.events], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("timer started")
+        try:
+            while not self.stop.is_set():
+                self.step()
+        finally:
+            self.consumer.close()
+            self.producer.flush(10)
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        numbers = {tp.partition for tp in partitions}
+        self._restore(numbers - self.owned)
+        self.owned |= numbers
+        log.info("timer owns partitions %s with %d pending jobs", sorted(self.owned), len(self.entries))
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        numbers = {tp.partition for tp in partitions}
+        gone = [job for job, p in self.partition_of.items() if p in numbers]
+        for job in gone:
+            self.entries.pop(job, None)
+            self.partition_of.pop(job, None)
+        self.buckets.drop(gone)
+        self.owned -= numbers
+
+    def _restore(self, partitions: set[int]) -> None:
+        """Reload the entries of newly owned partitions from the changelog, to its end."""
+        if not partitions:
+            return
+        restorer = Consumer(consumer_config(self.settings, f"{GROUP}-restore", **{"enable.partition.eof": True}))
+        try:
+            tps = []
+            for p in partitions:
+                low, high = restorer.get_watermark_offsets(TopicPartition(self.topics.timer_state, p), timeout=10)
+                if high > low:
+                    tps.append(TopicPartition(self.topics.timer_state, p, low))
+            if not tps:
+                return
+            restorer.assign(tps)
+            remaining = {tp.partition for tp in tps}
+            while remaining:
+                msg = restorer.poll(1.0)
+                if msg is None:
+                    continue
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        remaining.discard(msg.partition())
+                        continue
+                    raise TimerError(f"restoring the changelog failed: {err}")
+                job_id = msg.key().decode()
+                value = msg.value()
+                if value is None:
+                    self._put(job_id, msg.partition(), None)
+                else:
+                    self._put(job_id, msg.partition(), TimerEntry.model_validate_json(value))
+        finally:
+            restorer.close()
+
+    # -- one step ----------------------------------------------------------------------------------------------
+    def step(self) -> None:
+        wait = MAX_IDLE_WAIT
+        next_ms = self.buckets.next_due_ms()
+        if next_ms is not None:
+            lead_ms = self.lead.total_seconds() * 1000
+            wait = min(wait, max(0.0, (next_ms - lead_ms - to_ms(self.clock.now())) / 1000))
+        messages = self.consumer.consume(1000, wait)
+        changed: dict[str, int] = {}
+        out: list[Envelope] = []
+        now = self.clock.now()
+        for msg in messages:
+            self._consume_one(msg, now, changed, out)
+        for job_id in self.buckets.pop_due(to_ms(now + self.lead)):
+            entry = self.entries.get(job_id)
+            if entry is None:
+                continue
+            new, emitted = fire(entry, now, self.lead)
+            self._put(job_id, self.partition_of[job_id], new)
+            changed[job_id] = self.partition_of[job_id]
+            out.extend(emitted)
+        if messages or changed or out:
+            self._commit(messages, changed, out)
+
+    def _consume_one(self, msg: Message, now: Any, changed: dict[str, int], out: list[Envelope]) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                return
+            raise KafkaException(err)
+        if type_of(msg) in IGNORED_TYPES:
+            return
+        event = decode_event(msg.value())
+        entry = self.entries.get(event.job_id)
+        new, emitted = on_event(entry, event, now)
+        if new is not entry:
+            self._put(event.job_id, msg.partition(), new)
+            changed[event.job_id] = msg.partition()
+        out.extend(emitted)
+
+    def _put(self, job_id: str, partition: int, entry: TimerEntry | None) -> None:
+        if entry is None:
+            self.entries.pop(job_id, None)
+            self.partition_of.pop(job_id, None)
+            self.buckets.cancel(job_id)
+            return
+        self.entries[job_id] = entry
+        self.partition_of[job_id] = partition
+        wake = entry.wake_at()
+        self.buckets.arm(job_id, None if wake is None else to_ms(wake))
+
+    def _commit(self, messages: Iterable[Message], changed: dict[str, int], out: list[Envelope]) -> None:
+        p = self.producer
+        p.begin_transaction()
+        for job_id, partition in changed.items():
+            entry = self.entries.get(job_id)
+            value = None if entry is None else entry.model_dump_json().encode()
+            p.produce(self.topics.timer_state, value, key=job_id.encode(), partition=partition)
+        for event in out:
+            key, value, headers = record_of(event)
+            p.produce(self.topics.events, value, key=key, headers=headers)
+        if messages:
+            positions = self.consumer.position(self.consumer.assignment())
+            p.send_offsets_to_transaction(
+                [tp for tp in positions if tp.offset >= 0], self.consumer.consumer_group_metadata(), 30
+            )
+        p.commit_transaction(30)
+
+
+def serve(settings: Settings, clock: Clock) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    TimerService(settings, clock, stop).run()
+
+
+__all__ = ["TimerService", "from_ms", "serve"]
