@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make run` (the whole stack) and `make test` (lint, types, every test).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+KAFKA_LIBS := deploy/kafka/libs/.complete
+
+.PHONY: install run test lint typecheck unit schemas clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+$(KAFKA_LIBS): deploy/kafka/pom.xml $(BIN)/.installed
+	rm -rf deploy/kafka/libs
+	$(BIN)/python -c "from chronohook.broker import ensure_jars; ensure_jars()"
+
+install: $(BIN)/.installed $(KAFKA_LIBS)
+
+run: install
+	$(BIN)/chronohook dev
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+schemas: install
+	$(BIN)/python -m schemas.export
+
+clean:
+	rm -rf $(VENV) deploy/kafka/libs .chronohook

@@ -1,0 +1,204 @@
+"""End to end on the real broker: both APIs, the timer's precision, callbacks, failures and tenants."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import Stack
+from tests.support.polling import eventually
+from tests.support.receiver import Receiver
+
+PRECISION = 0.100  # seconds: a due job reaches the receiver within this of its due time
+
+
+def test_recuro_delayed_job_arrives_two_seconds_later(stack: Stack, receiver: Receiver) -> None:
+    # Given a Recuro push with a two-second delay, custom headers and a JSON payload
+    body = {
+        "queue": "emails",
+        "url": receiver.url("/send-delayed"),
+        "method": "PUT",
+        "headers": {"X-Custom-Header": "value"},
+        "payload": {"subject": "Welcome!"},
+        "delay": 2,
+    }
+    with stack.client() as c:
+        sent = time.time()
+        r = c.post("/api/jobs", json=body)
+    # Then it is accepted with Recuro's 201 body
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert set(answer) == {"success", "queue_id", "job_id", "scheduled_at", "message"}
+    assert answer["success"] is True and answer["message"] == "Scheduled successfully"
+    # When the delay passes
+    [got] = receiver.wait_for(lambda q: q.path == "/send-delayed", timeout=10)
+    # Then the request arrives 2 s after it was sent, within the precision, exactly as asked
+    lateness = got.at - (sent + 2)
+    assert -0.01 <= lateness <= PRECISION, f"arrived {lateness * 1000:.1f} ms after due"
+    assert got.method == "PUT"
+    assert got.headers["X-Custom-Header"] == "value"
+    assert got.headers["Content-Type"] == "application/json"
+    assert json.loads(got.body) == {"subject": "Welcome!"}
+    # And the job reads completed, with its run
+    with stack.client() as c:
+        job = eventually(
+            lambda: (j := c.get(f"/api/jobs/{answer['job_id']}").json()).get("status") == "completed" and j,
+            what="completed recuro job",
+        )
+    assert job["final_status"] == "success"
+    assert job["attempt_number"] == 1
+    assert job["runs"][0]["response_status"] == 200
+
+
+def test_quedup_run_at_job_runs_then_reads_completed(stack: Stack, receiver: Receiver) -> None:
+    # Given a QuedUp job with run_at two seconds ahead
+    run_at = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0) + timedelta(seconds=1)
+    req = {
+        "method": "POST",
+        "name": "Database Backup",
+        "url": receiver.url("/backup"),
+        "body": "<string>",
+        "headers": {"X-Job": "backup"},
+        "run_at": run_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    with stack.client() as c:
+        r = c.post("/jobs", json=req)
+        # Then the Job object comes back, active, due at run_at
+        assert r.status_code == 200, r.text
+        job = r.json()
+        assert job["id"].startswith("job_")
+        assert job["status"] == "active"
+        assert job["next_run_at"] == req["run_at"]
+        assert {k: job[k] for k in ("name", "method", "url", "body", "headers", "schedule")} == {
+            "name": "Database Backup", "method": "POST", "url": req["url"], "body": "<string>",
+            "headers": {"X-Job": "backup"}, "schedule": None,
+        }  # fmt: skip
+        # When run_at passes
+        [got] = receiver.wait_for(lambda q: q.path == "/backup", timeout=10)
+        # Then it arrived at run_at, within the precision, with its body and headers
+        assert 0 <= got.at - run_at.timestamp() <= PRECISION
+        assert got.body == "<string>" and got.headers["X-Job"] == "backup"
+        # And the job reads completed with no next run
+        done = eventually(
+            lambda: (j := c.get(f"/jobs/{job['id']}").json())["status"] == "completed" and j, what="completed"
+        )
+        assert done["next_run_at"] is None
+        # And a second job with the same name is refused
+        assert c.post("/jobs", json=req).status_code == 409
+
+
+def test_cron_job_fires_at_the_next_minute_boundary(stack: Stack, receiver: Receiver) -> None:
+    # Given a QuedUp job on "every minute" (schedule wins over run_at)
+    with stack.client() as c:
+        r = c.post(
+            "/jobs",
+            json={"method": "GET", "name": "every-minute", "url": receiver.url("/cron-tick"),
+                  "schedule": "* * * * *", "run_at": "2030-01-01T00:00:00Z"},
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        job = r.json()
+    # Then next_run_at is the next minute boundary
+    boundary = (datetime.now(UTC) + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    next_run = datetime.fromisoformat(job["next_run_at"].replace("Z", "+00:00"))
+    assert next_run in (boundary, boundary - timedelta(minutes=1) + timedelta(minutes=1))
+    assert next_run.second == 0 and next_run > datetime.now(UTC) - timedelta(seconds=1)
+    # When that boundary passes
+    [tick] = receiver.wait_for(lambda q: q.path == "/cron-tick", timeout=75)
+    # Then the request arrived right at it
+    assert 0 <= tick.at - next_run.timestamp() <= PRECISION
+    assert tick.method == "GET"
+    # And the job stays active with the following minute as next_run_at
+    with stack.client() as c:
+        later = eventually(
+            lambda: (j := c.get(f"/jobs/{job['id']}").json())["next_run_at"] != job["next_run_at"] and j,
+            what="next_run_at moved on",
+        )
+    assert later["status"] == "active"
+    assert later["next_run_at"] == (next_run + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with stack.client() as c:
+        assert c.delete(f"/jobs/{job['id']}").status_code == 204
+
+
+def test_callback_follows_the_jobs_request(stack: Stack, receiver: Receiver) -> None:
+    # Given a Recuro push with a callback_url
+    with stack.client() as c:
+        r = c.post(
+            "/api/jobs",
+            json={"queue": "webhooks", "url": receiver.url("/order-shipped"),
+                  "payload": {"event": "order.shipped", "order_id": 456},
+                  "callback_url": receiver.url("/recuro-callback")},
+        )  # fmt: skip
+    assert r.status_code == 201
+    job_id = r.json()["job_id"]
+    # When the job runs
+    [request] = receiver.wait_for(lambda q: q.path == "/order-shipped")
+    [callback] = receiver.wait_for(lambda q: q.path == "/recuro-callback")
+    # Then the callback POST comes after the job's request and summarises it
+    assert callback.method == "POST" and callback.at >= request.at
+    summary = json.loads(callback.body)
+    assert summary["job_id"] == job_id
+    assert summary["status"] == "completed" and summary["success"] is True
+    assert summary["run"]["status_code"] == 200
+    assert summary["queue"] == "webhooks"
+
+
+def test_failed_job_is_marked_for_retry(stack: Stack, receiver: Receiver) -> None:
+    # Given a receiver answering 500
+    with stack.client() as c:
+        r = c.post("/api/jobs", json={"queue": "flaky", "url": receiver.url("/status/500/flaky")})
+        job_id = r.json()["job_id"]
+        receiver.wait_for(lambda q: q.path == "/status/500/flaky")
+        # Then the job failed, with the run's reason, and a retry is pending as a new job
+        job = eventually(lambda: (j := c.get(f"/api/jobs/{job_id}").json())["final_status"] and j, what="final")
+    assert job["status"] == "failed"
+    assert job["final_status"] == "retrying"
+    assert job["has_pending_retry"] is True
+    assert isinstance(job["retry_job_id"], int)
+    assert job["runs"][0]["failure_reason"] == "http_server_error"
+    assert job["runs"][0]["response_status"] == 500
+
+
+def test_tenants_never_see_each_others_jobs(stack: Stack, receiver: Receiver) -> None:
+    # Given tenant A's jobs in both APIs
+    with stack.client() as a:
+        recuro = a.post("/api/jobs", json={"queue": "private", "url": receiver.url("/a"), "delay": 3600}).json()
+        quedup = a.post(
+            "/jobs", json={"method": "POST", "name": "private", "url": receiver.url("/a"), "run_at": "2099-01-01T00:00:00Z"}
+        ).json()
+        eventually(lambda: a.get(f"/jobs/{quedup['id']}").status_code == 200, what="A sees its job")
+    # When tenant B asks for them
+    with stack.client(stack.other_token) as b:
+        # Then B gets 404 for each and an empty list
+        assert b.get(f"/api/jobs/{recuro['job_id']}").status_code == 404
+        assert b.get(f"/jobs/{quedup['id']}").status_code == 404
+        assert b.post(f"/jobs/{quedup['id']}/pause").status_code == 404
+        assert all(j["id"] != quedup["id"] for j in b.get("/jobs").json())
+        # And the same queue name is a different queue for B
+        other = b.post("/api/jobs", json={"queue": "private", "url": receiver.url("/b"), "delay": 3600}).json()
+    assert other["queue_id"] != recuro["queue_id"]
+
+
+def test_quedup_pause_update_resume_delete(stack: Stack, receiver: Receiver) -> None:
+    # Given a job due in an hour
+    with stack.client() as c:
+        job = c.post(
+            "/jobs", json={"method": "POST", "name": "lifecycle", "url": receiver.url("/never"), "run_at": "2099-01-01T00:00:00Z"}
+        ).json()
+        # When it is paused, it reads paused
+        assert c.post(f"/jobs/{job['id']}/pause").json()["status"] == "paused"
+        eventually(lambda: c.get(f"/jobs/{job['id']}").json()["status"] == "paused", what="paused")
+        # When it is updated to run now-ish while paused, nothing is sent
+        soon = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        patched = c.patch(f"/jobs/{job['id']}", json={"run_at": soon, "url": receiver.url("/resumed")})
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["status"] == "paused" and patched.json()["next_run_at"] == soon
+        eventually(lambda: c.get(f"/jobs/{job['id']}").json()["url"].endswith("/resumed"), what="update applied")
+        # When it is resumed, it runs at once (its time has passed) and completes
+        assert c.post(f"/jobs/{job['id']}/resume").json()["status"] == "active"
+        receiver.wait_for(lambda q: q.path == "/resumed")
+        eventually(lambda: c.get(f"/jobs/{job['id']}").json()["status"] == "completed", what="completed")
+        assert receiver.matching(lambda q: q.path == "/never") == []
+        # When it is deleted, it is gone
+        assert c.delete(f"/jobs/{job['id']}").status_code == 204
+        eventually(lambda: c.get(f"/jobs/{job['id']}").status_code == 404, what="deleted")
