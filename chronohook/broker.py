@@ -53,9 +53,15 @@ def ensure_jars(libs: Path = LIBS, pom: Path = POM) -> Path:
         raise BrokerStartFailed("Maven (mvn) is needed to fetch Kafka's jars; install it or point at a broker")
     libs.mkdir(parents=True, exist_ok=True)
     cmd = [
-        "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={libs}",
-    ]  # fmt: skip
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={libs}",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BrokerStartFailed(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
@@ -93,25 +99,44 @@ class LocalBroker:
         if not cluster_id_file.exists():
             out = subprocess.run(
                 self._java(libs, "kafka.tools.StorageTool", "random-uuid"),
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             cluster_id_file.write_text(out.stdout.strip().splitlines()[-1])
         fmt = subprocess.run(
             self._java(
-                libs, "kafka.tools.StorageTool", "format", "--standalone",
-                "-t", cluster_id_file.read_text().strip(), "-c", str(props), "--ignore-formatted",
+                libs,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id_file.read_text().strip(),
+                "-c",
+                str(props),
+                "--ignore-formatted",
             ),
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if fmt.returncode != 0:
             raise BrokerStartFailed(f"formatting the broker's storage failed: {fmt.stderr or fmt.stdout}")
         log_file = (home / "broker.log").open("ab")
-        jvm = [f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-               "-XX:TieredStopAtLevel=1", "-Xshare:auto"]  # fmt: skip
+        jvm = [
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:TieredStopAtLevel=1",
+            "-Xshare:auto",
+        ]
         self.process = subprocess.Popen(
             ["java", *jvm, "-cp", f"{libs}/*", "kafka.Kafka", str(props)],
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log_file.close()
         (home / "broker.pid").write_text(str(self.process.pid))
         deadline = time.monotonic() + timeout

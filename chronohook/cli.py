@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +22,7 @@ app.add_typer(tokens_app, name="tokens")
 DEV_TENANT = "dev"
 
 
-class Service(str, Enum):
+class Service(StrEnum):
     ingest = "ingest"
     timer = "timer"
     executor = "executor"
@@ -31,7 +31,9 @@ class Service(str, Enum):
 
 def _logging(settings: Settings) -> None:
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger("chronohook.supervisor")
 
@@ -41,16 +42,16 @@ class Supervisor:
             self._spawn(child)
 
     def _spawn(self, child: Child) -> None:
-        out: int | object = subprocess.DEVNULL
-        handle = None
+        handle: BinaryIO | None = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             handle = (self.log_dir / f"{child.name}.log").open("ab")
-            out = handle
         child.process = subprocess.Popen(
             [sys.executable, "-m", "chronohook.cli", "serve", child.name],
-            env=child.env, stdout=out if handle else None, stderr=subprocess.STDOUT if handle else None,
-        )  # fmt: skip
+            env=child.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT if handle is not None else None,
+        )
         if handle is not None:
             handle.close()
         child.started_at = time.monotonic()

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from chronohook.errors import PublishFailed
 from chronohook.kafka.producer import AsyncEventProducer
-from chronohook.kafka.records import record_of
+from chronohook.kafka.records import Headers, record_of
 from schemas.events import Envelope
 
 
@@ -39,7 +39,7 @@ class InMemoryEventLog:
     """Keeps records as Kafka would (one partition here); ``fail_next`` simulates a broker refusal."""
 
     def __init__(self) -> None:
-        self.records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
+        self.records: list[tuple[bytes, bytes, Headers]] = []
         self.fail_next = False
 
     async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:

@@ -53,9 +53,12 @@ class AsyncEventProducer:
         future: asyncio.Future[tuple[int, int]],
     ) -> None:
         def report(err: KafkaError | None, msg: Message) -> None:
-            outcome: PublishFailed | tuple[int, int] = (
-                PublishFailed(str(err)) if err is not None else (msg.partition(), msg.offset())
-            )
+            partition, offset = msg.partition(), msg.offset()
+            outcome: PublishFailed | tuple[int, int]
+            if err is not None or partition is None or offset is None:
+                outcome = PublishFailed(str(err))
+            else:
+                outcome = (partition, offset)
             loop.call_soon_threadsafe(_settle, future, outcome)
 
         key, value, headers = record_of(event)

@@ -1,22 +1,54 @@
-"""How an event becomes a Kafka record, in one place: key = job id, value = codec bytes, header = type."""
+"""How an event becomes a Kafka record and back, in one place: key = job id, value = codec bytes, header = type."""
 
 from __future__ import annotations
 
-from confluent_kafka import Message
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from schemas import encode_event
 from schemas.events import Envelope
 
 TYPE_HEADER = "type"
+Headers = list[tuple[str, str | bytes | None]]
 
 
-def record_of(event: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+def record_of(event: Envelope) -> tuple[bytes, bytes, Headers]:
     event_type = getattr(event, "type")  # noqa: B009 - every concrete event defines it
     return event.job_id.encode(), encode_event(event), [(TYPE_HEADER, str(event_type).encode())]
 
 
-def type_of(msg: Message) -> str | None:
-    for name, value in msg.headers() or ():
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    type: str | None
+
+
+def read_record(msg: Message) -> Record | None:
+    """The consumed record; None for an end-of-partition notice; raises KafkaException for any other error."""
+    err = msg.error()
+    if err is not None:
+        if err.code() == KafkaError._PARTITION_EOF:
+            return None
+        raise KafkaException(err)
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    assert topic is not None and partition is not None and offset is not None
+    headers = msg.headers() or []
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+    event_type = None
+    for name, value in pairs:
         if name == TYPE_HEADER and value is not None:
-            return bytes(value).decode()
-    return None
+            event_type = value.decode() if isinstance(value, bytes) else str(value)
+    key, value = msg.key(), msg.value()
+    return Record(
+        topic,
+        partition,
+        offset,
+        key.encode() if isinstance(key, str) else key,
+        value.encode() if isinstance(value, str) else value,
+        event_type,
+    )

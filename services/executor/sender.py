@@ -58,7 +58,12 @@ class AiohttpSender:
         data = request.body.encode() if request.body is not None else None
         try:
             async with self._session.request(
-                request.method, request.url, headers=headers, data=data, allow_redirects=False, timeout=timeout
+                request.method,
+                request.url,
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                timeout=timeout,
             ) as resp:
                 raw = await resp.content.read(self._limit + 1)
                 truncated = len(raw) > self._limit
@@ -125,9 +130,13 @@ class InMemorySender:
         if status < 0:
             return SendResult(time.monotonic(), 0.0, failure_reason="connection_error", error_message="refused")
         return SendResult(
-            time.monotonic(), 0.0, status=status, body="", failure_reason=classify_status(status),
+            time.monotonic(),
+            0.0,
+            status=status,
+            body="",
+            failure_reason=classify_status(status),
             error_message=None if 200 <= status < 300 else f"HTTP {status}",
-        )  # fmt: skip
+        )
 
     async def close(self) -> None:
         return None

@@ -12,12 +12,12 @@ import signal
 import threading
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from chronohook.clock import Clock
 from chronohook.kafka.config import consumer_config, producer_config
 from chronohook.kafka.producer import AsyncEventProducer
-from chronohook.kafka.records import type_of
+from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import CodecError, decode_event
@@ -50,7 +50,7 @@ class ExecutorService:
         halt = threading.Event()
         tasks: set[asyncio.Task[None]] = set()
 
-        def on_revoke(consumer: Any, partitions: list[TopicPartition]) -> None:
+        def on_revoke(_consumer: Any, partitions: list[TopicPartition]) -> None:
             for tp in partitions:
                 self.tracker.forget(tp.topic, tp.partition)
 
@@ -62,9 +62,7 @@ class ExecutorService:
                     with lock:
                         pending, commits[:] = list(commits), []
                     for batch in pending:
-                        consumer.commit(
-                            offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=False
-                        )
+                        consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=False)
                     msgs = consumer.consume(500, 0.05)
                     if msgs:
                         asyncio.run_coroutine_threadsafe(inbox.put(msgs), loop).result()
@@ -83,16 +81,15 @@ class ExecutorService:
                 except TimeoutError:
                     msgs = []
                 for msg in msgs:
-                    err = msg.error()
-                    if err is not None and err.code() != KafkaError._PARTITION_EOF:
-                        raise KafkaException(err)
-                    if err is not None or type_of(msg) != "JobDue":
-                        if err is None:
-                            self.tracker.skipped(msg.topic(), msg.partition(), msg.offset())
+                    record = read_record(msg)
+                    if record is None:
+                        continue
+                    if record.type != "JobDue":
+                        self.tracker.skipped(record.topic, record.partition, record.offset)
                         continue
                     await self.slots.acquire()
-                    self.tracker.started(msg.topic(), msg.partition(), msg.offset())
-                    task = asyncio.create_task(self._handle(msg))
+                    self.tracker.started(record.topic, record.partition, record.offset)
+                    task = asyncio.create_task(self._handle(record))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 batch = self.tracker.committable()
@@ -112,14 +109,15 @@ class ExecutorService:
         self.failure = exc
         self.stopping.set()
 
-    async def _handle(self, msg: Message) -> None:
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    async def _handle(self, record: Record) -> None:
         try:
-            event = decode_event(msg.value())
+            event = decode_event(record.value or b"")
             if not isinstance(event, JobDue):
-                raise CodecError(f"record at {topic}/{partition}/{offset} says JobDue but holds {event.type}")
+                raise CodecError(
+                    f"record {record.topic}/{record.partition}/{record.offset} is typed JobDue: {event.type}"
+                )
             await self.execute(event)
-            self.tracker.finished(topic, partition, offset)
+            self.tracker.finished(record.topic, record.partition, record.offset)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:

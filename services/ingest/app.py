@@ -72,6 +72,11 @@ def create_app(ctx: IngestContext) -> FastAPI:
 def serve(settings: Settings, clock: Clock) -> None:
     app = create_app(build_context(settings, clock))
     uvicorn.run(
-        app, host=settings.api_host, port=settings.api_port, log_level=settings.log_level.lower(),
-        access_log=False, loop="uvloop", http="httptools",
-    )  # fmt: skip
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )

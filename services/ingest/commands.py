@@ -37,9 +37,12 @@ def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: date
         api="quedup",
         name=req.name,
         request=HttpRequestSpec(
-            method=req.method, url=req.url, headers=req.headers or {}, body=req.body,
+            method=req.method,
+            url=req.url,
+            headers=req.headers or {},
+            body=req.body,
             timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-        ),  # fmt: skip
+        ),
         schedule=req.schedule,
         run_at=None if req.schedule else _as_dt(req.run_at),
         retry=QUEDUP_RETRIES,
@@ -83,8 +86,13 @@ def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: date
         integer_id=integer_id,
         queue=req.queue,
         queue_id=queue_id(tenant, req.queue),
-        request=HttpRequestSpec(method=req.method, url=req.url, headers=headers, body=body,
-                                timeout_seconds=DEFAULT_TIMEOUT_SECONDS),  # fmt: skip
+        request=HttpRequestSpec(
+            method=req.method,
+            url=req.url,
+            headers=headers,
+            body=body,
+            timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        ),
         payload=req.payload,
         scheduled_at=now + timedelta(seconds=req.delay),
         delay_seconds=req.delay,
@@ -101,8 +109,13 @@ def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: d
         occurred_at=now,
         api="recuro_cron",
         name=req.name,
-        request=HttpRequestSpec(method=req.method, url=req.url, headers=req.headers or {}, body=req.payload,
-                                timeout_seconds=float(req.timeout_seconds)),  # fmt: skip
+        request=HttpRequestSpec(
+            method=req.method,
+            url=req.url,
+            headers=req.headers or {},
+            body=req.payload,
+            timeout_seconds=float(req.timeout_seconds),
+        ),
         schedule=req.cron_expression,
         callback_url=req.callback_url,
         active=req.is_active,
@@ -127,7 +140,7 @@ def quedup_job(view: JobView) -> Job:
         headers=view.request.headers,
         schedule=view.schedule,
         next_run_at=None if status in ("completed", "failed") else rfc3339(view.next_run_at),
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 
@@ -142,7 +155,7 @@ def quedup_job_from_event(event: JobCreated | JobUpdated, status: str = "active"
         headers=event.request.headers,
         schedule=event.schedule,
         next_run_at=rfc3339(next_run),
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 
@@ -173,7 +186,7 @@ def recuro_job(view: JobView, runs: list[RunView]) -> RecuroJobResponse:
         headers={k: v for k, v in view.request.headers.items()},
         payload=view.payload,
         callback_url=view.callback_url,
-        status=view.status,  # type: ignore[arg-type]
+        status=view.status,
         final_status=view.final_status,
         attempt_number=view.attempt_number,
         is_retry=view.retry_of is not None,
@@ -201,4 +214,3 @@ def recuro_job(view: JobView, runs: list[RunView]) -> RecuroJobResponse:
             for r in runs
         ],
     )
-

@@ -99,9 +99,7 @@ Ctx = Annotated[IngestContext, Depends(get_context)]
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from `chronohook tokens create`.")
 
 
-async def get_tenant(
-    ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
+async def get_tenant(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     if credentials is None or not credentials.credentials:
         raise Unauthorized("Missing authorization token")
     tenant = await ctx.tenant_for(credentials.credentials)

@@ -49,8 +49,16 @@ class BodySizeLimit:
     async def _reject(self, path: str, send: Send) -> None:
         error = PayloadTooLarge(f"The request body must not be larger than {self.max_bytes} bytes.")
         body = json.dumps(error_body(path, error)).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -11,6 +11,7 @@ The body (see docs/callbacks.md) is JSON::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from datetime import datetime, timedelta
@@ -74,27 +75,36 @@ class CallbackDispatcher:
             if rows:
                 await asyncio.gather(*(self.deliver(row) for row in rows))
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
             self.wake.clear()
 
     async def deliver(self, row: dict[str, Any]) -> None:
         request = HttpRequestSpec(method="POST", url=row["url"], body=row["body"], timeout_seconds=self.timeout)
-        headers = {"Content-Type": "application/json", "User-Agent": "chronohook/0.1",
-                   "X-Chronohook-Callback-Id": row["callback_id"]}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "chronohook/0.1",
+            "X-Chronohook-Callback-Id": row["callback_id"],
+        }
         result = await self.sender.send(request, headers)
         attempts = int(row["attempts"]) + 1
         now: datetime = self.clock.now()
         values: dict[str, Any] = dict(
-            attempts=attempts, last_status=result.status, last_error=result.error_message, duration_ms=result.duration_ms
+            attempts=attempts,
+            last_status=result.status,
+            last_error=result.error_message,
+            duration_ms=result.duration_ms,
         )
         if result.failure_reason is None:
             values.update(done=True, sent_at=now)
         elif attempts > len(CALLBACK_RETRY_DELAYS):
             values.update(done=True)
-            log.warning("callback %s abandoned after %d attempts: %s", row["callback_id"], attempts, result.error_message)
+            log.warning(
+                "callback %s abandoned after %d attempts: %s",
+                row["callback_id"],
+                attempts,
+                result.error_message,
+            )
         else:
             values.update(next_attempt_at=now + timedelta(seconds=CALLBACK_RETRY_DELAYS[attempts - 1]))
         await asyncio.to_thread(self.store.callback_attempted, row["callback_id"], values)

@@ -8,10 +8,11 @@ import signal
 import threading
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from chronohook.clock import Clock
 from chronohook.kafka.config import consumer_config
+from chronohook.kafka.records import read_record
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
@@ -50,12 +51,10 @@ class Projector:
                 msgs = consumer.consume(1000, 0.05)
                 batch = []
                 for msg in msgs:
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            continue
-                        raise KafkaException(err)
-                    batch.append(Consumed(msg.topic(), msg.partition(), msg.offset(), decode_event(msg.value())))
+                    record = read_record(msg)
+                    if record is not None:
+                        event = decode_event(record.value or b"")
+                        batch.append(Consumed(record.topic, record.partition, record.offset, event))
                 if batch:
                     new_callbacks = self.store.apply(CONSUMER_NAME, batch, self.clock.now())
                     if new_callbacks:

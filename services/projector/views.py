@@ -179,15 +179,18 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
                 return view.model_copy(update=dict(status="processing", updated_at=at, next_run_at=None))
             return view.model_copy(update=dict(next_run_at=event.next_run_at, updated_at=at))
         case JobSucceeded():
-            return _after_run(view, event, at)
+            return _after_run(view, event)
         case JobFailed():
-            return _after_run(view, event, at)
+            return _after_run(view, event)
         case JobRetryScheduled():
             if view.api == "recuro":
                 final: FinalStatus = "retrying" if view.attempt_number == 1 else "failed_with_retries"
                 return view.model_copy(
                     update=dict(
-                        final_status=final, has_pending_retry=True, retry_job_id=event.retry_job_id, updated_at=at
+                        final_status=final,
+                        has_pending_retry=True,
+                        retry_job_id=event.retry_job_id,
+                        updated_at=at,
                     )
                 )
             return view.model_copy(update=dict(next_run_at=_earliest(view.next_run_at, event.retry_at), updated_at=at))
@@ -201,7 +204,7 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
     return view
 
 
-def _after_run(view: JobView, event: JobSucceeded | JobFailed, at: datetime) -> JobView:
+def _after_run(view: JobView, event: JobSucceeded | JobFailed) -> JobView:
     update: dict[str, object] = dict(last_run_at=event.outcome.finished_at, runs_count=view.runs_count + 1)
     success = isinstance(event, JobSucceeded)
     if view.api == "recuro":

@@ -30,7 +30,8 @@ def run_id(job_id: str, occurrence: datetime, attempt: int) -> str:
     return f"{job_id}:{int(occurrence.timestamp() * 1000)}:{attempt}"
 
 
-def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome:
+def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome:  # noqa: ARG001
+    # ``now`` is unused today: decisions use the events' own times, so a replay decides the same.
     """Evolve a job's timer entry by one consumed event; may decide follow-up events (retries)."""
     match event:
         case JobCreated():
@@ -93,7 +94,7 @@ def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome:
         case JobSucceeded() if entry is not None and event.outcome.run_id in entry.in_flight:
             return _settle(entry, event.outcome.run_id), []
         case JobFailed() if entry is not None and event.outcome.run_id in entry.in_flight:
-            return _on_failure(entry, event, now)
+            return _on_failure(entry, event)
         case _:
             return entry, []
 
@@ -103,7 +104,7 @@ def _settle(entry: TimerEntry, finished_run: str) -> TimerEntry | None:
     return None if settled.done else settled
 
 
-def _on_failure(entry: TimerEntry, event: JobFailed, now: datetime) -> Outcome:
+def _on_failure(entry: TimerEntry, event: JobFailed) -> Outcome:
     outcome = event.outcome
     failed_at = outcome.finished_at
     settled = entry.model_copy(update={"in_flight": tuple(r for r in entry.in_flight if r != outcome.run_id)})

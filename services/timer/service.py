@@ -11,16 +11,16 @@ import logging
 import signal
 import threading
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from chronohook.clock import Clock, from_ms, to_ms
 from chronohook.kafka.config import consumer_config, transactional_producer_config
+from chronohook.kafka.records import read_record, record_of
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
-from chronohook.kafka.records import record_of, type_of
 from schemas import decode_event
 from schemas.events import Envelope
 from services.timer.buckets import TimeBuckets
@@ -58,9 +58,7 @@ class TimerService:
         )
         # Fences any earlier incarnation with this id and aborts its open transaction.
         self.producer.init_transactions(30)
-        self.consumer = Consumer(
-            consumer_config(self.settings, GROUP, **{"partition.assignment.strategy": "range"})
-        )
+        self.consumer = Consumer(consumer_config(self.settings, GROUP, **{"partition.assignment.strategy": "range"}))
         self.consumer.subscribe([self.topics.events], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("timer started")
         try:
@@ -70,13 +68,13 @@ class TimerService:
             self.consumer.close()
             self.producer.flush(10)
 
-    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
         self._restore(numbers - self.owned)
         self.owned |= numbers
         log.info("timer owns partitions %s with %d pending jobs", sorted(self.owned), len(self.entries))
 
-    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
         gone = [job for job, p in self.partition_of.items() if p in numbers]
         for job in gone:
@@ -105,17 +103,17 @@ class TimerService:
                 if msg is None:
                     continue
                 err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        remaining.discard(msg.partition())
-                        continue
-                    raise TimerError(f"restoring the changelog failed: {err}")
-                job_id = msg.key().decode()
-                value = msg.value()
-                if value is None:
-                    self._put(job_id, msg.partition(), None)
-                else:
-                    self._put(job_id, msg.partition(), TimerEntry.model_validate_json(value))
+                if err is not None and err.code() == KafkaError._PARTITION_EOF:
+                    remaining.discard(msg.partition() or 0)
+                    continue
+                try:
+                    record = read_record(msg)
+                except KafkaException as exc:
+                    raise TimerError(f"restoring the changelog failed: {exc}") from exc
+                if record is None or record.key is None:
+                    raise TimerError(f"the changelog holds a record without a job id: {msg}")
+                entry = None if record.value is None else TimerEntry.model_validate_json(record.value)
+                self._put(record.key.decode(), record.partition, entry)
         finally:
             restorer.close()
 
@@ -143,20 +141,16 @@ class TimerService:
         if messages or changed or out:
             self._commit(messages, changed, out)
 
-    def _consume_one(self, msg: Message, now: Any, changed: dict[str, int], out: list[Envelope]) -> None:
-        err = msg.error()
-        if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
-                return
-            raise KafkaException(err)
-        if type_of(msg) in IGNORED_TYPES:
+    def _consume_one(self, msg: Message, now: datetime, changed: dict[str, int], out: list[Envelope]) -> None:
+        record = read_record(msg)
+        if record is None or record.type in IGNORED_TYPES:
             return
-        event = decode_event(msg.value())
+        event = decode_event(record.value or b"")
         entry = self.entries.get(event.job_id)
         new, emitted = on_event(entry, event, now)
         if new is not entry:
-            self._put(event.job_id, msg.partition(), new)
-            changed[event.job_id] = msg.partition()
+            self._put(event.job_id, record.partition, new)
+            changed[event.job_id] = record.partition
         out.extend(emitted)
 
     def _put(self, job_id: str, partition: int, entry: TimerEntry | None) -> None:

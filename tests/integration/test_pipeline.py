@@ -71,9 +71,13 @@ def test_quedup_run_at_job_runs_then_reads_completed(stack: Stack, receiver: Rec
         assert job["status"] == "active"
         assert job["next_run_at"] == req["run_at"]
         assert {k: job[k] for k in ("name", "method", "url", "body", "headers", "schedule")} == {
-            "name": "Database Backup", "method": "POST", "url": req["url"], "body": "<string>",
-            "headers": {"X-Job": "backup"}, "schedule": None,
-        }  # fmt: skip
+            "name": "Database Backup",
+            "method": "POST",
+            "url": req["url"],
+            "body": "<string>",
+            "headers": {"X-Job": "backup"},
+            "schedule": None,
+        }
         # When run_at passes
         [got] = receiver.wait_for(lambda q: q.path == "/backup", timeout=10)
         # Then it arrived at run_at, within the precision, with its body and headers
@@ -93,9 +97,14 @@ def test_cron_job_fires_at_the_next_minute_boundary(stack: Stack, receiver: Rece
     with stack.client() as c:
         r = c.post(
             "/jobs",
-            json={"method": "GET", "name": "every-minute", "url": receiver.url("/cron-tick"),
-                  "schedule": "* * * * *", "run_at": "2030-01-01T00:00:00Z"},
-        )  # fmt: skip
+            json={
+                "method": "GET",
+                "name": "every-minute",
+                "url": receiver.url("/cron-tick"),
+                "schedule": "* * * * *",
+                "run_at": "2030-01-01T00:00:00Z",
+            },
+        )
         assert r.status_code == 200, r.text
         job = r.json()
     # Then next_run_at is the next minute boundary
@@ -125,10 +134,13 @@ def test_callback_follows_the_jobs_request(stack: Stack, receiver: Receiver) -> 
     with stack.client() as c:
         r = c.post(
             "/api/jobs",
-            json={"queue": "webhooks", "url": receiver.url("/order-shipped"),
-                  "payload": {"event": "order.shipped", "order_id": 456},
-                  "callback_url": receiver.url("/recuro-callback")},
-        )  # fmt: skip
+            json={
+                "queue": "webhooks",
+                "url": receiver.url("/order-shipped"),
+                "payload": {"event": "order.shipped", "order_id": 456},
+                "callback_url": receiver.url("/recuro-callback"),
+            },
+        )
     assert r.status_code == 201
     job_id = r.json()["job_id"]
     # When the job runs
@@ -164,7 +176,13 @@ def test_tenants_never_see_each_others_jobs(stack: Stack, receiver: Receiver) ->
     with stack.client() as a:
         recuro = a.post("/api/jobs", json={"queue": "private", "url": receiver.url("/a"), "delay": 3600}).json()
         quedup = a.post(
-            "/jobs", json={"method": "POST", "name": "private", "url": receiver.url("/a"), "run_at": "2099-01-01T00:00:00Z"}
+            "/jobs",
+            json={
+                "method": "POST",
+                "name": "private",
+                "url": receiver.url("/a"),
+                "run_at": "2099-01-01T00:00:00Z",
+            },
         ).json()
         eventually(lambda: a.get(f"/jobs/{quedup['id']}").status_code == 200, what="A sees its job")
     # When tenant B asks for them
@@ -183,7 +201,13 @@ def test_quedup_pause_update_resume_delete(stack: Stack, receiver: Receiver) -> 
     # Given a job due in an hour
     with stack.client() as c:
         job = c.post(
-            "/jobs", json={"method": "POST", "name": "lifecycle", "url": receiver.url("/never"), "run_at": "2099-01-01T00:00:00Z"}
+            "/jobs",
+            json={
+                "method": "POST",
+                "name": "lifecycle",
+                "url": receiver.url("/never"),
+                "run_at": "2099-01-01T00:00:00Z",
+            },
         ).json()
         # When it is paused, it reads paused
         assert c.post(f"/jobs/{job['id']}/pause").json()["status"] == "paused"

@@ -30,4 +30,5 @@ def test_timer_kill_9_loses_no_pending_job(stack: Stack, receiver: Receiver) -> 
     # And each reads completed
     with stack.client() as c:
         for job_id in ids:
-            eventually(lambda j=job_id: c.get(f"/api/jobs/{j}").json()["status"] == "completed", what=f"job {job_id}")
+            url = f"/api/jobs/{job_id}"
+            eventually(lambda u=url: c.get(u).json()["status"] == "completed", what=url)  # type: ignore[misc]

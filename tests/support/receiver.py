@@ -48,7 +48,7 @@ class Receiver:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-            def log_message(self, format: str, *args: object) -> None:
+            def log_message(self, *_args: object) -> None:
                 return None
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -72,7 +72,9 @@ class Receiver:
             if len(found) >= count:
                 return found
             time.sleep(0.005)
-        raise AssertionError(f"expected {count} matching requests within {timeout} s, got {len(self.matching(predicate))}")
+        raise AssertionError(
+            f"expected {count} matching requests within {timeout} s, got {len(self.matching(predicate))}"
+        )
 
     def close(self) -> None:
         self._server.shutdown()

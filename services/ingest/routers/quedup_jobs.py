@@ -17,9 +17,9 @@ from services.projector.views import JobView, evolve
 
 router = APIRouter(prefix="/jobs", tags=["QuedUp jobs"])
 ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "Missing or invalid token: `{\"error\": ...}`"},
-    404: {"description": "No such job for this tenant: `{\"error\": ...}`"},
-    422: {"description": "Invalid input: `{\"error\": ..., \"errors\": {field: [...]}}`"},
+    401: {"description": 'Missing or invalid token: `{"error": ...}`'},
+    404: {"description": 'No such job for this tenant: `{"error": ...}`'},
+    422: {"description": 'Invalid input: `{"error": ..., "errors": {field: [...]}}`'},
     503: {"description": "The job log did not acknowledge; nothing was accepted"},
 }
 

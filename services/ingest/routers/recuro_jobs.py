@@ -15,8 +15,8 @@ from services.ingest.models import PushJobRequest, PushJobResponse, RecuroJobRes
 
 router = APIRouter(prefix="/api/jobs", tags=["Recuro jobs"])
 ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "`{\"error\": \"Missing authorization token\"}`"},
-    422: {"description": "Laravel-style `{\"message\": ..., \"errors\": {field: [...]}}`"},
+    401: {"description": '`{"error": "Missing authorization token"}`'},
+    422: {"description": 'Laravel-style `{"message": ..., "errors": {field: [...]}}`'},
     503: {"description": "The job log did not acknowledge; nothing was accepted"},
 }
 
