@@ -1,0 +1,82 @@
+"""`chronohook dev`: starts a broker when none answers, the four services, a dev token; SIGTERM stops all of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from chronohook.kafka.topics import broker_answers
+from tests.support.polling import eventually
+from tests.support.ports import free_port
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_dev_brings_everything_up_and_down(tmp_path: Path) -> None:
+    # Given no broker at the configured address and an empty data dir
+    kafka_port, api_port = free_port(), free_port()
+    bootstrap = f"127.0.0.1:{kafka_port}"
+    assert not broker_answers(bootstrap, timeout=0.5)
+    env = dict(os.environ)
+    env.update(
+        CHRONOHOOK_DATA_DIR=str(tmp_path / "data"),
+        CHRONOHOOK_KAFKA_BOOTSTRAP=bootstrap,
+        CHRONOHOOK_KAFKA_CONTROLLER_PORT=str(free_port()),
+        CHRONOHOOK_API_PORT=str(api_port),
+        CHRONOHOOK_TOPIC_PREFIX="devtest",
+    )
+    log = (tmp_path / "dev.out").open("wb")
+    # When `chronohook dev` runs
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chronohook.cli", "dev", "--logs", str(tmp_path / "logs")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # Then the API answers ready (Kafka and the database reachable)
+        eventually(lambda: _ready(f"http://127.0.0.1:{api_port}/readyz"), timeout=120, what="readyz")
+        # And it printed the API URL and a dev token, kept in the data dir with mode 0600
+        token_file = tmp_path / "data" / "dev-token"
+        token = token_file.read_text().strip()
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        out = (tmp_path / "dev.out").read_text()
+        assert f"http://127.0.0.1:{api_port}" in out
+        assert token in out
+        # And the token works against the API
+        r = httpx.get(f"http://127.0.0.1:{api_port}/jobs", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        assert r.json() == []
+        # And the broker it started is running from the data dir
+        pid = int((tmp_path / "data" / "kafka" / "broker.pid").read_text())
+        assert broker_answers(bootstrap)
+    finally:
+        # When it gets SIGTERM
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        log.close()
+    # Then it exits cleanly, and the broker it started is gone
+    assert code == 0
+    eventually(lambda: not _alive(pid), timeout=30, what="broker stopped")
+    assert not broker_answers(bootstrap, timeout=0.5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill 0; it is gone for our purpose once it has exited.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
