@@ -1,0 +1,324 @@
+"""The projector's pure fold: the read model of a job after each event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from schemas.events import (
+    Event,
+    HttpRequestSpec,
+    JobCreated,
+    JobDeadLettered,
+    JobDeleted,
+    JobDue,
+    JobFailed,
+    JobPaused,
+    JobPushed,
+    JobResumed,
+    JobRetryScheduled,
+    JobSucceeded,
+    JobUpdated,
+    RunOutcome,
+)
+from services.projector.views import JobView, evolve, run_view
+
+T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
+S = timedelta(seconds=1)
+REQUEST = HttpRequestSpec(method="POST", url="https://example.com/hook", body='{"a":1}')
+
+
+def env(job_id: str, at: datetime, n: int = 0) -> dict[str, object]:
+    return {"event_id": f"evt_{job_id}_{n}_{at.timestamp()}", "job_id": job_id, "tenant": "t1", "occurred_at": at}
+
+
+def fold(events: list[Event]) -> list[JobView | None]:
+    """Every intermediate view, in order."""
+    views: list[JobView | None] = []
+    view: JobView | None = None
+    for event in events:
+        view = evolve(view, event)
+        views.append(view)
+    return views
+
+
+def created(job_id: str = "job_a", schedule: str | None = None, run_at: datetime | None = None) -> JobCreated:
+    return JobCreated(
+        **env(job_id, T0),
+        api="quedup", name="Backup", request=REQUEST, schedule=schedule, run_at=run_at,
+    )  # fmt: skip
+
+
+def pushed(job_id: str = "rj_847", attempt_number: int = 1, retry_of: str | None = None) -> JobPushed:
+    return JobPushed(
+        **env(job_id, T0),
+        integer_id=int(job_id.removeprefix("rj_")), queue="emails", queue_id=12, request=REQUEST,
+        payload={"a": 1}, scheduled_at=T0 + 300 * S, delay_seconds=300, attempt_number=attempt_number,
+        retry_of=retry_of,
+    )  # fmt: skip
+
+
+def due(job_id: str, at: datetime, next_run_at: datetime | None = None, attempt: int = 1) -> JobDue:
+    return JobDue(
+        **env(job_id, at, attempt),
+        run_id=f"{job_id}:{int(at.timestamp() * 1000)}:{attempt}", due_at=at, attempt=attempt, request=REQUEST,
+        next_run_at=next_run_at,
+    )  # fmt: skip
+
+
+def outcome(d: JobDue, finished: datetime, status: int) -> RunOutcome:
+    return RunOutcome(
+        run_id=d.run_id, attempt=d.attempt, due_at=d.due_at, started_at=d.due_at, finished_at=finished,
+        duration_ms=(finished - d.due_at).total_seconds() * 1000, request_headers={"X-A": "1"},
+        request_body=d.request.body, response_status=status, response_body="ok" if status < 300 else "no",
+    )  # fmt: skip
+
+
+def succeeded(d: JobDue, finished: datetime) -> JobSucceeded:
+    return JobSucceeded(**env(d.job_id, finished, 10), outcome=outcome(d, finished, 200))
+
+
+def failed(d: JobDue, finished: datetime) -> JobFailed:
+    return JobFailed(
+        **env(d.job_id, finished, 11),
+        outcome=outcome(d, finished, 503), failure_reason="http_server_error", error_message="HTTP 503",
+    )  # fmt: skip
+
+
+# -- QuedUp ----------------------------------------------------------------------------------------------------
+def test_quedup_one_off_goes_active_then_completed() -> None:
+    # Given a QuedUp one-off job to run at T0 + 60 s
+    run_at = T0 + 60 * S
+    d = due("job_a", run_at)
+
+    # When it is created, handed out and succeeds
+    created_v, due_v, done_v = fold([created(run_at=run_at), d, succeeded(d, run_at + S)])
+
+    # Then it is active with next_run_at = run_at, then has no next run, then is completed
+    assert created_v is not None
+    assert (created_v.status, created_v.next_run_at, created_v.name) == ("active", run_at, "Backup")
+    assert created_v.created_at == created_v.updated_at == T0
+    assert due_v is not None
+    assert due_v.status == "active"
+    assert due_v.next_run_at is None
+    assert done_v is not None
+    assert done_v.status == "completed"
+    assert done_v.next_run_at is None
+    assert done_v.runs_count == 1
+    assert done_v.last_run_at == run_at + S
+
+
+def test_quedup_one_off_without_run_at_is_next_due_at_creation() -> None:
+    # Given a QuedUp job with neither run_at nor schedule
+    (view,) = fold([created()])
+    # Then its next run is its creation time
+    assert view is not None
+    assert view.next_run_at == T0
+
+
+def test_quedup_cron_stays_active_and_follows_job_due() -> None:
+    # Given an every-minute QuedUp cron created at 14:05:30
+    first = datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
+    d1 = due("job_c", first, next_run_at=first + 60 * S)
+    d2 = due("job_c", first + 60 * S, next_run_at=first + 120 * S)
+
+    # When two occurrences run and succeed
+    views = fold(
+        [created("job_c", schedule="* * * * *"), d1, succeeded(d1, first + S), d2, succeeded(d2, first + 61 * S)]
+    )
+
+    # Then next_run_at starts at the next minute boundary, then follows each JobDue's next_run_at
+    assert [v.next_run_at for v in views if v] == [
+        first,
+        first + 60 * S,
+        first + 60 * S,
+        first + 120 * S,
+        first + 120 * S,
+    ]
+    # And the cron never completes
+    assert all(v is not None and v.status == "active" for v in views)
+    last = views[-1]
+    assert last is not None
+    assert last.runs_count == 2
+
+
+def test_quedup_cron_schedule_wins_over_run_at() -> None:
+    # Given a job with both a schedule and a run_at far away
+    (view,) = fold([created(schedule="0 * * * *", run_at=T0 + timedelta(days=3))])
+    # Then its next run follows the schedule
+    assert view is not None
+    assert view.next_run_at == datetime(2026, 4, 10, 15, 0, tzinfo=UTC)
+
+
+def test_quedup_retry_shows_as_the_next_run_then_dead_letter_fails_the_job() -> None:
+    # Given a one-off QuedUp job whose run failed and was retried
+    d = due("job_a", T0)
+    retry_at = T0 + 300 * S
+    retry = JobRetryScheduled(**env("job_a", T0 + S), failed_run_id=d.run_id, next_attempt=2, retry_at=retry_at)
+    dead = JobDeadLettered(**env("job_a", T0 + 2 * S), failed_run_id=d.run_id, attempts=2, retries_enabled=True)
+
+    # When the events fold
+    _, _, failed_v, retry_v, dead_v = fold([created(), d, failed(d, T0 + S), retry, dead])
+
+    # Then a failure alone does not end the job, the retry is shown as the next run
+    assert failed_v is not None
+    assert failed_v.status == "active"
+    assert failed_v.runs_count == 1
+    assert retry_v is not None
+    assert retry_v.next_run_at == retry_at
+    # And dead-lettering fails the job with no next run
+    assert dead_v is not None
+    assert dead_v.status == "failed"
+    assert dead_v.next_run_at is None
+
+
+def test_quedup_pause_and_resume() -> None:
+    # Given an every-minute cron paused at 14:05:40
+    paused_at = T0 + 10 * S
+    resumed_at = datetime(2026, 4, 10, 14, 30, 5, tzinfo=UTC)
+    events: list[Event] = [
+        created("job_c", schedule="* * * * *"),
+        JobPaused(**env("job_c", paused_at)),
+        JobResumed(**env("job_c", resumed_at)),
+    ]
+
+    # When it is paused then resumed long after its next occurrence
+    _, paused_v, resumed_v = fold(events)
+
+    # Then it shows paused, then active again with the missed occurrences skipped
+    assert paused_v is not None
+    assert (paused_v.status, paused_v.paused, paused_v.updated_at) == ("paused", True, paused_at)
+    assert resumed_v is not None
+    assert (resumed_v.status, resumed_v.paused) == ("active", False)
+    assert resumed_v.next_run_at == datetime(2026, 4, 10, 14, 31, tzinfo=UTC)
+
+
+def test_update_replaces_the_definition_and_keeps_a_pause() -> None:
+    # Given a paused one-off job
+    update = JobUpdated(**env("job_a", T0 + 5 * S), name="Renamed", request=REQUEST, schedule="0 0 * * *")
+    _, _, view = fold([created(), JobPaused(**env("job_a", T0 + S)), update])
+
+    # Then the new name and schedule apply, next_run_at follows the schedule, and it stays paused
+    assert view is not None
+    assert (view.name, view.schedule, view.status, view.paused) == ("Renamed", "0 0 * * *", "paused", True)
+    assert view.next_run_at == datetime(2026, 4, 11, 0, 0, tzinfo=UTC)
+
+
+def test_delete_removes_the_view() -> None:
+    # Given an existing job
+    # When it is deleted
+    _, after = fold([created(), JobDeleted(**env("job_a", T0 + S))])
+    # Then there is no view
+    assert after is None
+
+
+def test_events_for_an_unknown_job_give_no_view() -> None:
+    # Given no view, any event other than a creation leaves none
+    d = due("job_zz", T0)
+    for event in (
+        d,
+        succeeded(d, T0 + S),
+        failed(d, T0 + S),
+        JobPaused(**env("job_zz", T0)),
+        JobResumed(**env("job_zz", T0)),
+        JobDeleted(**env("job_zz", T0)),
+        JobUpdated(**env("job_zz", T0), name="n", request=REQUEST),
+        JobRetryScheduled(**env("job_zz", T0), failed_run_id="r", next_attempt=2, retry_at=T0),
+        JobDeadLettered(**env("job_zz", T0), failed_run_id="r", attempts=1, retries_enabled=False),
+    ):
+        assert evolve(None, event) is None
+
+
+# -- Recuro ----------------------------------------------------------------------------------------------------
+def test_recuro_job_goes_pending_processing_completed_success() -> None:
+    # Given a Recuro job pushed with a 300 s delay
+    d = due("rj_847", T0 + 300 * S)
+
+    # When it is handed out and succeeds
+    pushed_v, due_v, done_v = fold([pushed(), d, succeeded(d, T0 + 301 * S)])
+
+    # Then it is pending (scheduled 300 s out), processing, then completed with final_status success
+    assert pushed_v is not None
+    assert (pushed_v.status, pushed_v.final_status) == ("pending", None)
+    assert pushed_v.scheduled_at == pushed_v.next_run_at == T0 + 300 * S
+    assert (pushed_v.queue, pushed_v.queue_id, pushed_v.integer_id, pushed_v.delay_seconds) == ("emails", 12, 847, 300)
+    assert pushed_v.payload == {"a": 1}
+    assert due_v is not None
+    assert due_v.status == "processing"
+    assert done_v is not None
+    assert (done_v.status, done_v.final_status) == ("completed", "success")
+    assert done_v.last_run_at == T0 + 301 * S
+
+
+def test_recuro_failure_with_a_retry_is_failed_and_retrying() -> None:
+    # Given a Recuro job whose first attempt fails and gets a retry job
+    d = due("rj_847", T0 + 300 * S)
+    retry = JobRetryScheduled(
+        **env("rj_847", T0 + 301 * S),
+        failed_run_id=d.run_id, next_attempt=2, retry_at=T0 + 361 * S, retry_job_id="rj_900",
+    )  # fmt: skip
+
+    # When the events fold
+    _, _, failed_v, retrying_v = fold([pushed(), d, failed(d, T0 + 301 * S), retry])
+
+    # Then the job is failed, then marked retrying with a pending retry pointing at the new job
+    assert failed_v is not None
+    assert (failed_v.status, failed_v.final_status) == ("failed", None)
+    assert retrying_v is not None
+    assert (retrying_v.status, retrying_v.final_status) == ("failed", "retrying")
+    assert retrying_v.has_pending_retry
+    assert retrying_v.retry_job_id == "rj_900"
+
+
+def test_recuro_retry_job_is_linked_and_a_failing_retry_is_failed_with_retries() -> None:
+    # Given the second attempt, pushed as a new job linked to the original
+    d = due("rj_900", T0 + 300 * S, attempt=2)
+    retry = JobRetryScheduled(
+        **env("rj_900", T0 + 301 * S),
+        failed_run_id=d.run_id, next_attempt=3, retry_at=T0 + 2101 * S, retry_job_id="rj_901",
+    )  # fmt: skip
+
+    # When it fails too and a third attempt is scheduled
+    pushed_v, *_, view = fold(
+        [pushed("rj_900", attempt_number=2, retry_of="rj_847"), d, failed(d, T0 + 301 * S), retry]
+    )
+
+    # Then the retry job carries its attempt number and link, and ends failed_with_retries
+    assert pushed_v is not None
+    assert (pushed_v.attempt_number, pushed_v.retry_of) == (2, "rj_847")
+    assert view is not None
+    assert view.final_status == "failed_with_retries"
+    assert view.retry_job_id == "rj_901"
+
+
+def test_recuro_dead_lettered_and_failed_no_retries() -> None:
+    # Given two failing Recuro jobs, one whose retries ran out and one whose queue has none
+    d = due("rj_847", T0 + 300 * S)
+    at = T0 + 301 * S
+    exhausted = JobDeadLettered(**env("rj_847", at), failed_run_id=d.run_id, attempts=4, retries_enabled=True)
+    no_retries = JobDeadLettered(**env("rj_847", at), failed_run_id=d.run_id, attempts=1, retries_enabled=False)
+
+    # When each is dead-lettered
+    *_, dead_v = fold([pushed(), d, failed(d, at), exhausted])
+    *_, none_v = fold([pushed(), d, failed(d, at), no_retries])
+
+    # Then the first is dead_lettered (with the time) and the second failed_no_retries; both stay failed
+    assert dead_v is not None
+    assert (dead_v.status, dead_v.final_status, dead_v.dead_lettered_at) == ("failed", "dead_lettered", at)
+    assert none_v is not None
+    assert (none_v.status, none_v.final_status) == ("failed", "failed_no_retries")
+
+
+def test_run_view_records_what_happened() -> None:
+    # Given a failed run
+    d = due("rj_847", T0)
+    event = failed(d, T0 + 2 * S)
+    # When it becomes a run row
+    run = run_view(event)
+    # Then it carries the attempt, times, status, reason and message
+    assert (run.run_id, run.job_id, run.attempt, run.success) == (d.run_id, "rj_847", 1, False)
+    assert (run.started_at, run.executed_at, run.duration_ms) == (T0, T0 + 2 * S, 2000.0)
+    assert (run.response_status, run.failure_reason, run.error_message) == (503, "http_server_error", "HTTP 503")
+    ok = run_view(succeeded(d, T0 + S))
+    assert ok.success
+    assert ok.failure_reason is None
+    assert ok.error_message is None

@@ -1,0 +1,529 @@
+"""The timer's pure decisions: on_event evolves a job's entry, fire hands out due attempts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from chronohook.ids import recuro_job_key, retry_job_id
+from schemas.events import (
+    Event,
+    HttpRequestSpec,
+    JobCreated,
+    JobDeadLettered,
+    JobDeleted,
+    JobDue,
+    JobFailed,
+    JobPaused,
+    JobPushed,
+    JobResumed,
+    JobRetryScheduled,
+    JobSucceeded,
+    JobUpdated,
+    RetryPolicy,
+    RunOutcome,
+)
+from services.ingest.commands import QUEDUP_RETRIES, RECURO_QUEUE_RETRIES
+from services.timer.domain import fire, on_event, run_id
+from services.timer.state import TimerEntry
+
+T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
+REQUEST = HttpRequestSpec(method="POST", url="https://example.com/hook", body='{"a":1}')
+S = timedelta(seconds=1)
+
+
+def pushed(delay: int = 0, integer_id: int = 847, attempt_number: int = 1, at: datetime = T0) -> JobPushed:
+    return JobPushed(
+        event_id=f"evt_push_{integer_id}",
+        job_id=recuro_job_key(integer_id),
+        tenant="t1",
+        occurred_at=at,
+        integer_id=integer_id,
+        queue="emails",
+        queue_id=12,
+        request=REQUEST,
+        payload={"a": 1},
+        scheduled_at=at + delay * S,
+        delay_seconds=delay,
+        callback_url="https://example.com/cb",
+        retry=RECURO_QUEUE_RETRIES,
+        attempt_number=attempt_number,
+    )
+
+
+def created(
+    schedule: str | None = None, run_at: datetime | None = None, active: bool = True, job_id: str = "job_a"
+) -> JobCreated:
+    return JobCreated(
+        event_id="evt_created",
+        job_id=job_id,
+        tenant="t1",
+        occurred_at=T0,
+        api="quedup",
+        name="Backup",
+        request=REQUEST,
+        schedule=schedule,
+        run_at=run_at,
+        retry=QUEDUP_RETRIES,
+        active=active,
+    )
+
+
+def envelope(job_id: str, at: datetime) -> dict[str, object]:
+    return {"event_id": f"evt_{at.timestamp()}", "job_id": job_id, "tenant": "t1", "occurred_at": at}
+
+
+def outcome(due: JobDue, finished: datetime) -> RunOutcome:
+    return RunOutcome(
+        run_id=due.run_id, attempt=due.attempt, due_at=due.due_at, started_at=finished, finished_at=finished,
+        duration_ms=0.0, request_headers={}, request_body=due.request.body,
+    )  # fmt: skip
+
+
+def succeeded(due: JobDue, finished: datetime) -> JobSucceeded:
+    return JobSucceeded(**envelope(due.job_id, finished), outcome=outcome(due, finished))
+
+
+def failed(due: JobDue, finished: datetime) -> JobFailed:
+    return JobFailed(
+        **envelope(due.job_id, finished),
+        outcome=outcome(due, finished),
+        failure_reason="http_server_error",
+        error_message="HTTP 500",
+    )
+
+
+def apply(entry: TimerEntry | None, event: Event, now: datetime = T0) -> TimerEntry | None:
+    new, emitted = on_event(entry, event, now)
+    assert emitted == []
+    return new
+
+
+def fire_one(entry: TimerEntry, now: datetime) -> tuple[TimerEntry, JobDue]:
+    new, emitted = fire(entry, now)
+    assert new is not None
+    assert len(emitted) == 1, emitted
+    assert isinstance(emitted[0], JobDue)
+    return new, emitted[0]
+
+
+# -- one-off pushes --------------------------------------------------------------------------------------------
+def test_a_delayed_push_arms_next_due_at_its_scheduled_time() -> None:
+    # Given a Recuro job pushed with a 300 s delay
+    # When the timer consumes it
+    entry = apply(None, pushed(delay=300))
+
+    # Then the entry is armed for now + 300 s and remembers what a retry needs
+    assert entry is not None
+    assert entry.next_due == T0 + 300 * S
+    assert entry.wake_at() == T0 + 300 * S
+    assert (entry.integer_id, entry.queue, entry.queue_id, entry.attempt_number) == (847, "emails", 12, 1)
+
+
+def test_fire_before_due_emits_nothing() -> None:
+    # Given a job due in 300 s
+    entry = apply(None, pushed(delay=300))
+    assert entry is not None
+
+    # When the timer fires a millisecond early
+    after, emitted = fire(entry, T0 + 300 * S - timedelta(milliseconds=1))
+
+    # Then nothing is handed out and the entry is unchanged
+    assert emitted == []
+    assert after == entry
+
+
+def test_fire_at_due_emits_one_job_due_with_a_deterministic_run_id() -> None:
+    # Given a job due in 300 s
+    entry = apply(None, pushed(delay=300))
+    assert entry is not None
+    due_at = T0 + 300 * S
+
+    # When the timer fires exactly at the due time
+    after, due = fire_one(entry, due_at)
+
+    # Then one JobDue carries the request, the due time, attempt 1 and a run id derived from (job, occurrence, 1)
+    assert due.job_id == "rj_847"
+    assert due.request == REQUEST
+    assert due.due_at == due_at
+    assert due.attempt == 1
+    assert due.run_id == run_id("rj_847", due_at, 1) == f"rj_847:{int(due_at.timestamp() * 1000)}:1"
+    assert due.next_run_at is None
+    assert due.callback_url == "https://example.com/cb"
+    # And the entry is disarmed with the run in flight
+    assert after.next_due is None
+    assert after.in_flight == (due.run_id,)
+    # And firing again hands out nothing more
+    assert fire(after, due_at + 10 * S)[1] == []
+    # And the same inputs give the same event (replay-safe)
+    assert fire(entry, due_at)[1] == [due]
+
+
+def test_fire_within_the_lead_hands_the_job_out_early() -> None:
+    # Given a job due in 300 s
+    entry = apply(None, pushed(delay=300))
+    assert entry is not None
+    due_at = T0 + 300 * S
+
+    # When the timer fires 40 ms early with a 40 ms lead
+    _, emitted = fire(entry, due_at - timedelta(milliseconds=40), lead=timedelta(milliseconds=40))
+
+    # Then the job is handed out for its real due time
+    assert len(emitted) == 1
+    assert isinstance(emitted[0], JobDue)
+    assert emitted[0].due_at == due_at
+    # But 41 ms early it is not
+    assert fire(entry, due_at - timedelta(milliseconds=41), lead=timedelta(milliseconds=40))[1] == []
+
+
+def test_success_of_the_in_flight_run_finishes_a_one_off() -> None:
+    # Given a one-off job handed out
+    entry = apply(None, pushed())
+    assert entry is not None
+    entry, due = fire_one(entry, T0)
+
+    # When its run succeeds
+    after, emitted = on_event(entry, succeeded(due, T0 + S), T0 + S)
+
+    # Then the entry is gone and nothing follows
+    assert after is None
+    assert emitted == []
+
+
+def test_results_for_unknown_run_ids_are_ignored() -> None:
+    # Given a job with one run in flight
+    entry = apply(None, pushed())
+    assert entry is not None
+    entry, due = fire_one(entry, T0)
+    stranger = due.model_copy(update={"run_id": "rj_847:0:1"})
+
+    # When a success and a failure arrive for a run the timer never handed out
+    after_ok, ok_emitted = on_event(entry, succeeded(stranger, T0 + S), T0 + S)
+    after_ko, ko_emitted = on_event(entry, failed(stranger, T0 + S), T0 + S)
+
+    # Then the entry is untouched and nothing is decided
+    assert (after_ok, ok_emitted) == (entry, [])
+    assert (after_ko, ko_emitted) == (entry, [])
+    # And a result for a job the timer does not know at all is ignored too
+    assert on_event(None, succeeded(due, T0 + S), T0 + S) == (None, [])
+
+
+# -- named jobs and crons --------------------------------------------------------------------------------------
+def test_a_named_job_without_schedule_or_run_at_is_due_now() -> None:
+    # Given a QuedUp job with neither schedule nor run_at
+    entry = apply(None, created())
+    # Then it is due at its creation time
+    assert entry is not None
+    assert entry.next_due == T0
+
+
+def test_run_at_arms_the_one_off_and_schedule_wins_over_run_at() -> None:
+    # Given a job to run once at a given time, and one with both a schedule and a run_at
+    at = T0 + timedelta(days=1)
+    once = apply(None, created(run_at=at))
+    both = apply(None, created(schedule="* * * * *", run_at=at))
+
+    # Then the one-off is due at run_at and the cron at its next minute boundary
+    assert once is not None
+    assert both is not None
+    assert once.next_due == at
+    assert both.next_due == datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
+
+
+def test_cron_arms_the_next_minute_and_firing_rearms_the_following_one() -> None:
+    # Given a every-minute cron created at 14:05:30
+    entry = apply(None, created(schedule="* * * * *"))
+    assert entry is not None
+
+    # Then it is armed for 14:06:00
+    first = datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
+    assert entry.next_due == first
+
+    # When the timer fires at 14:06:00
+    entry, due = fire_one(entry, first)
+
+    # Then the JobDue is for 14:06 and announces 14:07 as the next run; the entry is re-armed for 14:07
+    assert due.due_at == first
+    assert due.next_run_at == first + timedelta(minutes=1)
+    assert entry.next_due == first + timedelta(minutes=1)
+    assert entry.in_flight == (due.run_id,)
+
+    # When that run succeeds
+    settled = apply(entry, succeeded(due, first + S), first + S)
+
+    # Then the cron stays armed for 14:07 with nothing in flight
+    assert settled is not None
+    assert settled.next_due == first + timedelta(minutes=1)
+    assert settled.in_flight == ()
+
+    # And the 14:07 occurrence gets its own run id
+    _, due2 = fire_one(settled, first + timedelta(minutes=1))
+    assert due2.run_id != due.run_id
+    assert due2.next_run_at == first + timedelta(minutes=2)
+
+
+def test_a_cron_firing_after_downtime_runs_once_and_resumes_from_the_present() -> None:
+    # Given a cron due at 14:06 whose timer was down until 14:10:30
+    entry = apply(None, created(schedule="* * * * *"))
+    assert entry is not None
+    late = datetime(2026, 4, 10, 14, 10, 30, tzinfo=UTC)
+
+    # When the timer fires late
+    entry, due = fire_one(entry, late)
+
+    # Then the missed 14:06 occurrence runs once and the next is 14:11, not 14:07
+    assert due.due_at == datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
+    assert entry.next_due == datetime(2026, 4, 10, 14, 11, tzinfo=UTC)
+
+
+def test_paused_entries_do_not_fire() -> None:
+    # Given a job due now that is then paused
+    entry = apply(None, created())
+    paused = apply(entry, JobPaused(**envelope("job_a", T0)))
+    assert paused is not None
+
+    # When the timer fires well after its due time
+    after, emitted = fire(paused, T0 + timedelta(hours=1))
+
+    # Then nothing is handed out and it has no wake-up time
+    assert emitted == []
+    assert after == paused
+    assert paused.wake_at() is None
+
+
+def test_a_job_created_inactive_is_paused() -> None:
+    # Given a cron created with is_active false
+    entry = apply(None, created(schedule="* * * * *", active=False))
+    # Then it is paused and never fires
+    assert entry is not None
+    assert entry.paused
+    assert fire(entry, T0 + timedelta(hours=1))[1] == []
+
+
+def test_resume_skips_cron_occurrences_missed_while_paused() -> None:
+    # Given an every-minute cron paused at 14:05:30 (next due 14:06)
+    entry = apply(None, created(schedule="* * * * *"))
+    entry = apply(entry, JobPaused(**envelope("job_a", T0)))
+
+    # When it is resumed at 14:20:10
+    resumed_at = datetime(2026, 4, 10, 14, 20, 10, tzinfo=UTC)
+    entry = apply(entry, JobResumed(**envelope("job_a", resumed_at)), resumed_at)
+
+    # Then it is active and next due at 14:21, the 14 missed occurrences skipped
+    assert entry is not None
+    assert not entry.paused
+    assert entry.next_due == datetime(2026, 4, 10, 14, 21, tzinfo=UTC)
+    _, due = fire_one(entry, resumed_at + 50 * S)
+    assert due.due_at == datetime(2026, 4, 10, 14, 21, tzinfo=UTC)
+
+
+def test_resume_before_the_next_occurrence_keeps_it() -> None:
+    # Given an every-minute cron paused and resumed within the same minute
+    entry = apply(None, created(schedule="* * * * *"))
+    entry = apply(entry, JobPaused(**envelope("job_a", T0)))
+    entry = apply(entry, JobResumed(**envelope("job_a", T0 + 5 * S)), T0 + 5 * S)
+    # Then the 14:06 occurrence is kept
+    assert entry is not None
+    assert entry.next_due == datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
+
+
+def test_update_rearms_from_the_update_time() -> None:
+    # Given a one-off job due tomorrow
+    entry = apply(None, created(run_at=T0 + timedelta(days=1)))
+
+    # When it is updated to an hourly schedule
+    update = JobUpdated(**envelope("job_a", T0 + S), name="Backup", request=REQUEST, schedule="0 * * * *")
+    entry = apply(entry, update, T0 + S)
+
+    # Then it is next due at the top of the next hour
+    assert entry is not None
+    assert entry.schedule == "0 * * * *"
+    assert entry.next_due == datetime(2026, 4, 10, 15, 0, tzinfo=UTC)
+
+
+def test_delete_drops_the_entry() -> None:
+    # Given an armed cron
+    entry = apply(None, created(schedule="* * * * *"))
+    # When it is deleted
+    after, emitted = on_event(entry, JobDeleted(**envelope("job_a", T0)), T0)
+    # Then the entry is gone
+    assert after is None
+    assert emitted == []
+
+
+def test_lifecycle_events_for_an_unknown_job_are_ignored() -> None:
+    # Given no entry, events that only make sense for an existing job keep it absent
+    for event in (
+        JobPaused(**envelope("job_x", T0)),
+        JobResumed(**envelope("job_x", T0)),
+        JobUpdated(**envelope("job_x", T0), name="n", request=REQUEST),
+    ):
+        assert on_event(None, event, T0) == (None, [])
+
+
+# -- QuedUp retries --------------------------------------------------------------------------------------------
+def test_quedup_failure_schedules_a_retry_slot() -> None:
+    # Given a one-off QuedUp job handed out at T0
+    entry = apply(None, created())
+    assert entry is not None
+    entry, due = fire_one(entry, T0)
+
+    # When its run fails at T0 + 1 s
+    failed_at = T0 + S
+    after, emitted = on_event(entry, failed(due, failed_at), failed_at)
+
+    # Then a retry (attempt 2) is scheduled immediately, and announced
+    assert after is not None
+    assert after.retry_slot is not None
+    assert after.retry_slot.attempt == 2
+    assert after.retry_slot.due_at == failed_at
+    assert after.in_flight == ()
+    assert len(emitted) == 1
+    scheduled = emitted[0]
+    assert isinstance(scheduled, JobRetryScheduled)
+    assert (scheduled.failed_run_id, scheduled.next_attempt, scheduled.retry_at) == (due.run_id, 2, failed_at)
+    assert scheduled.retry_job_id is None
+
+
+def test_quedup_retries_follow_the_delays_then_dead_letter() -> None:
+    # Given a one-off QuedUp job that fails on every attempt
+    entry: TimerEntry | None = apply(None, created())
+    assert entry is not None
+    now = T0
+    retry_times: list[datetime] = []
+    attempts: list[int] = []
+    dead: list[JobDeadLettered] = []
+    run_ids: set[str] = set()
+
+    # When each attempt is fired as soon as it is due and fails a second later
+    while entry is not None:
+        entry, due = fire_one(entry, now)
+        attempts.append(due.attempt)
+        run_ids.add(due.run_id)
+        now = now + S
+        entry, emitted = on_event(entry, failed(due, now), now)
+        for event in emitted:
+            if isinstance(event, JobRetryScheduled):
+                retry_times.append(event.retry_at)
+                now = event.retry_at
+            else:
+                assert isinstance(event, JobDeadLettered)
+                dead.append(event)
+
+    # Then every retry waited its delay (0, 0, 300, 900, 3600, 10800, 21600 s after the failure)
+    assert attempts == list(range(1, len(QUEDUP_RETRIES.delays) + 2))
+    gaps = [(r - (r0 + S)).total_seconds() for r, r0 in zip(retry_times, [T0, *retry_times], strict=False)]
+    assert gaps == list(QUEDUP_RETRIES.delays)
+    # And each attempt had its own run id
+    assert len(run_ids) == len(attempts)
+    # And after the last retry the job is dead-lettered, with retries enabled, and the entry is gone
+    assert len(dead) == 1
+    assert dead[0].attempts == len(QUEDUP_RETRIES.delays) + 1
+    assert dead[0].retries_enabled
+    assert entry is None
+
+
+def test_a_job_without_retries_is_dead_lettered_on_first_failure() -> None:
+    # Given a job whose retry policy is empty
+    entry = apply(None, created().model_copy(update={"retry": RetryPolicy()}))
+    assert entry is not None
+    entry, due = fire_one(entry, T0)
+
+    # When its run fails
+    after, emitted = on_event(entry, failed(due, T0 + S), T0 + S)
+
+    # Then it is dead-lettered with retries disabled
+    assert after is None
+    assert len(emitted) == 1
+    assert isinstance(emitted[0], JobDeadLettered)
+    assert not emitted[0].retries_enabled
+    assert emitted[0].attempts == 1
+
+
+def test_a_failing_cron_keeps_its_schedule_while_retrying() -> None:
+    # Given an every-minute cron handed out at 14:06
+    entry = apply(None, created(schedule="* * * * *"))
+    assert entry is not None
+    first = datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
+    entry, due = fire_one(entry, first)
+
+    # When the run fails
+    after, _ = on_event(entry, failed(due, first + S), first + S)
+
+    # Then the retry slot is armed and the next occurrence still stands
+    assert after is not None
+    assert after.next_due == first + timedelta(minutes=1)
+    assert after.retry_slot is not None
+    # And the retry is the same occurrence with attempt 2
+    _, retry = fire_one(after, first + S)
+    assert retry.attempt == 2
+    assert retry.run_id == run_id("job_a", first, 2)
+
+
+# -- Recuro retries --------------------------------------------------------------------------------------------
+def test_recuro_failure_pushes_the_retry_as_a_new_job() -> None:
+    # Given a Recuro job handed out
+    entry = apply(None, pushed())
+    assert entry is not None
+    entry, due = fire_one(entry, T0)
+
+    # When its run fails
+    failed_at = T0 + 2 * S
+    after, emitted = on_event(entry, failed(due, failed_at), failed_at)
+
+    # Then the original's entry is finished
+    assert after is None
+    # And a JobRetryScheduled and a JobPushed for a new job follow, in that order
+    assert [type(e) for e in emitted] == [JobRetryScheduled, JobPushed]
+    scheduled, push = emitted
+    assert isinstance(scheduled, JobRetryScheduled)
+    assert isinstance(push, JobPushed)
+    new_id = retry_job_id(847, 2)
+    assert push.integer_id == new_id
+    assert push.job_id == recuro_job_key(new_id) != "rj_847"
+    assert push.attempt_number == 2
+    assert push.retry_of == "rj_847"
+    assert push.scheduled_at == failed_at + RECURO_QUEUE_RETRIES.delays[0] * S
+    assert (push.queue, push.queue_id, push.request, push.payload) == ("emails", 12, REQUEST, {"a": 1})
+    assert push.callback_url == "https://example.com/cb"
+    assert push.retry == RECURO_QUEUE_RETRIES
+    # And the announcement on the original job names the new one
+    assert scheduled.job_id == "rj_847"
+    assert scheduled.retry_job_id == push.job_id
+    assert scheduled.next_attempt == 2
+    assert scheduled.retry_at == push.scheduled_at
+    # And replaying the same failure decides exactly the same events (deterministic ids)
+    assert on_event(entry, failed(due, failed_at), failed_at)[1] == emitted
+
+
+def test_recuro_retry_chain_ends_dead_lettered() -> None:
+    # Given a Recuro job whose every attempt fails, each retry pushed as a new job
+    entry: TimerEntry | None = apply(None, pushed())
+    now = T0
+    chain: list[str] = []
+    dead: list[JobDeadLettered] = []
+    attempts: list[int] = []
+
+    # When each job of the chain is fired when due and fails
+    while entry is not None:
+        chain.append(entry.job_id)
+        entry, due = fire_one(entry, now)
+        attempts.append(due.attempt)
+        now = now + S
+        after, emitted = on_event(entry, failed(due, now), now)
+        assert after is None
+        entry = None
+        for event in emitted:
+            if isinstance(event, JobPushed):
+                assert event.retry_of == chain[-1]
+                entry = apply(None, event, now)
+                now = event.scheduled_at
+            elif isinstance(event, JobDeadLettered):
+                dead.append(event)
+
+    # Then there were 1 + 3 attempts on 4 distinct jobs, and the last one was dead-lettered
+    assert attempts == [1, 2, 3, 4]
+    assert len(set(chain)) == 4
+    assert len(dead) == 1
+    assert dead[0].job_id == chain[-1]
+    assert dead[0].attempts == 4
+    assert dead[0].retries_enabled
