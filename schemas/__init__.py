@@ -18,6 +18,7 @@ from schemas.events import (
     JobUpdated,
     RetryPolicy,
     RunOutcome,
+    SuccessAssertion,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "JobUpdated",
     "RetryPolicy",
     "RunOutcome",
+    "SuccessAssertion",
     "decode_event",
     "encode_event",
 ]

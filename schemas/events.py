@@ -46,14 +46,23 @@ class Envelope(Frozen):
     schema_version: int = CURRENT_SCHEMA_VERSION
 
 
+class SuccessAssertion(Frozen):
+    """A check on the response; every one must pass for a 2xx run to succeed (Recuro's success_assertions)."""
+
+    type: Literal["status_code_equals", "response_time_under_ms", "body_contains"]
+    value: str
+
+
 class HttpRequestSpec(Frozen):
-    """What to send. ``body`` is the exact bytes (UTF-8 text) sent; JSON payloads are serialised once."""
+    """What to send, and how to judge the answer. ``body`` is the exact text sent; JSON payloads are serialised
+    once, at ingest."""
 
     method: HttpMethod
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
     timeout_seconds: float = 30.0
+    assertions: tuple[SuccessAssertion, ...] = ()
 
 
 class RetryPolicy(Frozen):
@@ -96,14 +105,17 @@ class JobPushed(Envelope):
 
 
 class JobUpdated(Envelope):
-    """The full new definition of a named job after a PATCH."""
+    """The full new definition of a named job after a PATCH; it re-arms the job, even one that had finished."""
 
     type: Literal["JobUpdated"] = "JobUpdated"
+    api: Api = "quedup"
     name: str
     request: HttpRequestSpec
     schedule: str | None = None
     run_at: AwareDatetime | None = None
     callback_url: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    active: bool = True
 
 
 class JobPaused(Envelope):

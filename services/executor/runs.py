@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from chronohook.ids import deterministic_event_id
-from schemas.events import JobDue, JobFailed, JobSucceeded, RunOutcome
+from schemas.events import JobDue, JobFailed, JobSucceeded, RunOutcome, SuccessAssertion
 from services.executor.sender import SendResult
 
 USER_AGENT = "chronohook/0.1"
@@ -20,6 +20,19 @@ def request_headers(due: JobDue) -> dict[str, str]:
     headers["X-Chronohook-Run-Id"] = due.run_id
     headers["X-Chronohook-Attempt"] = str(due.attempt)
     return headers
+
+
+def failed_assertions(assertions: tuple[SuccessAssertion, ...], result: SendResult) -> list[str]:
+    """What each failing assertion says; empty when all pass."""
+    broken = []
+    for check in assertions:
+        if check.type == "status_code_equals" and str(result.status) != check.value.strip():
+            broken.append(f"status code {result.status} is not {check.value}")
+        elif check.type == "response_time_under_ms" and not result.duration_ms < float(check.value):
+            broken.append(f"response time {result.duration_ms:.0f} ms is not under {check.value} ms")
+        elif check.type == "body_contains" and check.value not in (result.body or ""):
+            broken.append(f"response body does not contain {check.value!r}")
+    return broken
 
 
 def result_event(
@@ -42,6 +55,14 @@ def result_event(
         callback_url=due.callback_url,
     )
     base = dict(job_id=due.job_id, tenant=due.tenant, occurred_at=finished_at, outcome=outcome)
+    broken = failed_assertions(due.request.assertions, result) if result.failure_reason is None else []
+    if broken:
+        return JobFailed(
+            event_id=deterministic_event_id("failed", due.run_id),
+            failure_reason="assertion_failed",
+            error_message="; ".join(broken),
+            **base,
+        )
     if result.failure_reason is None:
         return JobSucceeded(event_id=deterministic_event_id("succeeded", due.run_id), **base)
     return JobFailed(

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chronohook.clock import Clock
 from chronohook.ids import SnowflakeIds
@@ -18,7 +19,7 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from services.ingest.context import IngestContext
-from services.ingest.errors import IngestError, handle_ingest_error, handle_validation_error
+from services.ingest.errors import IngestError, handle_http_error, handle_ingest_error, handle_validation_error
 from services.ingest.limits import BodySizeLimit
 from services.ingest.routers import health, quedup_jobs, recuro_crons, recuro_jobs
 from services.projector.store import ReadModelStore
@@ -63,6 +64,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app.state.ctx = ctx
     app.add_exception_handler(IngestError, handle_ingest_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
     for router in (quedup_jobs.router, recuro_jobs.router, recuro_crons.router, health.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=ctx.settings.max_request_bytes)

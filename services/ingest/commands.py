@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from chronohook.clock import iso8601_offset, rfc3339
 from chronohook.ids import queue_id, random_event_id, recuro_cron_key, recuro_job_key
 from chronohook.schedule import first_run_at
-from schemas.events import HttpRequestSpec, JobCreated, JobPushed, JobUpdated, RetryPolicy
+from schemas.events import HttpRequestSpec, JobCreated, JobPushed, JobUpdated, RetryPolicy, SuccessAssertion
 from services.ingest.models import (
     CreateCronRequest,
     CreateJobRequest,
@@ -21,8 +21,9 @@ from services.ingest.models import (
 )
 from services.projector.views import JobView, RunView
 
-# QuedUp: any failure is retried immediately, immediately, then after 5 min, 15 min, 1 h, 3 h and 6 h.
-QUEDUP_RETRIES = RetryPolicy(delays=(0, 0, 300, 900, 3600, 10800, 21600))
+# QuedUp: 7 attempts on a fixed schedule: immediately (the run itself), immediately, then 5 min, 15 min, 1 h, 3 h and
+# 6 h after the previous failure.
+QUEDUP_RETRIES = RetryPolicy(delays=(0, 300, 900, 3600, 10800, 21600))
 # Recuro: a queue's default retry_delays.
 RECURO_QUEUE_RETRIES = RetryPolicy(delays=(60, 1800, 10800))
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -65,11 +66,14 @@ def update_quedup_job(view: JobView, req: UpdateJobRequest, now: datetime) -> Jo
         job_id=view.job_id,
         tenant=view.tenant,
         occurred_at=now,
+        api=view.api,
         name=req.name if req.name is not None else (view.name or ""),
         request=request,
         schedule=schedule,
         run_at=None if schedule else run_at,
         callback_url=view.callback_url,
+        retry=QUEDUP_RETRIES,
+        active=not view.paused,
     )
 
 
@@ -115,6 +119,7 @@ def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: d
             headers=req.headers or {},
             body=req.payload,
             timeout_seconds=float(req.timeout_seconds),
+            assertions=tuple(SuccessAssertion(type=a.type, value=a.value) for a in req.success_assertions),
         ),
         schedule=req.cron_expression,
         callback_url=req.callback_url,

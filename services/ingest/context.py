@@ -99,13 +99,23 @@ Ctx = Annotated[IngestContext, Depends(get_context)]
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from `chronohook tokens create`.")
 
 
-async def get_tenant(ctx: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
-    if credentials is None or not credentials.credentials:
+async def authenticate(ctx: IngestContext, authorization: str | None) -> str:
+    """The tenant an ``Authorization: Bearer <token>`` header acts for; Unauthorized otherwise."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Missing authorization token")
-    tenant = await ctx.tenant_for(credentials.credentials)
+    tenant = await ctx.tenant_for(token)
     if tenant is None:
         raise Unauthorized("Invalid authorization token")
     return tenant
+
+
+async def get_tenant(
+    request: Request, ctx: Ctx, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    # _credentials only documents the scheme in OpenAPI; the header itself is read by authenticate().
+    return await authenticate(ctx, request.headers.get("authorization"))
 
 
 Tenant = Annotated[str, Depends(get_tenant)]

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chronohook.errors import ChronohookError
 
@@ -75,12 +76,31 @@ async def handle_ingest_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(request.url.path, exc), status_code=exc.status_code, headers=headers)
 
 
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"})
+
+
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    from services.ingest.context import authenticate
     from services.ingest.validation import laravel_errors
 
     assert isinstance(exc, RequestValidationError)
+    if request.url.path not in PUBLIC_PATHS:
+        # FastAPI parses the body before it resolves dependencies; like Recuro, answer a missing or bad token
+        # first, so an unauthenticated caller learns nothing about the input rules.
+        try:
+            await authenticate(request.app.state.ctx, request.headers.get("authorization"))
+        except Unauthorized as unauthorized:
+            return await handle_ingest_error(request, unauthorized)
     errors = laravel_errors(exc.errors())
     first = next(iter(errors.values()))[0]
     extra = sum(len(v) for v in errors.values()) - 1
     message = first if extra == 0 else f"{first} (and {extra} more error{'s' if extra > 1 else ''})"
     return await handle_ingest_error(request, InvalidInput(message, errors))
+
+
+async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Routing errors (unknown path, wrong method) in the family's shape too."""
+    assert isinstance(exc, StarletteHTTPException)
+    error = IngestError(str(exc.detail))
+    error.status_code = exc.status_code
+    return JSONResponse(error_body(request.url.path, error), status_code=exc.status_code, headers=exc.headers)

@@ -1,4 +1,8 @@
-"""Reject oversized bodies before they are read into memory, in the endpoint family's error shape."""
+"""Reject oversized bodies before the app sees them, in the endpoint family's error shape.
+
+A declared Content-Length over the limit is refused at once. A body without one (chunked) is read here, up to the
+limit, and replayed to the app: the app's own body parser would turn any error raised mid-read into a 400.
+"""
 
 from __future__ import annotations
 
@@ -20,47 +24,34 @@ class BodySizeLimit:
             return
         path = scope.get("path", "")
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(path, send)
-            return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
                 await self._reject(path, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._reject(path, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, path: str, send: Send) -> None:
         error = PayloadTooLarge(f"The request body must not be larger than {self.max_bytes} bytes.")
         body = json.dumps(error_body(path, error)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from services.ingest import validation as v
 
@@ -14,6 +14,7 @@ QuedupMethod = Annotated[StrictStr, AfterValidator(lambda m: v.http_method(m, v.
 Cron = Annotated[StrictStr, Field(max_length=255), AfterValidator(v.cron_expression)]
 Rfc3339 = Annotated[StrictStr, AfterValidator(v.rfc3339)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=v.NAME_MAX)]
+Headers = Annotated[dict[StrictStr, StrictStr], AfterValidator(v.http_headers)]
 
 
 class Request(BaseModel):
@@ -28,7 +29,7 @@ class CreateJobRequest(Request):
     name: Name = Field(description="A unique name for the job. Used for identification.", examples=["Database Backup"])
     url: Url = Field(description="The URL the job will send a request to.", examples=["https://example.com"])
     body: StrictStr | None = Field(default=None, description="Optional request body to include when sending the job.")
-    headers: dict[str, StrictStr] | None = Field(default=None, description="Optional HTTP headers to send.")
+    headers: Headers | None = Field(default=None, description="Optional HTTP headers to send.")
     run_at: Rfc3339 | None = Field(
         default=None, description="Run once at this RFC 3339 time. Ignored if schedule is provided."
     )
@@ -42,7 +43,7 @@ class UpdateJobRequest(Request):
     name: Name | None = None
     url: Url | None = None
     body: StrictStr | None = None
-    headers: dict[str, StrictStr] | None = None
+    headers: Headers | None = None
     run_at: Rfc3339 | None = None
     schedule: Cron | None = None
 
@@ -70,7 +71,7 @@ class PushJobRequest(Request):
     )
     url: Url = Field(description="The URL to send the HTTP request to.")
     method: Method = Field(default="POST", description="GET, POST, PUT, PATCH or DELETE.")
-    headers: dict[str, StrictStr] | None = Field(default=None, description="Sent as request headers.")
+    headers: Headers | None = Field(default=None, description="Sent as request headers.")
     payload: dict[str, Any] | None = Field(default=None, description="JSON body sent with the request.")
     callback_url: Url | None = Field(default=None, description="Receives a POST when the job completes.")
     delay: StrictInt = Field(default=0, ge=0, le=86_400, description="Seconds to wait before running the job.")
@@ -88,6 +89,11 @@ class SuccessAssertion(Request):
     type: Literal["status_code_equals", "response_time_under_ms", "body_contains"]
     value: StrictStr
 
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> SuccessAssertion:
+        v.assertion_value(self.type, self.value)
+        return self
+
 
 class CreateCronRequest(Request):
     """Recuro's POST /api/crons body."""
@@ -96,7 +102,7 @@ class CreateCronRequest(Request):
     url: Url
     cron_expression: Cron
     method: Method = "POST"
-    headers: dict[str, StrictStr] | None = None
+    headers: Headers | None = None
     payload: StrictStr | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
     callback_url: Url | None = None
     timeout_seconds: StrictInt = Field(default=30, ge=1, le=300)

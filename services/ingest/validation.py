@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -19,14 +20,42 @@ class RuleError(ValueError):
     """A value broke a rule; the message is the Laravel wording after ``The {field} field ``."""
 
 
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+# RFC 9110 token characters for header names; values may not carry control characters (CR/LF would inject).
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def valid_url(value: str) -> str:
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError as exc:
         raise RuleError("must be a valid URL.") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
         raise RuleError("must be a valid URL.")
     return value
+
+
+def http_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not _TOKEN.match(name):
+            raise RuleError(f"has an invalid header name {name!r}.")
+        if _CONTROL.search(text):
+            raise RuleError(f"has an invalid value for header {name!r} (control characters are not allowed).")
+    return value
+
+
+def assertion_value(kind: str, value: str) -> None:
+    if kind == "status_code_equals" and not (value.strip().isdigit() and 100 <= int(value) <= 599):
+        raise RuleError("must be an HTTP status code (100-599) for status_code_equals.")
+    if kind == "response_time_under_ms":
+        try:
+            ok = float(value) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise RuleError("must be a positive number of milliseconds for response_time_under_ms.")
 
 
 def http_method(value: str, allowed: Sequence[str] = METHODS) -> str:
@@ -46,7 +75,7 @@ def cron_expression(value: str) -> str:
 def rfc3339(value: str) -> datetime:
     """RFC 3339 only: a date, ``T``, a time and an explicit offset (``Z`` or ``+hh:mm``)."""
     text = value.strip()
-    if len(text) < 20 or text[10] not in "Tt" or not (text[-1] in "Zz" or text[-6] in "+-"):
+    if not _RFC3339.match(text):
         raise RuleError("must be an RFC 3339 date-time, e.g. 2025-09-24T17:00:00Z.")
     try:
         parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)

@@ -68,6 +68,22 @@ def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome: 
                 ),
                 [],
             )
+        case JobUpdated() if entry is None:
+            # The job had finished (completed or failed): an update schedules it again.
+            return (
+                TimerEntry(
+                    job_id=event.job_id,
+                    tenant=event.tenant,
+                    api=event.api,
+                    request=event.request,
+                    retry=event.retry,
+                    callback_url=event.callback_url,
+                    schedule=event.schedule,
+                    next_due=first_run_at(event.schedule, event.run_at, event.occurred_at),
+                    paused=not event.active,
+                ),
+                [],
+            )
         case JobUpdated() if entry is not None:
             return (
                 entry.model_copy(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import aiohttp
 import pytest
 
-from schemas.events import FailureReason, HttpRequestSpec, JobDue, JobFailed, JobSucceeded
+from schemas.events import FailureReason, HttpRequestSpec, JobDue, JobFailed, JobSucceeded, SuccessAssertion
 from services.executor.runs import USER_AGENT, request_headers, result_event
 from services.executor.sender import SendResult, classify_exception, classify_status
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
+AssertionType = Literal["status_code_equals", "response_time_under_ms", "body_contains"]
 
 
 def due(body: str | None = '{"a":1}', headers: dict[str, str] | None = None, attempt: int = 2) -> JobDue:
@@ -102,9 +104,15 @@ def test_2xx_is_a_job_succeeded(status: int) -> None:
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(400, "http_client_error"), (404, "http_client_error"), (429, "http_client_error"),
-     (500, "http_server_error"), (503, "http_server_error"), (302, "unknown")],
-)  # fmt: skip
+    [
+        (400, "http_client_error"),
+        (404, "http_client_error"),
+        (429, "http_client_error"),
+        (500, "http_server_error"),
+        (503, "http_server_error"),
+        (302, "unknown"),
+    ],
+)
 def test_non_2xx_is_a_job_failed_with_the_recuro_reason(status: int, reason: str) -> None:
     # Given a due job and a non-2xx answer
     job = due()
@@ -174,3 +182,36 @@ def test_classify_exception(exc: BaseException, reason: str) -> None:
     # Then the failure reason matches and the message names the exception type
     assert got == reason
     assert type(exc).__name__ in message
+
+
+# -- success assertions ------------------------------------------------------------------------------------------
+def _due_with(*checks: tuple[AssertionType, str]) -> JobDue:
+    assertions = tuple(SuccessAssertion(type=t, value=v) for t, v in checks)
+    spec = HttpRequestSpec(method="GET", url="https://example.com", assertions=assertions)
+    return JobDue(event_id="d", job_id="rc_1", tenant="t", occurred_at=T0, run_id="rc_1:0:1", due_at=T0, request=spec)
+
+
+def test_a_2xx_that_breaks_an_assertion_fails_with_assertion_failed() -> None:
+    # Given a cron run checking for "ready" in the body and a 200
+    due = _due_with(("body_contains", "ready"), ("status_code_equals", "200"))
+    result = SendResult(started_at_monotonic=0.0, duration_ms=12.0, status=200, body="not yet")
+    # When the result is judged
+    event = result_event(due, {}, result, T0)
+    # Then it is a failure for Recuro's assertion_failed reason, naming the broken check
+    assert isinstance(event, JobFailed)
+    assert event.failure_reason == "assertion_failed"
+    assert "ready" in (event.error_message or "")
+
+
+def test_a_2xx_that_passes_every_assertion_succeeds() -> None:
+    due = _due_with(("body_contains", "ok"), ("status_code_equals", "204"), ("response_time_under_ms", "50"))
+    result = SendResult(started_at_monotonic=0.0, duration_ms=12.0, status=204, body="all ok")
+    assert isinstance(result_event(due, {}, result, T0), JobSucceeded)
+
+
+def test_a_slow_answer_breaks_response_time_under_ms() -> None:
+    due = _due_with(("response_time_under_ms", "10"))
+    result = SendResult(started_at_monotonic=0.0, duration_ms=25.0, status=200, body="")
+    event = result_event(due, {}, result, T0)
+    assert isinstance(event, JobFailed)
+    assert event.failure_reason == "assertion_failed"

@@ -355,9 +355,31 @@ def test_lifecycle_events_for_an_unknown_job_are_ignored() -> None:
     for event in (
         JobPaused(**envelope("job_x", T0)),
         JobResumed(**envelope("job_x", T0)),
-        JobUpdated(**envelope("job_x", T0), name="n", request=REQUEST),
     ):
         assert on_event(None, event, T0) == (None, [])
+
+
+def test_an_update_of_a_finished_job_arms_it_again() -> None:
+    # Given a one-off job that has finished (the timer keeps no entry for it)
+    later = T0 + timedelta(hours=1)
+    update = JobUpdated(**envelope("job_x", T0), name="n", request=REQUEST, run_at=later, retry=QUEDUP_RETRIES)
+    # When it is updated with a new run_at
+    entry, emitted = on_event(None, update, T0)
+    # Then it is armed for that time, with its retry policy, and fires then
+    assert entry is not None
+    assert entry.next_due == later
+    assert entry.retry == QUEDUP_RETRIES
+    assert emitted == []
+    assert fire(entry, T0)[1] == []
+    assert len(fire(entry, later)[1]) == 1
+
+
+def test_an_update_of_a_paused_finished_job_stays_paused() -> None:
+    update = JobUpdated(**envelope("job_x", T0), name="n", request=REQUEST, run_at=T0, active=False)
+    entry, _ = on_event(None, update, T0)
+    assert entry is not None
+    assert entry.paused
+    assert fire(entry, T0)[1] == []
 
 
 # -- QuedUp retries --------------------------------------------------------------------------------------------
@@ -409,7 +431,7 @@ def test_quedup_retries_follow_the_delays_then_dead_letter() -> None:
                 assert isinstance(event, JobDeadLettered)
                 dead.append(event)
 
-    # Then every retry waited its delay (0, 0, 300, 900, 3600, 10800, 21600 s after the failure)
+    # Then every retry waited its delay (0, 300, 900, 3600, 10800, 21600 s after the failure)
     assert attempts == list(range(1, len(QUEDUP_RETRIES.delays) + 2))
     gaps = [(r - (r0 + S)).total_seconds() for r, r0 in zip(retry_times, [T0, *retry_times], strict=False)]
     assert gaps == list(QUEDUP_RETRIES.delays)

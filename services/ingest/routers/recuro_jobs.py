@@ -12,6 +12,8 @@ from services.ingest import commands
 from services.ingest.context import Ctx, Tenant
 from services.ingest.errors import NotFound
 from services.ingest.models import PushJobRequest, PushJobResponse, RecuroJobResponse
+from services.projector.store import ReadModelStore
+from services.projector.views import JobView
 
 router = APIRouter(prefix="/api/jobs", tags=["Recuro jobs"])
 ERRORS: dict[int | str, dict[str, str]] = {
@@ -40,4 +42,24 @@ async def get_job(job_id: int, ctx: Ctx, tenant: Tenant) -> RecuroJobResponse:
     if view is None:
         raise NotFound("Job not found.")
     runs = await asyncio.to_thread(ctx.store.runs, key)
-    return commands.recuro_job(view, runs)
+    pending = await asyncio.to_thread(retry_pending, ctx.store, tenant, view)
+    return commands.recuro_job(view.model_copy(update={"has_pending_retry": pending}), runs)
+
+
+RESOLVED = frozenset({"success", "dead_lettered", "failed_no_retries"})
+MAX_CHAIN = 16
+
+
+def retry_pending(store: ReadModelStore, tenant: str, view: JobView) -> bool:
+    """True while the retry chain after ``view`` has not resolved (its last job neither succeeded nor ran out).
+
+    Derived when read rather than stored, so the order in which a replay applies the chain cannot leave it stale.
+    """
+    current: JobView | None = view
+    for _ in range(MAX_CHAIN):
+        if current is None:
+            return True  # the retry job is scheduled but not projected yet
+        if current.retry_job_id is None:
+            return current is not view and current.final_status not in RESOLVED
+        current = store.job(tenant, current.retry_job_id)
+    return True
