@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from chronohook.store.tables import callback_outbox, consumer_offsets, job_names, job_runs, jobs, queues
 from schemas.events import Event, JobDeleted, JobFailed, JobPushed, JobSucceeded
@@ -98,11 +100,12 @@ class ReadModelStore:
         return True
 
     def _ensure_queue(self, conn: Connection, event: JobPushed, now: datetime) -> None:
-        found = conn.execute(select(queues.c.queue_id).where(queues.c.queue_id == event.queue_id)).first()
-        if found is None:
-            conn.execute(
-                insert(queues).values(queue_id=event.queue_id, tenant=event.tenant, name=event.queue, created_at=now)
-            )
+        # Projectors of other partitions may create the same queue at the same moment: let the database decide.
+        values = dict(queue_id=event.queue_id, tenant=event.tenant, name=event.queue, created_at=now)
+        if conn.dialect.name == "postgresql":
+            conn.execute(pg_insert(queues).values(**values).on_conflict_do_nothing())
+        else:
+            conn.execute(sqlite_insert(queues).values(**values).on_conflict_do_nothing())
 
     def _enqueue_callback(self, conn: Connection, view: JobView, run: RunView, now: datetime) -> str:
         callback_id = f"cb:{run.run_id}"

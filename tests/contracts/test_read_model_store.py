@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from chronohook.store.engine import create_schema, make_engine, ping
+from chronohook.store.tables import queues
 from chronohook.store.tokens import create_token, tenant_for_token
 from schemas.events import HttpRequestSpec, JobDeleted, JobDue, JobPushed, JobSucceeded, RunOutcome
 from services.ingest import names
@@ -144,3 +145,15 @@ def test_a_name_is_held_once_per_tenant(engine: Engine) -> None:
     # When it is released, it is free again
     names.release(engine, "t1", "backup", "job_a")
     assert names.reserve(engine, "t1", "backup", "job_b")
+
+
+def test_a_queue_is_created_once_however_many_jobs_push_to_it(engine: Engine) -> None:
+    # Given two pushes to the same queue, applied by two projectors of different partitions
+    store = ReadModelStore(engine)
+    store.apply("p", [Consumed("log", 0, 0, _pushed(5))], T0)
+    store.apply("p", [Consumed("log", 1, 0, _pushed(6))], T0)
+    # Then both jobs are there and the queue exists once
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(queues)).scalar_one() == 1
+    assert store.job("t1", "rj_5") is not None
+    assert store.job("t1", "rj_6") is not None

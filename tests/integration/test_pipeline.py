@@ -92,8 +92,14 @@ def test_quedup_run_at_job_runs_then_reads_completed(stack: Stack, receiver: Rec
         assert c.post("/jobs", json=req).status_code == 409
 
 
-def test_cron_job_fires_at_the_next_minute_boundary(stack: Stack, receiver: Receiver) -> None:
-    # Given a QuedUp job on "every minute" (schedule wins over run_at)
+def _next_minute(after: datetime) -> datetime:
+    return (after + timedelta(minutes=1)).replace(second=0, microsecond=0)
+
+
+def test_crons_fire_at_the_next_minute_boundary(stack: Stack, receiver: Receiver) -> None:
+    # Given a QuedUp job on "every minute" (schedule wins over run_at) and a Recuro cron on the same schedule,
+    # with a callback and a success assertion its receiver's answer breaks
+    before = datetime.now(UTC)
     with stack.client() as c:
         r = c.post(
             "/jobs",
@@ -107,25 +113,46 @@ def test_cron_job_fires_at_the_next_minute_boundary(stack: Stack, receiver: Rece
         )
         assert r.status_code == 200, r.text
         job = r.json()
-    # Then next_run_at is the next minute boundary
-    boundary = (datetime.now(UTC) + timedelta(minutes=1)).replace(second=0, microsecond=0)
+        rc = c.post(
+            "/api/crons",
+            json={
+                "name": "heartbeat",
+                "url": receiver.url("/recuro-cron"),
+                "cron_expression": "* * * * *",
+                "payload": "beat",
+                "callback_url": receiver.url("/recuro-cron-callback"),
+                "success_assertions": [{"type": "body_contains", "value": "healthy"}],
+            },
+        )
+        assert rc.status_code == 201, rc.text
+        cron = rc.json()
+    after = datetime.now(UTC)
+    # Then next_run_at is the next minute boundary, in each API's format
     next_run = datetime.fromisoformat(job["next_run_at"].replace("Z", "+00:00"))
-    assert next_run in (boundary, boundary - timedelta(minutes=1) + timedelta(minutes=1))
-    assert next_run.second == 0 and next_run > datetime.now(UTC) - timedelta(seconds=1)
+    assert next_run in {_next_minute(before), _next_minute(after)}
+    assert datetime.fromisoformat(cron["next_run_at"]) == next_run
+    assert (cron["cron_expression"], cron["is_active"], cron["name"]) == ("* * * * *", True, "heartbeat")
     # When that boundary passes
     [tick] = receiver.wait_for(lambda q: q.path == "/cron-tick", timeout=75)
-    # Then the request arrived right at it
+    [beat] = receiver.wait_for(lambda q: q.path == "/recuro-cron", timeout=10)
+    # Then both requests arrived right at it
     assert 0 <= tick.at - next_run.timestamp() <= PRECISION
+    assert 0 <= beat.at - next_run.timestamp() <= PRECISION
     assert tick.method == "GET"
-    # And the job stays active with the following minute as next_run_at
+    assert (beat.method, beat.body) == ("POST", "beat")
+    # And the Recuro cron's callback reports the run, failed on its assertion (the receiver answers "ok")
+    [callback] = receiver.wait_for(lambda q: q.path == "/recuro-cron-callback", timeout=10)
+    summary = json.loads(callback.body)
+    assert (summary["job_id"], summary["name"], summary["success"]) == (cron["id"], "heartbeat", False)
+    assert summary["run"]["failure_reason"] == "assertion_failed"
+    # And the QuedUp job stays active with the following minute as next_run_at
     with stack.client() as c:
         later = eventually(
             lambda: (j := c.get(f"/jobs/{job['id']}").json())["next_run_at"] != job["next_run_at"] and j,
             what="next_run_at moved on",
         )
-    assert later["status"] == "active"
-    assert later["next_run_at"] == (next_run + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with stack.client() as c:
+        assert later["status"] == "active"
+        assert later["next_run_at"] == (next_run + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert c.delete(f"/jobs/{job['id']}").status_code == 204
 
 
