@@ -5,7 +5,6 @@ Used by ``chronohook dev`` when no broker answers, and by the test suite's sessi
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -158,9 +157,3 @@ class LocalBroker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout)
-
-    def kill(self) -> None:
-        """kill -9, for fault tests."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, 9)
-            self.process.wait()

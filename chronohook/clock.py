@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -34,14 +33,6 @@ class FixedClock:
 
 def to_ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def monotonic() -> float:
-    return time.monotonic()
 
 
 def rfc3339(when: datetime | None) -> str | None:

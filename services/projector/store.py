@@ -183,11 +183,6 @@ class ReadModelStore:
         with self.engine.begin() as conn:
             conn.execute(update(callback_outbox).where(callback_outbox.c.callback_id == callback_id).values(**values))
 
-    def callback(self, callback_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(callback_outbox).where(callback_outbox.c.callback_id == callback_id)).first()
-        return None if row is None else dict(row._mapping)
-
 
 def _doc(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value

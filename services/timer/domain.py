@@ -30,26 +30,30 @@ def run_id(job_id: str, occurrence: datetime, attempt: int) -> str:
     return f"{job_id}:{int(occurrence.timestamp() * 1000)}:{attempt}"
 
 
+def _named_entry(event: JobCreated | JobUpdated, integer_id: int | None) -> TimerEntry:
+    """A named job (QuedUp job, Recuro cron) armed for its first run after ``event``."""
+    return TimerEntry(
+        job_id=event.job_id,
+        tenant=event.tenant,
+        api=event.api,
+        request=event.request,
+        retry=event.retry,
+        callback_url=event.callback_url,
+        schedule=event.schedule,
+        next_due=first_run_at(event.schedule, event.run_at, event.occurred_at),
+        paused=not event.active,
+        integer_id=integer_id,
+    )
+
+
 def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome:  # noqa: ARG001
-    # ``now`` is unused today: decisions use the events' own times, so a replay decides the same.
-    """Evolve a job's timer entry by one consumed event; may decide follow-up events (retries)."""
+    """Evolve a job's timer entry by one consumed event; may decide follow-up events (retries).
+
+    ``now`` is unused today: decisions use the events' own times, so a replay of the log decides the same.
+    """
     match event:
         case JobCreated():
-            return (
-                TimerEntry(
-                    job_id=event.job_id,
-                    tenant=event.tenant,
-                    api=event.api,
-                    request=event.request,
-                    retry=event.retry,
-                    callback_url=event.callback_url,
-                    schedule=event.schedule,
-                    next_due=first_run_at(event.schedule, event.run_at, event.occurred_at),
-                    paused=not event.active,
-                    integer_id=event.integer_id,
-                ),
-                [],
-            )
+            return _named_entry(event, event.integer_id), []
         case JobPushed():
             return (
                 TimerEntry(
@@ -70,20 +74,7 @@ def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome: 
             )
         case JobUpdated() if entry is None:
             # The job had finished (completed or failed): an update schedules it again.
-            return (
-                TimerEntry(
-                    job_id=event.job_id,
-                    tenant=event.tenant,
-                    api=event.api,
-                    request=event.request,
-                    retry=event.retry,
-                    callback_url=event.callback_url,
-                    schedule=event.schedule,
-                    next_due=first_run_at(event.schedule, event.run_at, event.occurred_at),
-                    paused=not event.active,
-                ),
-                [],
-            )
+            return _named_entry(event, None), []
         case JobUpdated() if entry is not None:
             return (
                 entry.model_copy(

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from chronohook.clock import Clock, from_ms, to_ms
+from chronohook.clock import Clock, to_ms
 from chronohook.kafka.config import consumer_config, transactional_producer_config
 from chronohook.kafka.records import read_record, record_of
 from chronohook.kafka.topics import Topics, ensure_topics
@@ -187,6 +187,3 @@ def serve(settings: Settings, clock: Clock) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     TimerService(settings, clock, stop).run()
-
-
-__all__ = ["TimerService", "from_ms", "serve"]
