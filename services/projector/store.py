@@ -33,6 +33,7 @@ class ReadModelStore:
     def apply(self, consumer: str, batch: list[Consumed], now: datetime) -> list[str]:
         """Fold ``batch`` into the views and store the next offsets, atomically. Returns new callback ids."""
         views: dict[str, JobView | None] = {}
+        stored_before: set[str] = set()  # jobs that already had a row when this batch began
         new_callbacks: list[str] = []
         with self.engine.begin() as conn:
             stored = self._offsets(conn, consumer)
@@ -41,7 +42,12 @@ class ReadModelStore:
                     continue  # applied in an earlier transaction
                 event = item.event
                 job_id = event.job_id
-                before = views[job_id] if job_id in views else self._load(conn, job_id)
+                if job_id in views:
+                    before = views[job_id]
+                else:
+                    before = self._load(conn, job_id)
+                    if before is not None:
+                        stored_before.add(job_id)
                 after = evolve(before, event)
                 views[job_id] = after
                 if isinstance(event, JobPushed) and after is not None:
@@ -55,7 +61,7 @@ class ReadModelStore:
                     conn.execute(delete(job_names).where(job_names.c.job_id == job_id))
                 stored[(item.topic, item.partition)] = item.offset + 1
             for job_id, view in views.items():
-                self._save(conn, job_id, view)
+                self._save(conn, job_id, view, exists=job_id in stored_before)
             for (topic, partition), nxt in stored.items():
                 self._store_offset(conn, consumer, topic, partition, nxt)
         return new_callbacks
@@ -64,8 +70,7 @@ class ReadModelStore:
         row = conn.execute(select(jobs.c.doc).where(jobs.c.job_id == job_id)).first()
         return None if row is None else JobView.model_validate(_doc(row[0]))
 
-    def _save(self, conn: Connection, job_id: str, view: JobView | None) -> None:
-        exists = conn.execute(select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first() is not None
+    def _save(self, conn: Connection, job_id: str, view: JobView | None, exists: bool) -> None:
         if view is None:
             if exists:
                 conn.execute(delete(jobs).where(jobs.c.job_id == job_id))
