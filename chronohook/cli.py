@@ -124,7 +124,7 @@ def dev(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    supervisor = Supervisor(env=_child_env(settings), log_dir=logs)
+    supervisor = Supervisor(env=_child_env(settings), log_dir=logs, api_workers=settings.api_workers)
     try:
         ensure_topics(settings)
         token = dev_token(settings)

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     partitions: int = Field(default=3, ge=1, le=1024)
     # Distinguishes id generators of concurrent ingest processes; unique per process (0-63).
     node_id: int = Field(default=0, ge=0, le=63)
+    # Ingest processes `chronohook dev` runs on the one API port (SO_REUSEPORT); each gets node_id + i.
+    api_workers: int = Field(default=1, ge=1, le=16)
     executor_concurrency: int = Field(default=256, ge=1, le=10_000)
     default_timeout_seconds: float = Field(default=30.0, gt=0, le=900)
     response_body_limit: int = Field(default=16_384, ge=0)

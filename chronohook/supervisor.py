@@ -22,6 +22,7 @@ RESTART_BACKOFF = (0.5, 1.0, 2.0, 5.0)
 @dataclass
 class Child:
     name: str
+    service: str
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
@@ -33,13 +34,22 @@ class Supervisor:
     env: dict[str, str]
     log_dir: Path | None = None
     services: tuple[str, ...] = SERVICES
+    # Ingest processes sharing the API port; each needs its own node id for its job ids.
+    api_workers: int = 1
     children: dict[str, Child] = field(default_factory=dict)
 
     def start(self) -> None:
-        for name in self.services:
-            child = Child(name, dict(self.env))
-            self.children[name] = child
-            self._spawn(child)
+        for service in self.services:
+            for name, env in self._instances(service):
+                child = Child(name, service, env)
+                self.children[name] = child
+                self._spawn(child)
+
+    def _instances(self, service: str) -> list[tuple[str, dict[str, str]]]:
+        if service != "ingest" or self.api_workers == 1:
+            return [(service, dict(self.env))]
+        base = int(self.env.get("CHRONOHOOK_NODE_ID", "0"))
+        return [(f"ingest-{i + 1}", {**self.env, "CHRONOHOOK_NODE_ID": str(base + i)}) for i in range(self.api_workers)]
 
     def _spawn(self, child: Child) -> None:
         handle: BinaryIO | None = None
@@ -47,7 +57,7 @@ class Supervisor:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             handle = (self.log_dir / f"{child.name}.log").open("ab")
         child.process = subprocess.Popen(
-            [sys.executable, "-m", "chronohook.cli", "serve", child.name],
+            [sys.executable, "-m", "chronohook.cli", "serve", child.service],
             env=child.env,
             stdout=handle,
             stderr=subprocess.STDOUT if handle is not None else None,

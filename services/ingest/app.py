@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -71,14 +72,27 @@ def create_app(ctx: IngestContext) -> FastAPI:
     return app
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The API socket, bound with SO_REUSEPORT so several ingest processes share one port (the kernel balances)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(settings: Settings, clock: Clock) -> None:
     app = create_app(build_context(settings, clock))
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
-        host=settings.api_host,
-        port=settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
         loop="uvloop",
         http="httptools",
+        backlog=4096,
     )
+    sock = listening_socket(settings.api_host, settings.api_port)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,171 @@
+"""A recording HTTP receiver in its own process: answers ``200`` at once and notes (arrival time, path).
+
+Benchmarks encode what they need to know in the path (``/b/<tag>/<seq>/<due_ms>``), so the receiver stays
+a few lines of ``asyncio.Protocol`` and its cost per request is near the floor of what Python can do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import socket
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, cast
+
+HOST = "127.0.0.1"
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+LIFETIME_S = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class Arrival:
+    at_ns: int  # time.time_ns() when the request was complete
+    path: str
+
+    @property
+    def parts(self) -> list[str]:
+        return self.path.split("/")
+
+
+def _content_length(head_lower: bytes) -> int:
+    start = head_lower.find(b"\r\ncontent-length:")
+    if start < 0:
+        return 0
+    start += len(b"\r\ncontent-length:")
+    end = head_lower.find(b"\r\n", start)
+    return int((head_lower[start:] if end < 0 else head_lower[start:end]).strip())
+
+
+class _Recording(asyncio.Protocol):
+    def __init__(self, log: list[tuple[int, str]]) -> None:
+        self._buf = bytearray()
+        self._log = log
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        buf = self._buf
+        buf += data
+        answers = 0
+        while True:
+            head_end = buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                break
+            head = bytes(buf[:head_end])
+            try:
+                length = _content_length(head.lower())
+            except ValueError:
+                transport.close()
+                return
+            total = head_end + 4 + length
+            if len(buf) < total:
+                break
+            del buf[:total]
+            line = head.split(b"\r\n", 1)[0].split(b" ")
+            self._log.append((time.time_ns(), line[1].decode("latin-1") if len(line) > 1 else ""))
+            answers += 1
+        if answers:
+            transport.write(RESPONSE * answers)
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002
+        self._transport = None
+
+
+def _serve(conn: Connection, cpu: int | None) -> None:
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+    import uvloop
+
+    log: list[tuple[int, str]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, 0))
+        server = await loop.create_server(lambda: _Recording(log), sock=sock, backlog=4096)
+        stop = asyncio.Event()
+
+        def on_command() -> None:
+            try:
+                command = conn.recv()
+            except EOFError:  # the bench went away
+                stop.set()
+                return
+            if command == "count":
+                conn.send(len(log))
+            elif command == "take":
+                conn.send(list(log))
+                log.clear()
+            else:
+                stop.set()
+
+        loop.add_reader(conn.fileno(), on_command)
+        conn.send(sock.getsockname()[1])
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LIFETIME_S):
+                await stop.wait()
+        loop.remove_reader(conn.fileno())
+        server.close()
+
+    uvloop.run(main())
+
+
+class RecordingReceiver:
+    """Start with ``with RecordingReceiver() as r``; ``r.url(path)``, ``r.count()``, ``r.take()``."""
+
+    def __init__(self, cpu: int | None = None) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process: Any = ctx.Process(target=_serve, args=(child, cpu), daemon=True)
+        self._process.start()
+        child.close()
+        if not self._conn.poll(30):
+            raise RuntimeError("the receiver did not start within 30 s")
+        self.port: int = self._conn.recv()
+
+    def url(self, path: str) -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+    def count(self) -> int:
+        self._conn.send("count")
+        return cast(int, self._conn.recv())
+
+    def take(self) -> list[Arrival]:
+        """Every arrival since the last ``take``, in arrival order."""
+        self._conn.send("take")
+        return [Arrival(at, path) for at, path in self._conn.recv()]
+
+    def wait_for_count(self, count: int, timeout: float, on_tick: Any = None) -> int:
+        """Poll until ``count`` arrivals or ``timeout`` seconds; return the count reached."""
+        deadline = time.monotonic() + timeout
+        seen = self.count()
+        while seen < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            seen = self.count()
+            if on_tick is not None:
+                on_tick(seen)
+        return seen
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            self._conn.send("stop")
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
+
+    def __enter__(self) -> RecordingReceiver:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,162 @@
+"""The whole product for a benchmark: a local broker (from the jars), the four services, a token.
+
+Built from the same ``LocalBroker`` and ``Supervisor`` the ``chronohook dev`` command uses, on free
+ports and a fresh topic prefix, so a bench measures what users run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from chronohook.broker import LocalBroker
+from chronohook.kafka.topics import ensure_topics
+from chronohook.settings import Settings
+from chronohook.store.engine import create_schema, make_engine
+from chronohook.store.tokens import create_token
+from chronohook.supervisor import Supervisor
+
+READY_TIMEOUT_S = 120.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_json(method: str, url: str, body: object | None = None, token: str | None = None) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+class BenchStack:
+    """``with BenchStack(workdir) as stack``: broker + services up and warm; everything stopped on exit."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        api_workers: int = 1,
+        partitions: int = 3,
+        env: dict[str, str] | None = None,
+        bootstrap: str | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.broker: LocalBroker | None = None
+        if bootstrap is None:
+            self.broker = LocalBroker(workdir / "kafka", port=free_port(), controller_port=free_port())
+            bootstrap = self.broker.bootstrap
+        self.settings = Settings(
+            data_dir=workdir / "data",
+            kafka_bootstrap=bootstrap,
+            api_port=free_port(),
+            topic_prefix=f"bench-{secrets.token_hex(4)}",
+            partitions=partitions,
+            api_workers=api_workers,
+        )
+        self.token = ""
+        self._env = dict(os.environ)
+        self._env.update(
+            CHRONOHOOK_DATA_DIR=str(self.settings.data_dir.resolve()),
+            CHRONOHOOK_KAFKA_BOOTSTRAP=bootstrap,
+            CHRONOHOOK_API_PORT=str(self.settings.api_port),
+            CHRONOHOOK_TOPIC_PREFIX=self.settings.topic_prefix,
+            CHRONOHOOK_PARTITIONS=str(partitions),
+            CHRONOHOOK_LOG_LEVEL="WARNING",
+            **(env or {}),
+        )
+        self.supervisor = Supervisor(env=self._env, log_dir=workdir / "logs", api_workers=api_workers)
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self.supervisor.run, args=(self._stop,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def start(self) -> None:
+        if self.broker is not None:
+            self.broker.start()
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_topics(self.settings)
+        engine = make_engine(self.settings.resolved_database_url)
+        create_schema(engine)
+        self.token = create_token(engine, "bench")
+        engine.dispose()
+        self.supervisor.start()
+        self._watcher.start()
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if http_json("GET", f"{self.base_url}/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the API at {self.base_url} was not ready within {timeout:.0f} s")
+
+    def push(self, job: dict[str, object]) -> dict[str, object]:
+        status, body = http_json("POST", f"{self.base_url}/api/jobs", job, self.token)
+        if status != 201:
+            raise RuntimeError(f"POST /api/jobs answered {status}: {body}")
+        assert isinstance(body, dict)
+        return body
+
+    def warm_up(self, url: str, arrived: object, timeout: float = 120.0) -> None:
+        """One job all the way through: every service has its partitions once it arrives."""
+        self.push({"queue": "warmup", "url": url})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if callable(arrived) and arrived():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"the warm-up job did not arrive within {timeout:.0f} s")
+
+    def kill(self, name: str) -> int:
+        return self.supervisor.kill(name)
+
+    def restart_broker(self) -> None:
+        assert self.broker is not None, "the broker is not ours to restart"
+        self.broker.stop()
+        self.broker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher.is_alive():
+            self._watcher.join(5)
+        self.supervisor.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def __enter__(self) -> BenchStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
