@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # The timer hands a job to the executors this early; the executor waits out the rest.
     timer_lead_ms: int = Field(default=40, ge=0, le=5_000)
     max_request_bytes: int = Field(default=1_048_576, ge=1_024)
+    # POST /api/jobs/batch carries up to 1,000 jobs.
+    max_batch_request_bytes: int = Field(default=16_777_216, ge=1_024)
     log_level: str = "INFO"
 
     @property

@@ -68,7 +68,11 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     for router in (quedup_jobs.router, recuro_jobs.router, recuro_crons.router, health.router):
         app.include_router(router)
-    app.add_middleware(BodySizeLimit, max_bytes=ctx.settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=ctx.settings.max_request_bytes,
+        per_path={recuro_jobs.BATCH_PATH: ctx.settings.max_batch_request_bytes},
+    )
     return app
 
 

@@ -14,19 +14,21 @@ from services.ingest.errors import PayloadTooLarge, error_body
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        limit = self.per_path.get(path, self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                await self._reject(path, send)
+            if declared.isdigit() and int(declared) > limit:
+                await self._reject(path, limit, send)
                 return
             await self.app(scope, receive, send)
             return
@@ -38,8 +40,8 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._reject(path, send)
+            if size > limit:
+                await self._reject(path, limit, send)
                 return
             if not message.get("more_body", False):
                 break
@@ -49,8 +51,8 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, path: str, send: Send) -> None:
-        error = PayloadTooLarge(f"The request body must not be larger than {self.max_bytes} bytes.")
+    async def _reject(self, path: str, limit: int, send: Send) -> None:
+        error = PayloadTooLarge(f"The request body must not be larger than {limit} bytes.")
         body = json.dumps(error_body(path, error)).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})

@@ -85,6 +85,23 @@ class PushJobResponse(BaseModel):
     message: str = "Scheduled successfully"
 
 
+BATCH_MAX = 1000
+
+
+class PushJobsBatchRequest(Request):
+    """Up to 1,000 jobs in one request. All are validated first: one invalid job rejects the whole batch."""
+
+    jobs: Annotated[list[PushJobRequest], Field(min_length=1, max_length=BATCH_MAX)] = Field(
+        description="The jobs, each exactly as POST /api/jobs takes it."
+    )
+
+
+class PushJobsBatchResponse(BaseModel):
+    success: bool = True
+    count: int
+    jobs: list[PushJobResponse] = Field(description="One response per job, in the order of the request.")
+
+
 class SuccessAssertion(Request):
     type: Literal["status_code_equals", "response_time_under_ms", "body_contains"]
     value: StrictStr

@@ -114,6 +114,8 @@ def _message(err: dict[str, Any]) -> tuple[str, str]:
         return field, f"{the} must be an array."
     if kind == "too_long":
         return field, f"{the} must not have more than {ctx.get('max_length')} items."
+    if kind == "too_short":
+        return field, f"{the} must have at least {ctx.get('min_length')} items."
     if kind in ("greater_than_equal", "less_than_equal"):
         return field, f"{the} must be between {{min}} and {{max}}."
     if kind == "literal_error":
@@ -137,7 +139,8 @@ def laravel_errors(errors: Sequence[Any], bounds: dict[str, tuple[int, int]] | N
     for err in errors:
         field, message = _message(dict(err))
         if "{min}" in message:
-            lo, hi = (bounds or BOUNDS).get(field, (None, None))
+            # Bounds are per field name, also inside a batch ("jobs.3.delay").
+            lo, hi = (bounds or BOUNDS).get(field.rsplit(".", 1)[-1], (None, None))
             message = message.format(min=lo, max=hi)
         if message not in grouped.setdefault(field, []):
             grouped[field].append(message)

@@ -8,14 +8,22 @@ from fastapi import APIRouter
 
 from chronohook.clock import iso8601_offset
 from chronohook.ids import recuro_job_key
+from schemas.events import Envelope
 from services.ingest import commands
 from services.ingest.context import Ctx, Tenant
 from services.ingest.errors import NotFound
-from services.ingest.models import PushJobRequest, PushJobResponse, RecuroJobResponse
+from services.ingest.models import (
+    PushJobRequest,
+    PushJobResponse,
+    PushJobsBatchRequest,
+    PushJobsBatchResponse,
+    RecuroJobResponse,
+)
 from services.projector.store import ReadModelStore
 from services.projector.views import JobView
 
 router = APIRouter(prefix="/api/jobs", tags=["Recuro jobs"])
+BATCH_PATH = "/api/jobs/batch"
 ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": '`{"error": "Missing authorization token"}`'},
     422: {"description": 'Laravel-style `{"message": ..., "errors": {field: [...]}}`'},
@@ -30,6 +38,29 @@ async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant) -> PushJobResp
     await ctx.publish([event])
     return PushJobResponse(
         queue_id=event.queue_id, job_id=event.integer_id, scheduled_at=iso8601_offset(event.scheduled_at)
+    )
+
+
+@router.post(
+    "/batch",
+    status_code=201,
+    response_model=PushJobsBatchResponse,
+    responses=ERRORS | {413: {"description": "The body is larger than the batch limit (16 MiB by default)"}},
+)
+async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant) -> PushJobsBatchResponse:
+    """Push up to 1,000 jobs at once: all validated before any is accepted; one response per job, in order.
+
+    A 422 names the failing job by its index (``jobs.3.url``) and accepts none.
+    """
+    now = ctx.clock.now()
+    events = [commands.push_recuro_job(job, tenant, ctx.ids.next_id(), now) for job in req.jobs]
+    await ctx.publish(list[Envelope](events))
+    return PushJobsBatchResponse(
+        count=len(events),
+        jobs=[
+            PushJobResponse(queue_id=e.queue_id, job_id=e.integer_id, scheduled_at=iso8601_offset(e.scheduled_at))
+            for e in events
+        ],
     )
 
 
