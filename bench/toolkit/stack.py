@@ -21,7 +21,7 @@ from chronohook.kafka.topics import ensure_topics
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.tokens import create_token
-from chronohook.supervisor import Supervisor
+from chronohook.supervisor import SERVICES, Supervisor
 
 READY_TIMEOUT_S = 120.0
 
@@ -56,6 +56,7 @@ class BenchStack:
         partitions: int = 3,
         env: dict[str, str] | None = None,
         bootstrap: str | None = None,
+        services: tuple[str, ...] = SERVICES,
     ) -> None:
         self.workdir = workdir
         self.broker: LocalBroker | None = None
@@ -81,7 +82,9 @@ class BenchStack:
             CHRONOHOOK_LOG_LEVEL="WARNING",
             **(env or {}),
         )
-        self.supervisor = Supervisor(env=self._env, log_dir=workdir / "logs", api_workers=api_workers)
+        self.supervisor = Supervisor(
+            env=self._env, log_dir=workdir / "logs", api_workers=api_workers, services=services
+        )
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self.supervisor.run, args=(self._stop,), daemon=True)
 

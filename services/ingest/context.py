@@ -89,7 +89,8 @@ class IngestContext:
         return tenant
 
 
-def get_context(request: Request) -> IngestContext:
+async def get_context(request: Request) -> IngestContext:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request.
     ctx = request.app.state.ctx
     assert isinstance(ctx, IngestContext)
     return ctx
