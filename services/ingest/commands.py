@@ -78,6 +78,8 @@ def update_quedup_job(view: JobView, req: UpdateJobRequest, now: datetime) -> Jo
 
 
 def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: datetime) -> JobPushed:
+    run_at = _as_dt(req.run_at)
+    scheduled = max(now, run_at) if run_at is not None else now + timedelta(seconds=req.delay)
     body = None if req.payload is None else json.dumps(req.payload, separators=(",", ":"))
     headers = dict(req.headers or {})
     if body is not None and not any(k.lower() == "content-type" for k in headers):
@@ -98,8 +100,8 @@ def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: date
             timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
         ),
         payload=req.payload,
-        scheduled_at=now + timedelta(seconds=req.delay),
-        delay_seconds=req.delay,
+        scheduled_at=scheduled,
+        delay_seconds=max(0, int((scheduled - now).total_seconds())),
         callback_url=req.callback_url,
         retry=RECURO_QUEUE_RETRIES,
     )

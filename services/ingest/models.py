@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.ingest import validation as v
 
@@ -75,6 +86,19 @@ class PushJobRequest(Request):
     payload: dict[str, Any] | None = Field(default=None, description="JSON body sent with the request.")
     callback_url: Url | None = Field(default=None, description="Receives a POST when the job completes.")
     delay: StrictInt = Field(default=0, ge=0, le=86_400, description="Seconds to wait before running the job.")
+    run_at: Rfc3339 | None = Field(
+        default=None,
+        description="chronohook extension: run at this RFC 3339 time (millisecond precision) instead of after "
+        "`delay`; a time in the past runs now. Not combinable with `delay`.",
+        examples=["2026-11-23T17:00:00.250Z"],
+    )
+
+    @field_validator("run_at")
+    @classmethod
+    def _one_way_to_say_when(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None and info.data.get("delay"):
+            raise v.RuleError("cannot be combined with delay.")
+        return value
 
 
 class PushJobResponse(BaseModel):

@@ -70,3 +70,19 @@ def test_a_broker_refusal_answers_503_for_the_batch(api: Api) -> None:
     # Then the caller learns it was not accepted
     assert r.status_code == 503
     assert set(r.json()) == {"message"}
+
+
+def test_run_at_schedules_at_the_millisecond_and_excludes_delay(api: Api) -> None:
+    # Given a job for 2.25 s from now, one for the past, and one that gives both run_at and delay
+    at = (NOW + timedelta(seconds=2.25)).isoformat().replace("+00:00", "Z")
+    past = (NOW - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    # When they are pushed
+    ok = api.client.post(
+        "/api/jobs/batch", json={"jobs": [PUSH | {"run_at": at}, PUSH | {"run_at": past}]}, headers=api.t1
+    )
+    both = api.client.post("/api/jobs", json=PUSH | {"run_at": at, "delay": 5}, headers=api.t1)
+    # Then the first is due at exactly that time, the past one now, and the mix is refused
+    assert ok.status_code == 201, ok.text
+    pushed = [e for e in api.events() if isinstance(e, JobPushed)]
+    assert [p.scheduled_at for p in pushed] == [NOW + timedelta(seconds=2.25), NOW]
+    assert assert_laravel_422(both, "run_at")["errors"]["run_at"] == ["The run_at field cannot be combined with delay."]
