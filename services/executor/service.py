@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from chronohook.clock import Clock
+from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, producer_config
 from chronohook.kafka.producer import AsyncEventProducer
 from chronohook.kafka.records import Record, read_record
@@ -38,7 +39,9 @@ class ExecutorService:
         self.producer = producer
         self.topics = Topics.from_settings(settings)
         self.tracker = OffsetTracker()
+        # Requests in flight, and jobs taken in (most waiting out the timer's lead): both bounded.
         self.slots = asyncio.Semaphore(settings.executor_concurrency)
+        self.admitted = asyncio.Semaphore(settings.executor_concurrency * 8)
         self.stopping = asyncio.Event()
         self.failure: BaseException | None = None
 
@@ -62,8 +65,10 @@ class ExecutorService:
                     with lock:
                         pending, commits[:] = list(commits), []
                     for batch in pending:
-                        consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=False)
-                    msgs = consumer.consume(500, 0.05)
+                        # Asynchronous: a synchronous commit held up the next fetch, so due jobs arrived late.
+                        # Losing a commit only means sending a job again, which at-least-once allows.
+                        consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=True)
+                    msgs = take(consumer, 500, 0.05)
                     if msgs:
                         asyncio.run_coroutine_threadsafe(inbox.put(msgs), loop).result()
             except BaseException as exc:
@@ -87,7 +92,7 @@ class ExecutorService:
                     if record.type != "JobDue":
                         self.tracker.skipped(record.topic, record.partition, record.offset)
                         continue
-                    await self.slots.acquire()
+                    await self.admitted.acquire()
                     self.tracker.started(record.topic, record.partition, record.offset)
                     task = asyncio.create_task(self._handle(record))
                     tasks.add(task)
@@ -124,15 +129,16 @@ class ExecutorService:
             # Never skip a record: stop, and let the supervisor restart us from the last committed offset.
             self._fail(exc)
         finally:
-            self.slots.release()
+            self.admitted.release()
 
     async def execute(self, due: JobDue) -> None:
         wait = (due.due_at - self.clock.now()).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
         headers = request_headers(due)
-        started_at = self.clock.now()
-        result = await self.sender.send(due.request, headers)
+        async with self.slots:
+            started_at = self.clock.now()
+            result = await self.sender.send(due.request, headers)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from chronohook.clock import Clock
+from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config
 from chronohook.kafka.records import read_record
 from chronohook.kafka.topics import Topics, ensure_topics
@@ -48,7 +49,7 @@ class Projector:
         log.info("projector started")
         try:
             while not self.stop.is_set():
-                msgs = consumer.consume(1000, 0.05)
+                msgs = take(consumer, 1000, 0.05)
                 batch = []
                 for msg in msgs:
                     record = read_record(msg)

@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from chronohook.clock import Clock, to_ms
+from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, transactional_producer_config
 from chronohook.kafka.records import read_record, record_of
 from chronohook.kafka.topics import Topics, ensure_topics
@@ -124,7 +125,7 @@ class TimerService:
         if next_ms is not None:
             lead_ms = self.lead.total_seconds() * 1000
             wait = min(wait, max(0.0, (next_ms - lead_ms - to_ms(self.clock.now())) / 1000))
-        messages = self.consumer.consume(1000, wait)
+        messages = take(self.consumer, 1000, wait)
         changed: dict[str, int] = {}
         out: list[Envelope] = []
         now = self.clock.now()
