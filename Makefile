@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 KAFKA_LIBS := deploy/kafka/libs/.complete
 
-.PHONY: install run test lint typecheck unit schemas clean
+.PHONY: install run test lint typecheck unit schemas clean bench bench-quick profile bench-deps
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,26 @@ unit: install
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# Benchmarks: every figure with its ceiling and ratio (~20 min), then docs/benchmarks.md and its plots.
+$(BIN)/.bench: pyproject.toml $(BIN)/.installed
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	touch $@
+
+# The Celery peer needs Debian's redis-server.
+bench-deps: install $(BIN)/.bench
+	@command -v redis-server >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; fi; }
+
+bench: bench-deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench
+
+bench-quick: bench-deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench --quick
+
+profile: bench-deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.profile
 
 schemas: install
 	$(BIN)/python -m schemas.export
