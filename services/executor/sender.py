@@ -49,7 +49,11 @@ class AiohttpSender:
         self._limit = body_limit
         self._connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ttl_dns_cache=60)
         self._session = aiohttp.ClientSession(
-            connector=self._connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
+            connector=self._connector,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+            # One session sends every tenant's jobs: a cookie one endpoint sets must never ride along on another's.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def send(self, request: HttpRequestSpec, headers: dict[str, str]) -> SendResult:
