@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from typing import Any
 
@@ -18,6 +19,9 @@ class AsyncEventProducer:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._producer = Producer(config)
+        # Filled by delivery callbacks (inside poll, on whichever thread polls), drained after it; deque
+        # append/popleft are atomic, so the delivery thread and a producing thread may both drain.
+        self._reports: collections.deque[_Report] = collections.deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="kafka-delivery", daemon=True)
         self._thread.start()
@@ -25,6 +29,20 @@ class AsyncEventProducer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Settle the reports gathered by the last poll with one wake-up of the event loop, not one per record."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Report]] = {}
+        while True:
+            try:
+                report = self._reports.popleft()
+            except IndexError:
+                break
+            by_loop.setdefault(report[0], []).append(report)
+        for loop, batch in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle_all, batch)
 
     async def publish(self, topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
         """Append ``events`` (in order, keyed by job id); return their (partition, offset) once all are acknowledged.
@@ -59,7 +77,7 @@ class AsyncEventProducer:
                 outcome = PublishFailed(str(err))
             else:
                 outcome = (partition, offset)
-            loop.call_soon_threadsafe(_settle, future, outcome)
+            self._reports.append((loop, future, outcome))
 
         key, value, headers = record_of(event)
         while True:
@@ -69,6 +87,7 @@ class AsyncEventProducer:
             except BufferError:
                 # The local queue is full; let delivery reports drain it.
                 self._producer.poll(0.01)
+                self._hand_over()
 
     def ping(self, timeout: float = 2.0) -> None:
         """Raise unless the broker answers a metadata request."""
@@ -78,12 +97,17 @@ class AsyncEventProducer:
         self._stop.set()
         self._thread.join(timeout)
         self._producer.flush(timeout)
+        self._hand_over()
 
 
-def _settle(future: asyncio.Future[tuple[int, int]], outcome: PublishFailed | tuple[int, int]) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, PublishFailed):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+_Report = tuple[asyncio.AbstractEventLoop, "asyncio.Future[tuple[int, int]]", "PublishFailed | tuple[int, int]"]
+
+
+def _settle_all(reports: list[_Report]) -> None:
+    for _, future, outcome in reports:
+        if future.done():
+            continue
+        if isinstance(outcome, PublishFailed):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
