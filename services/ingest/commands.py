@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 
 from chronohook.clock import iso8601_offset, rfc3339
-from chronohook.ids import queue_id, random_event_id, recuro_cron_key, recuro_job_key
+from chronohook.ids import deterministic_event_id, queue_id, random_event_id, recuro_cron_key, recuro_job_key
 from chronohook.schedule import first_run_at
 from schemas.events import HttpRequestSpec, JobCreated, JobPushed, JobUpdated, RetryPolicy, SuccessAssertion
 from services.ingest.models import (
@@ -31,7 +31,7 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 
 def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: datetime) -> JobCreated:
     return JobCreated(
-        event_id=random_event_id(),
+        event_id=deterministic_event_id(job_id, "created"),  # the job id is new and unique, so is this
         job_id=job_id,
         tenant=tenant,
         occurred_at=now,
@@ -84,9 +84,10 @@ def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: date
     headers = dict(req.headers or {})
     if body is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = "application/json"
+    job_id = recuro_job_key(integer_id)
     return JobPushed(
-        event_id=random_event_id(),
-        job_id=recuro_job_key(integer_id),
+        event_id=deterministic_event_id(job_id, "pushed"),  # a fresh snowflake's job: unique without entropy
+        job_id=job_id,
         tenant=tenant,
         occurred_at=now,
         integer_id=integer_id,
@@ -108,9 +109,10 @@ def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: date
 
 
 def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: datetime) -> JobCreated:
+    job_id = recuro_cron_key(cron_id)
     return JobCreated(
-        event_id=random_event_id(),
-        job_id=recuro_cron_key(cron_id),
+        event_id=deterministic_event_id(job_id, "created"),
+        job_id=job_id,
         tenant=tenant,
         occurred_at=now,
         api="recuro_cron",
