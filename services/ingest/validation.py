@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from chronohook.schedule import InvalidCron, validate_cron
+from croniter import CroniterBadDateError
+
+from chronohook.schedule import InvalidCron, next_occurrence, validate_cron
 
 URL_MAX = 2048
 NAME_MAX = 255
+BODY_MESSAGE = "The request body must be a JSON object."
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 QUEDUP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -24,6 +28,10 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 # RFC 9110 token characters for header names; values may not carry control characters (CR/LF would inject).
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A JSON string may spell half a UTF-16 surrogate pair ("\\ud800"): Python keeps it, UTF-8 cannot encode it, so the
+# job log (and the target) could never carry it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+MAX_PAYLOAD_DEPTH = 100
 
 
 def valid_url(value: str) -> str:
@@ -43,6 +51,38 @@ def http_headers(value: dict[str, str]) -> dict[str, str]:
             raise RuleError(f"has an invalid header name {name!r}.")
         if _CONTROL.search(text):
             raise RuleError(f"has an invalid value for header {name!r} (control characters are not allowed).")
+        if _SURROGATE.search(text):
+            raise RuleError(f"has an invalid value for header {name!r} (it must be valid UTF-8).")
+    return value
+
+
+def utf8_text(value: str) -> str:
+    """Text that UTF-8 can encode (no lone surrogates)."""
+    if _SURROGATE.search(value):
+        raise RuleError("must be a valid UTF-8 string.")
+    return value
+
+
+def json_payload(value: dict[str, Any]) -> dict[str, Any]:
+    """JSON the job log can carry and a target can parse: finite numbers, UTF-8 text, at most 100 levels deep.
+
+    Python's parser takes ``NaN``, ``Infinity`` and ``1e400`` (which is infinite); none of them is JSON.
+    """
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise RuleError(f"must not be nested more than {MAX_PAYLOAD_DEPTH} levels deep.")
+        if isinstance(item, dict):
+            for key, nested in item.items():
+                utf8_text(key)
+                pending.append((nested, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((nested, depth + 1) for nested in item)
+        elif isinstance(item, str):
+            utf8_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise RuleError("must not contain NaN or Infinity (they are not JSON).")
     return value
 
 
@@ -67,9 +107,15 @@ def http_method(value: str, allowed: Sequence[str] = METHODS) -> str:
 
 def cron_expression(value: str) -> str:
     try:
-        return validate_cron(value)
+        expression = validate_cron(value)
     except InvalidCron as exc:
         raise RuleError(f"must be a valid cron expression: {exc}.") from exc
+    try:
+        # croniter accepts dates no calendar has ("0 0 31 2 *"); such an expression has no next run to answer.
+        next_occurrence(expression, datetime.now(UTC))
+    except CroniterBadDateError as exc:
+        raise RuleError(f"must be a valid cron expression: {expression!r} never fires.") from exc
+    return expression
 
 
 def rfc3339(value: str) -> datetime:
@@ -79,27 +125,44 @@ def rfc3339(value: str) -> datetime:
         raise RuleError("must be an RFC 3339 date-time, e.g. 2025-09-24T17:00:00Z.")
     try:
         parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
-    except ValueError as exc:
+        # In UTC, 9999-12-31T23:59:59-01:00 and 0001-01-01T00:00:00+01:00 fall outside the years datetime holds.
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise RuleError("must be an RFC 3339 date-time, e.g. 2025-09-24T17:00:00Z.") from exc
-    return parsed.astimezone(UTC)
+
+
+_SOURCES = ("body", "query", "path", "header", "cookie")
 
 
 def _field(loc: Sequence[int | str]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
-    return ".".join(parts) or "body"
+    """``jobs.3.delay`` for ``("body", "jobs", 3, "delay")``, ``limit`` for ``("query", "limit")``; "" for the body."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _SOURCES:
+        parts = parts[1:]
+    return ".".join(parts)
 
 
-def _message(err: dict[str, Any]) -> tuple[str, str]:
+def _bounds_message(the: str, kind: str, ctx: dict[str, Any], known: tuple[int, int] | None) -> str:
+    if known is not None:
+        return f"{the} must be between {known[0]} and {known[1]}."
+    if kind == "greater_than_equal":
+        return f"{the} must be at least {ctx.get('ge')}."
+    return f"{the} must not be greater than {ctx.get('le')}."
+
+
+def _message(err: dict[str, Any], bounds: dict[str, tuple[int, int]]) -> tuple[str, str]:
     field = _field(err["loc"])
     kind = err["type"]
     ctx = err.get("ctx") or {}
-    if field == "body" or kind == "json_invalid":
-        return "body", "The request body must be a JSON object."
+    if not field or kind == "json_invalid":
+        return "body", BODY_MESSAGE
     the = f"The {field} field"
     if kind == "missing":
         return field, f"{the} is required."
     if kind == "string_type":
         return field, f"{the} must be a string."
+    if kind == "string_unicode":
+        return field, f"{the} must be a valid UTF-8 string."
     if kind == "string_too_long":
         return field, f"{the} must not be greater than {ctx.get('max_length')} characters."
     if kind == "string_too_short":
@@ -117,7 +180,8 @@ def _message(err: dict[str, Any]) -> tuple[str, str]:
     if kind == "too_short":
         return field, f"{the} must have at least {ctx.get('min_length')} items."
     if kind in ("greater_than_equal", "less_than_equal"):
-        return field, f"{the} must be between {{min}} and {{max}}."
+        # Bounds are per field name, also inside a batch ("jobs.3.delay").
+        return field, _bounds_message(the, kind, ctx, bounds.get(field.rsplit(".", 1)[-1]))
     if kind == "literal_error":
         return field, f"The selected {field} is invalid."
     if kind == "value_error":
@@ -137,11 +201,7 @@ def laravel_errors(errors: Sequence[Any], bounds: dict[str, tuple[int, int]] | N
     """Group pydantic errors by field, each worded like Laravel's validator, in the order the fields appear."""
     grouped: dict[str, list[str]] = {}
     for err in errors:
-        field, message = _message(dict(err))
-        if "{min}" in message:
-            # Bounds are per field name, also inside a batch ("jobs.3.delay").
-            lo, hi = (bounds or BOUNDS).get(field.rsplit(".", 1)[-1], (None, None))
-            message = message.format(min=lo, max=hi)
+        field, message = _message(dict(err), BOUNDS if bounds is None else bounds)
         if message not in grouped.setdefault(field, []):
             grouped[field].append(message)
     return grouped

@@ -11,17 +11,14 @@ from chronohook.ids import quedup_job_id, random_event_id
 from schemas.events import JobDeleted, JobPaused, JobResumed
 from services.ingest import commands, names
 from services.ingest.context import Ctx, IngestContext, Tenant
-from services.ingest.errors import Conflict, NotFound
+from services.ingest.errors import QUEDUP_RESPONSES, Conflict, NotFound, QuedUpInvalidBody, Responses
 from services.ingest.models import CreateJobRequest, Job, UpdateJobRequest
 from services.projector.views import JobView, evolve
 
 router = APIRouter(prefix="/jobs", tags=["QuedUp jobs"])
-ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": 'Missing or invalid token: `{"error": ...}`'},
-    404: {"description": 'No such job for this tenant: `{"error": ...}`'},
-    422: {"description": 'Invalid input: `{"error": ..., "errors": {field: [...]}}`'},
-    503: {"description": "The job log did not acknowledge; nothing was accepted"},
-}
+MAX_OFFSET = 2**63 - 1
+ERRORS = QUEDUP_RESPONSES
+TAKEN: Responses = {409: {"model": QuedUpInvalidBody, "description": "The name is taken"}}
 
 
 async def _load(ctx: IngestContext, tenant: str, job_id: str) -> JobView:
@@ -36,7 +33,7 @@ def _taken(name: str) -> Conflict:
     return Conflict(f"A job named {name!r} already exists.", {"name": [f"The name {name!r} is already taken."]})
 
 
-@router.post("", response_model=Job, responses=ERRORS | {409: {"description": "The name is taken"}})
+@router.post("", response_model=Job, responses=ERRORS | TAKEN)
 async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
     """Create a job: now, at ``run_at``, or on ``schedule`` (cron, UTC)."""
     job_id = quedup_job_id(ctx.clock)
@@ -59,7 +56,8 @@ async def list_jobs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[Job]:
     """The tenant's jobs, oldest first."""
-    views = await asyncio.to_thread(ctx.store.jobs, tenant, "quedup", limit, offset)
+    # Past the end is an empty page, however far: the database's OFFSET holds no more than a signed 64-bit integer.
+    views = await asyncio.to_thread(ctx.store.jobs, tenant, "quedup", limit, min(offset, MAX_OFFSET))
     return [commands.quedup_job(v) for v in views]
 
 
@@ -68,7 +66,7 @@ async def get_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
     return commands.quedup_job(await _load(ctx, tenant, job_id))
 
 
-@router.patch("/{job_id}", response_model=Job, responses=ERRORS | {409: {"description": "The new name is taken"}})
+@router.patch("/{job_id}", response_model=Job, responses=ERRORS | TAKEN)
 async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
     """Change any of the create fields; the schedule is re-armed from now."""
     view = await _load(ctx, tenant, job_id)

@@ -6,13 +6,13 @@ from fastapi import APIRouter
 
 from services.ingest import commands
 from services.ingest.context import Ctx, Tenant
+from services.ingest.errors import RECURO_RESPONSES
 from services.ingest.models import CreateCronRequest, CronResponse
-from services.ingest.routers.recuro_jobs import ERRORS
 
 router = APIRouter(prefix="/api/crons", tags=["Recuro crons"])
 
 
-@router.post("", status_code=201, response_model=CronResponse, responses=ERRORS)
+@router.post("", status_code=201, response_model=CronResponse, responses=RECURO_RESPONSES)
 async def create_cron(req: CreateCronRequest, ctx: Ctx, tenant: Tenant) -> CronResponse:
     """Create a recurring HTTP request on a 5-field cron expression (UTC)."""
     event = commands.create_recuro_cron(req, tenant, ctx.ids.next_id(), ctx.clock.now())
