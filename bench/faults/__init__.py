@@ -1,0 +1,47 @@
+"""Faults under load: kill -9 each service in turn and restart the broker while jobs flow; nothing accepted is lost.
+
+``python -m bench.faults [--short] [--rate R] [--seed S] [--api-workers N]``; ``run_faults(workdir)`` for tests.
+
+**Load.** One open loop at a fixed rate (``--rate``; 10/s short, 25/s long) through ``bench/toolkit/load.py``
+with ``retry``: a body the API cannot take (connection refused, 503, timeout) is resent until answered 201. Body
+``i`` is planned at ``t0 + i / rate`` with a delay of 1 or 2 s (seeded), so jobs are pending in the timer at
+every moment; its URL is ``/b/<tag>/<i>/<due_ms>`` with ``due_ms`` = planned creation + delay, the **planned due
+time**, so the receiver (``bench/toolkit/receiver.py``) knows each job and when it was wanted.
+
+**Faults.** On a fixed schedule after 6 s of load: kill -9 of timer, executor, projector, ingest (each
+``ingest-N`` in turn when there are several), 15 s apart, and one broker restart (stop + start, same data dir and
+ports; 45 s to the next fault). Short form: each once, the broker last (about 110 s of load, ~1,100 jobs). Long
+form: three rounds, the broker restarted after the first (about 230 s of load, ~5,800 jobs). The supervisor
+restarts what was killed.
+
+**Counting**, once the load stopped and every accepted job arrived or 60 s passed since the last due time:
+
+* *lost*: answered 201, never delivered. Must be 0.
+* *duplicates*: deliveries beyond a job's first (at-least-once allows them). They include jobs created twice
+  because the client resent a body whose first attempt got no answer (``created_twice``, read from the job log).
+* *lateness* of a job: its first arrival minus its planned due time. It includes the time its body waited for
+  the API (ingest or broker down), which is what a client sees; ``max_lateness_scheduled_s`` is measured from
+  the ``scheduled_at`` the ingest gave the job instead.
+* *recovery time* of a fault: from the kill (or the broker being told to stop) to the first arrival R that is
+  on time (lateness under 1 s) and after which the backlog is cleared: no arrival later in the fault's window
+  (until the next fault) is late, and no accepted job due between the fault and R - 1 s is still missing at the
+  window's end. No such arrival: not recovered (``None``). Jobs refused by a dead API surface only at their due
+  time, so the ingest's recovery includes their delay (1-2 s); ``back_s`` is how long the process was away (the
+  API ready again, the broker answering, a new process running). A fault that delays nothing (the projector is
+  not on the delivery path) recovers at the first arrival after it.
+
+**Bounds** the CI test holds (``RECOVERY_BOUND_S``): timer and executor 25 s (a restarted consumer gets its
+partitions once the coordinator drops the dead member after the 10 s session timeout, plus the restart, the
+timer's changelog restore and the backlog); projector 5 s (off the delivery path); ingest 15 s (the API back in
+a few seconds, plus the 2 s delay); broker 60 s (a JVM stop and start on 2 busy cores, then every client
+reconnects or its service restarts, and the groups settle).
+
+**Timeline** (``extra["timeline"]`` of ``bench/results/faults.json``, for the throughput plot): bins of 250 ms
+from ``t0_ns`` (the load's start); ``arrivals``: every delivery of the run per bin (duplicates included);
+``accepted``: ``JobPushed`` records of the run per bin by their Kafka CreateTime, i.e. when the ingest appended
+them; ``faults``: ``{"at_s", "what"}`` from ``t0``.
+"""
+
+from bench.faults.harness import RECOVERY_BOUND_S, Fault, FaultReport, plan, run_faults
+
+__all__ = ["RECOVERY_BOUND_S", "Fault", "FaultReport", "plan", "run_faults"]
