@@ -23,6 +23,7 @@ from services.projector.service import CONSUMER_NAME
 from services.projector.store import ReadModelStore
 
 TOKEN_CACHE_SECONDS = 30.0
+TOKEN_CACHE_MAX = 10_000
 READ_YOUR_WRITES_WAIT = 3.0
 
 
@@ -85,6 +86,9 @@ class IngestContext:
         if cached is not None and cached[1] > now:
             return cached[0]
         tenant = await asyncio.to_thread(tenant_for_token, self.engine, token)
+        if len(self._tokens) >= TOKEN_CACHE_MAX:
+            # Wrong tokens are cached too (a flood of them must not reach the database each time), so bound it.
+            self._tokens.clear()
         self._tokens[token] = (tenant, now + TOKEN_CACHE_SECONDS)
         return tenant
 

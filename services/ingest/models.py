@@ -26,6 +26,8 @@ Cron = Annotated[StrictStr, Field(max_length=255), AfterValidator(v.cron_express
 Rfc3339 = Annotated[StrictStr, AfterValidator(v.rfc3339)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=v.NAME_MAX)]
 Headers = Annotated[dict[StrictStr, StrictStr], AfterValidator(v.http_headers)]
+Text = Annotated[StrictStr, AfterValidator(v.utf8_text)]
+Payload = Annotated[dict[str, Any], AfterValidator(v.json_payload)]
 
 
 class Request(BaseModel):
@@ -39,7 +41,7 @@ class CreateJobRequest(Request):
     method: QuedupMethod = Field(description="The HTTP method used when sending the request.", examples=["POST"])
     name: Name = Field(description="A unique name for the job. Used for identification.", examples=["Database Backup"])
     url: Url = Field(description="The URL the job will send a request to.", examples=["https://example.com"])
-    body: StrictStr | None = Field(default=None, description="Optional request body to include when sending the job.")
+    body: Text | None = Field(default=None, description="Optional request body to include when sending the job.")
     headers: Headers | None = Field(default=None, description="Optional HTTP headers to send.")
     run_at: Rfc3339 | None = Field(
         default=None, description="Run once at this RFC 3339 time. Ignored if schedule is provided."
@@ -53,7 +55,7 @@ class UpdateJobRequest(Request):
     method: QuedupMethod | None = None
     name: Name | None = None
     url: Url | None = None
-    body: StrictStr | None = None
+    body: Text | None = None
     headers: Headers | None = None
     run_at: Rfc3339 | None = None
     schedule: Cron | None = None
@@ -83,7 +85,7 @@ class PushJobRequest(Request):
     url: Url = Field(description="The URL to send the HTTP request to.")
     method: Method = Field(default="POST", description="GET, POST, PUT, PATCH or DELETE.")
     headers: Headers | None = Field(default=None, description="Sent as request headers.")
-    payload: dict[str, Any] | None = Field(default=None, description="JSON body sent with the request.")
+    payload: Payload | None = Field(default=None, description="JSON body sent with the request.")
     callback_url: Url | None = Field(default=None, description="Receives a POST when the job completes.")
     delay: StrictInt = Field(default=0, ge=0, le=86_400, description="Seconds to wait before running the job.")
     run_at: Rfc3339 | None = Field(
@@ -144,7 +146,7 @@ class CreateCronRequest(Request):
     cron_expression: Cron
     method: Method = "POST"
     headers: Headers | None = None
-    payload: StrictStr | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
+    payload: Text | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
     callback_url: Url | None = None
     timeout_seconds: StrictInt = Field(default=30, ge=1, le=300)
     alert_threshold: Literal[1, 2, 3] | None = None

@@ -153,9 +153,12 @@ def test_paging_errors_name_the_parameter_and_its_bound(
     assert quedup_422(r, field) == [message]
 
 
-def test_a_recuro_job_id_that_is_not_an_integer_names_the_parameter(api: Api) -> None:  # noqa: F811
-    r = api.client.get("/api/jobs/abc", headers=api.t1)
-    assert recuro_422(r, "job_id") == ["The job_id field must be an integer."]
+def test_a_recuro_job_id_that_is_not_an_integer_is_not_found(api: Api) -> None:  # noqa: F811
+    # Given ids that cannot be a Recuro job id. When they are read. Then Laravel's 404, not a validation error
+    for path in ("/api/jobs/abc", "/api/jobs/batch"):
+        r = api.client.get(path, headers=api.t1)
+        assert r.status_code in (404, 405), r.text
+        assert set(r.json()) == {"message"}
 
 
 # -- QuedUp's own "body" field: its errors read as if the whole request body were wrong --------------------------

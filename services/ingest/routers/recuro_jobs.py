@@ -11,7 +11,7 @@ from chronohook.ids import recuro_job_key
 from schemas.events import Envelope
 from services.ingest import commands
 from services.ingest.context import Ctx, Tenant
-from services.ingest.errors import NotFound
+from services.ingest.errors import RECURO_RESPONSES, NotFound, RecuroErrorBody
 from services.ingest.models import (
     PushJobRequest,
     PushJobResponse,
@@ -24,11 +24,7 @@ from services.projector.views import JobView
 
 router = APIRouter(prefix="/api/jobs", tags=["Recuro jobs"])
 BATCH_PATH = "/api/jobs/batch"
-ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": '`{"error": "Missing authorization token"}`'},
-    422: {"description": 'Laravel-style `{"message": ..., "errors": {field: [...]}}`'},
-    503: {"description": "The job log did not acknowledge; nothing was accepted"},
-}
+ERRORS = RECURO_RESPONSES
 
 
 @router.post("", status_code=201, response_model=PushJobResponse, responses=ERRORS)
@@ -45,7 +41,8 @@ async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant) -> PushJobResp
     "/batch",
     status_code=201,
     response_model=PushJobsBatchResponse,
-    responses=ERRORS | {413: {"description": "The body is larger than the batch limit (16 MiB by default)"}},
+    responses=ERRORS
+    | {413: {"model": RecuroErrorBody, "description": "The body is larger than the batch limit (16 MiB by default)"}},
 )
 async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant) -> PushJobsBatchResponse:
     """Push up to 1,000 jobs at once: all validated before any is accepted; one response per job, in order.
@@ -64,7 +61,11 @@ async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant) -> Push
     )
 
 
-@router.get("/{job_id}", response_model=RecuroJobResponse, responses=ERRORS | {404: {"description": "Not found"}})
+@router.get(
+    "/{job_id:int}",
+    response_model=RecuroJobResponse,
+    responses=ERRORS | {404: {"model": RecuroErrorBody, "description": "Not found"}},
+)
 async def get_job(job_id: int, ctx: Ctx, tenant: Tenant) -> RecuroJobResponse:
     """The job, its status, final status, attempt number and runs."""
     key = recuro_job_key(job_id)
