@@ -61,8 +61,11 @@ def record(stack: BenchStack, workload: str, seconds: float, out: Path, spy: str
         for fmt, suffix in (("raw", "raw"), ("flamegraph", "svg")):
             procs.append(
                 subprocess.Popen(
-                    [spy, "record", "--pid", str(child.process.pid), "--duration", str(int(seconds)), "--rate", "100"]
-                    + ["--nonblocking", "--format", fmt, "-o", str(out / f"{workload}-{name}.{suffix}")],
+                    [
+                        *(spy, "record", "--pid", str(child.process.pid), "--duration", str(int(seconds))),
+                        *("--rate", "100", "--nonblocking", "--format", fmt),
+                        *("-o", str(out / f"{workload}-{name}.{suffix}")),
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
