@@ -96,6 +96,8 @@ def _serve(conn: Connection, cpu: int | None) -> None:
         stop = asyncio.Event()
 
         def on_command() -> None:
+            # The event loop made the pipe non-blocking; a big ``take`` must wait for the reader, not fail.
+            os.set_blocking(conn.fileno(), True)
             try:
                 command = conn.recv()
             except EOFError:  # the bench went away
