@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     node_id: int = Field(default=0, ge=0, le=63)
     # Ingest processes `chronohook dev` runs on the one API port (SO_REUSEPORT); each gets node_id + i.
     api_workers: int = Field(default=1, ge=1, le=16)
+    # Static consumer group membership (``group.instance.id``): a process restarted after a crash takes its partitions
+    # back at once instead of after its dead predecessor's session timeout. Must be unique per process in a group (two
+    # processes with one id fence each other), so it has no default; the supervisor gives each child its own.
+    group_instance_id: str | None = Field(default=None, min_length=1, max_length=249)
     executor_concurrency: int = Field(default=256, ge=1, le=10_000)
     default_timeout_seconds: float = Field(default=30.0, gt=0, le=900)
     response_body_limit: int = Field(default=16_384, ge=0)

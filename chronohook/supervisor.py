@@ -47,9 +47,19 @@ class Supervisor:
 
     def _instances(self, service: str) -> list[tuple[str, dict[str, str]]]:
         if service != "ingest" or self.api_workers == 1:
-            return [(service, dict(self.env))]
+            return [(service, self._child_env(service, self.env))]
         base = int(self.env.get("CHRONOHOOK_NODE_ID", "0"))
-        return [(f"ingest-{i + 1}", {**self.env, "CHRONOHOOK_NODE_ID": str(base + i)}) for i in range(self.api_workers)]
+        return [
+            (f"ingest-{i + 1}", self._child_env(f"ingest-{i + 1}", {**self.env, "CHRONOHOOK_NODE_ID": str(base + i)}))
+            for i in range(self.api_workers)
+        ]
+
+    def _child_env(self, name: str, env: dict[str, str]) -> dict[str, str]:
+        """Each child's own consumer group instance id: the topic prefix (one supervisor per prefix, as the timer's
+        transactional id already requires) and the child's name, so a restarted child reclaims its partitions at once
+        and no two processes ever share an id."""
+        prefix = env.get("CHRONOHOOK_TOPIC_PREFIX", "chronohook")
+        return {**env, "CHRONOHOOK_GROUP_INSTANCE_ID": f"{prefix}.{name}"}
 
     def _spawn(self, child: Child) -> None:
         handle: BinaryIO | None = None

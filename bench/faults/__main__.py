@@ -1,4 +1,4 @@
-"""``python -m bench.faults [--short] [--rate R] [--seed S] [--api-workers N] [--keep]``: see ``bench/faults``."""
+"""``python -m bench.faults [--short] [--rate R] [--seed S] [--api-workers N] [--kill-gap S] [--keep]``."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=None, help="jobs per second (default 10 short, 25 long)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--api-workers", type=int, default=1)
+    parser.add_argument("--kill-gap", type=float, default=None, help="seconds from a kill to the next fault (12)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (kept anyway when a job is lost)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="chronohook-faults-"))
@@ -81,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate=args.rate,
             seed=args.seed,
             api_workers=args.api_workers,
+            kill_gap_s=args.kill_gap,
             progress=lambda msg: print(msg, flush=True),
         )
         command = "python -m bench.faults " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -52,5 +52,9 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 1_000,
     }
+    if settings.group_instance_id:
+        # Static membership: after a kill -9 the restarted process rejoins under the same id and gets its partitions
+        # back without waiting out the dead member's session (10 s). Only set when the id is this process's own.
+        config["group.instance.id"] = settings.group_instance_id
     config.update(extra)
     return config
