@@ -38,6 +38,7 @@ class Projector:
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         # Offsets live in the database, beside the rows they produced; Kafka's group offsets are not used.
+        self.store.forget_cached()  # another process may have changed these jobs while it owned them
         stored = self.store.offsets(CONSUMER_NAME)
         for tp in partitions:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
