@@ -46,8 +46,10 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
-        # Due jobs must move within milliseconds: do not let the broker hold fetches.
-        "fetch.wait.max.ms": 5,
+        # With fetch.min.bytes=1 the broker answers a fetch as soon as any record is readable; this only bounds an
+        # idle wait. 5 ms here made three consumer groups poll the broker ~200 times a second each: 0.42 ms of broker
+        # CPU per delivered job against 0.21 ms at 100 (decision 0006), with no change in lateness.
+        "fetch.wait.max.ms": 100,
         "fetch.min.bytes": 1,
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 1_000,
