@@ -8,8 +8,10 @@ the entries come back from the changelog and the inputs after the committed offs
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,8 +35,36 @@ log = logging.getLogger("chronohook.timer")
 
 GROUP = "chronohook-timer"
 MAX_IDLE_WAIT = 0.1
+# A step's transaction that has not committed by then is stuck, not slow (see Watchdog).
+COMMIT_DEADLINE_S = 15.0
 # The timer's own decisions: nothing in them changes its entries.
 IGNORED_TYPES = frozenset({"JobDue", "JobRetryScheduled", "JobDeadLettered"})
+
+
+class Watchdog:
+    """Ends the process when a guarded section overruns: librdkafka's ``send_offsets_to_transaction`` can ignore its
+    timeout and block for good after a broker restart (confluentinc/librdkafka#5456, #5511). Exiting is safe: the
+    supervisor restarts the timer, whose ``init_transactions`` fences this incarnation and aborts its transaction."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._since: float | None = None
+        threading.Thread(target=self._watch, name="timer-watchdog", daemon=True).start()
+
+    def __enter__(self) -> None:
+        self._since = time.monotonic()
+
+    def __exit__(self, *_: object) -> None:
+        self._since = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(1.0)
+            since = self._since
+            if since is not None and time.monotonic() - since > self.seconds:
+                log.critical("a transaction did not commit within %.0f s; exiting to be restarted", self.seconds)
+                logging.shutdown()
+                os._exit(75)
 
 
 class TimerService:
@@ -50,6 +80,7 @@ class TimerService:
         self.owned: set[int] = set()
         self.producer: Any = None
         self.consumer: Any = None
+        self.watchdog = Watchdog(COMMIT_DEADLINE_S)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -166,6 +197,10 @@ class TimerService:
         self.buckets.arm(job_id, None if wake is None else to_ms(wake))
 
     def _commit(self, messages: Iterable[Message], changed: dict[str, int], out: list[Envelope]) -> None:
+        with self.watchdog:
+            self._commit_now(messages, changed, out)
+
+    def _commit_now(self, messages: Iterable[Message], changed: dict[str, int], out: list[Envelope]) -> None:
         p = self.producer
         p.begin_transaction()
         for job_id, partition in changed.items():
