@@ -23,7 +23,9 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "partitioner": PARTITIONER,
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 2,
+        # 5 ms rather than 2: fewer, fuller produce requests. Measured under single creates with the whole stack:
+        # broker CPU 0.65 -> 0.53 ms per created job, creates/s 1,072 -> 1,133, p50 26 -> 25 ms.
+        "linger.ms": 5,
         "compression.type": "lz4",
         "message.timeout.ms": 30_000,
     }

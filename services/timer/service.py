@@ -12,7 +12,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +34,7 @@ log = logging.getLogger("chronohook.timer")
 
 GROUP = "chronohook-timer"
 MAX_IDLE_WAIT = 0.1
+INPUT_COMMIT_INTERVAL = 0.05
 # A step's transaction that has not committed by then is stuck, not slow (see Watchdog).
 COMMIT_DEADLINE_S = 15.0
 # The timer's own decisions: nothing in them changes its entries.
@@ -81,6 +81,10 @@ class TimerService:
         self.producer: Any = None
         self.consumer: Any = None
         self.watchdog = Watchdog(COMMIT_DEADLINE_S)
+        # Consumed but not yet committed: the entries changed, and whether any input is pending.
+        self._changed: dict[str, int] = {}
+        self._uncommitted = False
+        self._last_commit = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -114,6 +118,8 @@ class TimerService:
             self.partition_of.pop(job, None)
         self.buckets.drop(gone)
         self.owned -= numbers
+        # Their uncommitted input goes too: its offsets were never committed, so the new owner reads it again.
+        self._changed = {job: p for job, p in self._changed.items() if p not in numbers}
 
     def _restore(self, partitions: set[int]) -> None:
         """Reload the entries of newly owned partitions from the changelog, to its end."""
@@ -156,22 +162,29 @@ class TimerService:
         if next_ms is not None:
             lead_ms = self.lead.total_seconds() * 1000
             wait = min(wait, max(0.0, (next_ms - lead_ms - to_ms(self.clock.now())) / 1000))
+        if self._uncommitted:
+            wait = min(wait, max(0.0, self._last_commit + INPUT_COMMIT_INTERVAL - time.monotonic()))
         messages = take(self.consumer, 1000, wait)
-        changed: dict[str, int] = {}
         out: list[Envelope] = []
         now = self.clock.now()
         for msg in messages:
-            self._consume_one(msg, now, changed, out)
+            self._consume_one(msg, now, self._changed, out)
+        self._uncommitted = self._uncommitted or bool(messages)
         for job_id in self.buckets.pop_due(to_ms(now + self.lead)):
             entry = self.entries.get(job_id)
             if entry is None:
                 continue
             new, emitted = fire(entry, now, self.lead)
             self._put(job_id, self.partition_of[job_id], new)
-            changed[job_id] = self.partition_of[job_id]
+            self._changed[job_id] = self.partition_of[job_id]
             out.extend(emitted)
-        if messages or changed or out:
-            self._commit(messages, changed, out)
+        # Events out (due jobs, retries) are committed at once. Input that only arms later timers may wait up to
+        # INPUT_COMMIT_INTERVAL to share a transaction: one per poll cost the broker most of its CPU under load.
+        pending = self._uncommitted or bool(self._changed)
+        if out or (pending and time.monotonic() - self._last_commit >= INPUT_COMMIT_INTERVAL):
+            self._commit(self._uncommitted, self._changed, out)
+            self._changed, self._uncommitted = {}, False
+            self._last_commit = time.monotonic()
 
     def _consume_one(self, msg: Message, now: datetime, changed: dict[str, int], out: list[Envelope]) -> None:
         record = read_record(msg)
@@ -196,11 +209,11 @@ class TimerService:
         wake = entry.wake_at()
         self.buckets.arm(job_id, None if wake is None else to_ms(wake))
 
-    def _commit(self, messages: Iterable[Message], changed: dict[str, int], out: list[Envelope]) -> None:
+    def _commit(self, consumed: bool, changed: dict[str, int], out: list[Envelope]) -> None:
         with self.watchdog:
-            self._commit_now(messages, changed, out)
+            self._commit_now(consumed, changed, out)
 
-    def _commit_now(self, messages: Iterable[Message], changed: dict[str, int], out: list[Envelope]) -> None:
+    def _commit_now(self, consumed: bool, changed: dict[str, int], out: list[Envelope]) -> None:
         p = self.producer
         p.begin_transaction()
         for job_id, partition in changed.items():
@@ -210,7 +223,7 @@ class TimerService:
         for event in out:
             key, value, headers = record_of(event)
             p.produce(self.topics.events, value, key=key, headers=headers)
-        if messages:
+        if consumed:
             positions = self.consumer.position(self.consumer.assignment())
             p.send_offsets_to_transaction(
                 [tp for tp in positions if tp.offset >= 0], self.consumer.consumer_group_metadata(), 30
