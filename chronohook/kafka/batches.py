@@ -12,11 +12,15 @@ from typing import Any
 from confluent_kafka import Message
 
 
-def take(consumer: Any, max_messages: int, timeout: float) -> list[Message]:
-    """Wait up to ``timeout`` for the first message, then add whatever else is already fetched (up to the max)."""
+def take(consumer: Any, max_messages: int, timeout: float, linger: float = 0.0) -> list[Message]:
+    """Wait up to ``timeout`` for the first message, then add what else arrives within ``linger`` (up to the max).
+
+    ``linger=0`` (due jobs) takes only what is already fetched; a consumer off the delivery path lingers to
+    gather bigger batches, since each batch costs it a transaction.
+    """
     first = consumer.poll(timeout)
     if first is None:
         return []
     if max_messages <= 1:
         return [first]
-    return [first, *consumer.consume(max_messages - 1, 0)]
+    return [first, *consumer.consume(max_messages - 1, linger)]
