@@ -9,7 +9,7 @@ KAFKA_LIBS := deploy/kafka/libs/.complete
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,bench]"
 	touch $@
 
 $(KAFKA_LIBS): deploy/kafka/pom.xml $(BIN)/.installed
@@ -35,12 +35,8 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 # Benchmarks: every figure with its ceiling and ratio (~20 min), then docs/benchmarks.md and its plots.
-$(BIN)/.bench: pyproject.toml $(BIN)/.installed
-	$(BIN)/pip install -q -e ".[dev,bench]"
-	touch $@
-
 # The Celery peer needs Debian's redis-server.
-bench-deps: install $(BIN)/.bench
+bench-deps: install
 	@command -v redis-server >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; fi; }
