@@ -94,6 +94,8 @@ class Receiver:
         parts = request.path.split("/")
         if request.path == "/redirect":
             return web.Response(status=302, headers={"Location": "/landing"})
+        if request.path == "/set-cookie":
+            return web.Response(status=200, text="ok", headers={"Set-Cookie": "session=tenant-a; Path=/"})
         if request.path == "/slow":
             assert self._release is not None
             await self._release.wait()
@@ -233,6 +235,22 @@ def test_a_redirect_is_not_followed(receiver: Receiver) -> None:
     assert result.status == 302
     assert result.failure_reason is not None
     assert [s.path for s in receiver.seen()] == ["/redirect"]
+
+
+def test_a_cookie_one_endpoint_sets_never_rides_along_on_the_next_job(receiver: Receiver) -> None:
+    # Given one sender (as the executor keeps one for every tenant's jobs) and an endpoint that sets a cookie
+    # (by host name: aiohttp's default jar never sends cookies to a bare IP address, so 127.0.0.1 would hide it)
+    host = f"http://localhost:{receiver.port}"
+
+    async def scenario(sender: HttpSender) -> None:
+        await sender.send(spec(f"{host}/set-cookie", method="GET"), {})
+        # When another job is sent to the same host
+        await sender.send(spec(f"{host}/other-tenant", method="GET"), {})
+
+    _real(receiver).run(scenario)
+    # Then the second request carries no cookie
+    assert [s.path for s in receiver.seen()] == ["/set-cookie", "/other-tenant"]
+    assert "cookie" not in receiver.seen()[1].headers
 
 
 def test_a_slow_endpoint_times_out(receiver: Receiver) -> None:
