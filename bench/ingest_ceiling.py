@@ -30,6 +30,9 @@ class AcknowledgeAtOnce:
         self._offset += len(events)
         return [(0, start + i) for i in range(len(events))]
 
+    async def append_atomically(self, events: list[Envelope]) -> list[tuple[int, int]]:
+        return await self.append(events)
+
     def ping(self) -> None:
         return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from chronohook.errors import PublishFailed
-from chronohook.kafka.producer import AsyncEventProducer
+from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
 from chronohook.kafka.records import Headers, record_of
 from schemas.events import Envelope
 
@@ -15,24 +15,38 @@ class EventLog(Protocol):
         """Append in order; return each event's (partition, offset) once durable. Raise PublishFailed."""
         ...
 
+    async def append_atomically(self, events: list[Envelope]) -> list[tuple[int, int]]:
+        """Like ``append``, but readers see all of ``events`` or none of them, whatever fails part-way."""
+        ...
+
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
 
 
 class KafkaEventLog:
-    def __init__(self, producer: AsyncEventProducer, topic: str) -> None:
+    def __init__(
+        self, producer: AsyncEventProducer, topic: str, transactional: TransactionalAppender | None = None
+    ) -> None:
         self._producer = producer
         self._topic = topic
+        self._transactional = transactional
 
     async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:
         return await self._producer.publish(self._topic, events)
+
+    async def append_atomically(self, events: list[Envelope]) -> list[tuple[int, int]]:
+        if self._transactional is None:
+            raise PublishFailed("this event log was built without a transactional producer")
+        return await self._transactional.publish(self._topic, events)
 
     def ping(self) -> None:
         self._producer.ping()
 
     def close(self) -> None:
         self._producer.close()
+        if self._transactional is not None:
+            self._transactional.close()
 
 
 class InMemoryEventLog:
@@ -51,6 +65,9 @@ class InMemoryEventLog:
             self.records.append(record_of(event))
             positions.append((0, len(self.records) - 1))
         return positions
+
+    async def append_atomically(self, events: list[Envelope]) -> list[tuple[int, int]]:
+        return await self.append(events)  # one list append: all or nothing already
 
     def ping(self) -> None:
         return None

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from chronohook.errors import PublishFailed
 from chronohook.kafka.records import record_of
 from schemas.events import Envelope
+
+log = logging.getLogger("chronohook.kafka")
 
 
 class AsyncEventProducer:
@@ -111,3 +114,64 @@ def _settle_all(reports: list[_Report]) -> None:
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
+
+
+class TransactionalAppender:
+    """Appends a group of events as one Kafka transaction: read_committed consumers see all of them or none.
+
+    One transaction at a time per process (Kafka's rule for a transactional id); the blocking commit runs in a
+    worker thread so the event loop keeps serving other requests meanwhile.
+    """
+
+    def __init__(self, config: dict[str, Any], init_timeout: float = 30.0) -> None:
+        self._producer = Producer(config)
+        self._producer.init_transactions(init_timeout)
+        self._lock = asyncio.Lock()
+
+    async def publish(self, topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
+        """Append ``events`` atomically; return their (partition, offset). Raises PublishFailed, nothing visible."""
+        async with self._lock:
+            return await asyncio.to_thread(self._in_transaction, topic, events)
+
+    def _in_transaction(self, topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
+        positions: list[tuple[int, int] | None] = [None] * len(events)
+        failures: list[str] = []
+
+        def reporter(index: int) -> Any:
+            def report(err: KafkaError | None, msg: Message) -> None:
+                partition, offset = msg.partition(), msg.offset()
+                if err is not None or partition is None or offset is None:
+                    failures.append(str(err))
+                else:
+                    positions[index] = (partition, offset)
+
+            return report
+
+        p = self._producer
+        try:
+            p.begin_transaction()
+            for index, event in enumerate(events):
+                key, value, headers = record_of(event)
+                while True:
+                    try:
+                        p.produce(topic, value, key=key, headers=headers, on_delivery=reporter(index))
+                        break
+                    except BufferError:
+                        p.poll(0.01)
+            p.commit_transaction(30)  # flushes, so every delivery report has been served
+        except KafkaException as exc:
+            self._abort()
+            raise PublishFailed(str(exc)) from exc
+        if failures or any(position is None for position in positions):
+            raise PublishFailed(failures[0] if failures else "a record of the transaction was not acknowledged")
+        return [position for position in positions if position is not None]
+
+    def _abort(self) -> None:
+        try:
+            self._producer.abort_transaction(30)
+        except KafkaException:
+            # Not abortable (fenced, fatal): the next begin_transaction fails and the caller sees a 503 again.
+            log.warning("aborting a failed ingest transaction failed", exc_info=True)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._producer.flush(timeout)

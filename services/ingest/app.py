@@ -13,9 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chronohook.clock import Clock
 from chronohook.ids import SnowflakeIds
-from chronohook.kafka.config import producer_config
+from chronohook.kafka.config import producer_config, transactional_producer_config
 from chronohook.kafka.log import EventLog, KafkaEventLog
-from chronohook.kafka.producer import AsyncEventProducer
+from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
@@ -38,7 +38,11 @@ def build_context(settings: Settings, clock: Clock, log: EventLog | None = None)
     topics = Topics.from_settings(settings)
     if log is None:
         ensure_topics(settings)
-        log = KafkaEventLog(AsyncEventProducer(producer_config(settings)), topics.events)
+        # Batches go through a transaction of their own; its id is per process, as the node id is.
+        batches = TransactionalAppender(
+            transactional_producer_config(settings, f"{settings.topic_prefix}.ingest.{settings.node_id}")
+        )
+        log = KafkaEventLog(AsyncEventProducer(producer_config(settings)), topics.events, batches)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     return IngestContext(

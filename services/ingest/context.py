@@ -56,12 +56,15 @@ class IngestContext:
     recent: RecentWrites = field(default_factory=RecentWrites)
     _tokens: dict[str, tuple[str | None, float]] = field(default_factory=dict)
 
-    async def publish(self, events: list[Envelope]) -> None:
-        """Append and wait for the broker's acknowledgement; nothing is accepted otherwise."""
+    async def publish(self, events: list[Envelope], atomically: bool = False) -> None:
+        """Append and wait for the broker's acknowledgement; nothing is accepted otherwise.
+
+        ``atomically``: as one transaction, so a failure part-way leaves none of the events visible (batches).
+        """
         from chronohook.errors import PublishFailed
 
         try:
-            positions = await self.log.append(events)
+            positions = await (self.log.append_atomically(events) if atomically else self.log.append(events))
         except PublishFailed as exc:
             raise Unavailable(f"The job log did not acknowledge the write, nothing was accepted: {exc}") from exc
         for event, (partition, offset) in zip(events, positions, strict=True):

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from chronohook.kafka.config import consumer_config, producer_config
+from chronohook.kafka.config import consumer_config, producer_config, transactional_producer_config
 from chronohook.kafka.log import EventLog, InMemoryEventLog, KafkaEventLog
-from chronohook.kafka.producer import AsyncEventProducer
+from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
 from chronohook.kafka.records import read_record
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
@@ -46,7 +46,11 @@ def log_and_reader(request: pytest.FixtureRequest) -> Iterator[tuple[EventLog, R
     settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=f"contract-{secrets.token_hex(3)}", partitions=3)
     ensure_topics(settings)
     topic = Topics.from_settings(settings).events
-    kafka = KafkaEventLog(AsyncEventProducer(producer_config(settings)), topic)
+    kafka = KafkaEventLog(
+        AsyncEventProducer(producer_config(settings)),
+        topic,
+        TransactionalAppender(transactional_producer_config(settings, f"{settings.topic_prefix}.contract")),
+    )
     consumer = Consumer(consumer_config(settings, "contract-reader"))
 
     def read_kafka(partition: int, offset: int) -> tuple[str | None, Envelope]:
@@ -96,3 +100,16 @@ def test_the_same_job_always_lands_in_the_same_partition(log_and_reader: tuple[E
 def test_ping_answers_when_the_log_is_reachable(log_and_reader: tuple[EventLog, ReadBack]) -> None:
     log, _ = log_and_reader
     log.ping()
+
+
+def test_append_atomically_lands_every_event_in_order(log_and_reader: tuple[EventLog, ReadBack]) -> None:
+    # Given an event log
+    log, read_back = log_and_reader
+    events = _events("job_contract_c") + _events("job_contract_d")
+    # When a group of events is appended as one
+    positions = asyncio.run(log.append_atomically(events))
+    # Then every one is readable at its position (read_committed on Kafka: the transaction committed)
+    assert len(positions) == len(events)
+    for event, (partition, offset) in zip(events, positions, strict=True):
+        _, decoded = read_back(partition, offset)
+        assert decoded == event

@@ -47,11 +47,12 @@ async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant) -> PushJobResp
 async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant) -> PushJobsBatchResponse:
     """Push up to 1,000 jobs at once: all validated before any is accepted; one response per job, in order.
 
-    A 422 names the failing job by its index (``jobs.3.url``) and accepts none.
+    A 422 names the failing job by its index (``jobs.3.url``) and accepts none. The jobs are appended as one
+    Kafka transaction: a 503 means none of them was accepted, so the batch can simply be sent again.
     """
     now = ctx.clock.now()
     events = [commands.push_recuro_job(job, tenant, ctx.ids.next_id(), now) for job in req.jobs]
-    await ctx.publish(list[Envelope](events))
+    await ctx.publish(list[Envelope](events), atomically=True)
     return PushJobsBatchResponse(
         count=len(events),
         jobs=[
