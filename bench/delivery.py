@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra={
             "throughput": {"bin_ms": 250, "origin_ns": origin, "per_second": per_second(result.arrivals_ns, origin)}
         },
+        quick=args.quick,
     )
     return 0 if result.missing == 0 else 1
 

@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {workers} worker(s): {real[0].per_second:,.0f} creates/s (ceiling {ceil[0].per_second:,.0f})")
         finally:
             broker.stop()
-    emit("ingest", "python -m bench.ingest", figures)
+    emit("ingest", "python -m bench.ingest", figures, quick=args.quick)
     return 0
 
 

@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 figures = run(broker.bootstrap, args.messages, args.batch_size, args.max_seconds)
             finally:
                 broker.stop()
-    emit("kafka_raw", COMMAND, figures)
+    emit("kafka_raw", COMMAND, figures, quick=args.quick)
     return 0
 
 

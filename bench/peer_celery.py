@@ -579,7 +579,7 @@ def run(args: argparse.Namespace) -> Path:
             "http_client": "urllib3 PoolManager, keep-alive, one per worker process",
         },
     }
-    return emit("peer_celery", COMMAND + (" --quick" if args.quick else ""), figures, extra=extra)
+    return emit("peer_celery", COMMAND + (" --quick" if args.quick else ""), figures, extra=extra, quick=args.quick)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

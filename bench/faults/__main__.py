@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "lost_history": {str(k): v for k, v in report.lost_history.items()},
                 "seconds": round(report.seconds, 1),
             },
+            quick=args.short,
         )
         for f in report.faults:
             print(

@@ -66,8 +66,14 @@ def machine() -> dict[str, Any]:
     }
 
 
-def emit(bench: str, command: str, figures: Sequence[Figure], extra: dict[str, Any] | None = None) -> Path:
-    """Print the figures as a table and save them (with the machine and the command) as JSON."""
+def emit(
+    bench: str, command: str, figures: Sequence[Figure], extra: dict[str, Any] | None = None, quick: bool = False
+) -> Path:
+    """Print the figures as a table and save them (with the machine and the command) as JSON.
+
+    A quick (smoke) run saves under ``results/quick/``, which docs/benchmarks.md does not read, so it never
+    replaces the figures of a full run.
+    """
     print(f"\n== {bench}  ({command})")
     print(f"{'figure':58} {'value':>12} {'ceiling':>12} {'ratio':>7}  target")
     for f in figures:
@@ -77,8 +83,9 @@ def emit(bench: str, command: str, figures: Sequence[Figure], extra: dict[str, A
             f"{_fmt(f.ratio):>7}  {f.target} {verdict}".rstrip()
             + f"   [{f.unit}{'; ceiling: ' + f.ceiling_name if f.ceiling_name else ''}]"
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{bench}.json"
+    where = RESULTS / "quick" if quick else RESULTS
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{bench}.json"
     payload = {
         "bench": bench,
         "command": command,
