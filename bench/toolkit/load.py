@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
 
+from bench.toolkit.http1 import content_length
+
 REQUEST_TIMEOUT_S = 15.0
 
 
@@ -42,15 +44,6 @@ class LoadResult:
         return lat[max(1, math.ceil(p * len(lat))) - 1] / 1e6
 
 
-def _content_length(head_lower: bytes) -> int:
-    start = head_lower.find(b"\r\ncontent-length:")
-    if start < 0:
-        return 0
-    start += len(b"\r\ncontent-length:")
-    end = head_lower.find(b"\r\n", start)
-    return int((head_lower[start:] if end < 0 else head_lower[start:end]).strip())
-
-
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -67,7 +60,7 @@ class _Connection(asyncio.Protocol):
         if head_end < 0:
             return
         head = bytes(buf[:head_end]).lower()
-        total = head_end + 4 + _content_length(head)
+        total = head_end + 4 + content_length(head)
         if len(buf) < total:
             return
         body = bytes(buf[head_end + 4 : total])

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
+from bench.toolkit.http1 import content_length
+
 HOST = "127.0.0.1"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 LIFETIME_S = 6 * 3600.0
@@ -29,15 +31,6 @@ class Arrival:
     @property
     def parts(self) -> list[str]:
         return self.path.split("/")
-
-
-def _content_length(head_lower: bytes) -> int:
-    start = head_lower.find(b"\r\ncontent-length:")
-    if start < 0:
-        return 0
-    start += len(b"\r\ncontent-length:")
-    end = head_lower.find(b"\r\n", start)
-    return int((head_lower[start:] if end < 0 else head_lower[start:end]).strip())
 
 
 class _Recording(asyncio.Protocol):
@@ -62,7 +55,7 @@ class _Recording(asyncio.Protocol):
                 break
             head = bytes(buf[:head_end])
             try:
-                length = _content_length(head.lower())
+                length = content_length(head.lower())
             except ValueError:
                 transport.close()
                 return
