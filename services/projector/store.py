@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, sele
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from chronohook.store.engine import RawJson
 from chronohook.store.tables import callback_outbox, consumer_offsets, job_names, job_runs, jobs, queues
 from schemas.events import Event, JobDeleted, JobFailed, JobPushed, JobSucceeded
 from services.projector.callbacks import callback_body
@@ -182,7 +183,7 @@ class _Writes:
                 job_id=run.job_id,
                 attempt=run.attempt,
                 executed_at=run.executed_at,
-                doc=run.model_dump(mode="json"),
+                doc=RawJson(run.model_dump_json()),
             )
         )
 
@@ -227,7 +228,7 @@ class _Writes:
                 if job_id in existed:
                     deletes.append(job_id)
             elif job_id in existed:
-                updates.append({"b_job_id": job_id, "b_doc": view.model_dump(mode="json")})
+                updates.append({"b_job_id": job_id, "b_doc": RawJson(view.model_dump_json())})
             else:
                 inserts.append(
                     dict(
@@ -236,7 +237,7 @@ class _Writes:
                         api=view.api,
                         integer_id=view.integer_id,
                         created_at=view.created_at,
-                        doc=view.model_dump(mode="json"),
+                        doc=RawJson(view.model_dump_json()),
                     )
                 )
         if inserts:
