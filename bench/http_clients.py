@@ -2,9 +2,9 @@
 
 Run::
 
-    python bench/http_clients.py            # table
-    python bench/http_clients.py --json     # machine-readable
-    python bench/http_clients.py --help     # options (request count, time cap, concurrency, loops)
+    python -m bench.http_clients            # table
+    python -m bench.http_clients --json     # machine-readable
+    python -m bench.http_clients --help     # options (request count, time cap, concurrency, loops)
 
 Needs ``aiohttp`` and ``httpx``; ``uvloop`` is optional (its rows are skipped without it).
 
@@ -52,6 +52,9 @@ from typing import Any, Protocol, cast
 import aiohttp
 import httpx
 
+from bench.toolkit.http1 import content_length
+from bench.toolkit.load import RawConnection
+
 HOST = "127.0.0.1"
 PATH = "/hooks/deliver"
 REQUEST_TIMEOUT_S = 10.0
@@ -81,20 +84,6 @@ RESPONSE = (
 
 def _error_response(status: bytes) -> bytes:
     return b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-
-
-def _content_length(head_lower: bytes) -> int:
-    """Content-Length from a lower-cased header block (request line first); 0 when absent."""
-    start = head_lower.find(b"\r\ncontent-length:")
-    if start < 0:
-        return 0
-    start += len(b"\r\ncontent-length:")
-    end = head_lower.find(b"\r\n", start)
-    value = head_lower[start:] if end < 0 else head_lower[start:end]
-    length = int(value.strip())  # ValueError on garbage: the caller answers 400
-    if length < 0:
-        raise ValueError("negative Content-Length")
-    return length
 
 
 # --------------------------------------------------------------------------- receiver (own process)
@@ -131,7 +120,7 @@ class _Receiver(asyncio.Protocol):
                 close = True
                 break
             try:
-                length = _content_length(head)
+                length = content_length(head)
             except ValueError:
                 out.append(_error_response(b"400 Bad Request"))
                 close = True
@@ -195,52 +184,11 @@ class Client(Protocol):
     async def close(self) -> None: ...
 
 
-class _RawConnection(asyncio.Protocol):
-    """One keep-alive socket: write a request, wait for one Content-Length-framed response."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._waiter: asyncio.Future[int] | None = None
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
-        head_end = buf.find(b"\r\n\r\n")
-        if head_end < 0:
-            return
-        head = bytes(buf[:head_end]).lower()
-        total = head_end + 4 + _content_length(head)
-        if len(buf) < total:
-            return
-        del buf[:total]
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(int(head[9:12]))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc or ConnectionResetError("connection closed by the receiver"))
-
-    async def request(self, payload: bytes) -> int:
-        if self.transport is None:
-            raise ConnectionResetError("not connected")
-        self._waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(payload)
-        async with asyncio.timeout(REQUEST_TIMEOUT_S):
-            return await self._waiter
-
-
 class RawClient:
     """The ceiling: minimal hand-written HTTP/1.1, one socket per worker, nothing else."""
 
     def __init__(self) -> None:
-        self._conns: list[_RawConnection] = []
+        self._conns: list[RawConnection] = []
         self._payload = b""
 
     async def open(self, url: str, concurrency: int) -> None:
@@ -253,11 +201,12 @@ class RawClient:
         ).encode() + BODY
         loop = asyncio.get_running_loop()
         for _ in range(concurrency):
-            _, proto = await loop.create_connection(_RawConnection, host, port)
+            _, proto = await loop.create_connection(RawConnection, host, port)
             self._conns.append(proto)
 
     async def post(self, worker: int) -> int:
-        return await self._conns[worker].request(self._payload)
+        status, _body = await self._conns[worker].request(self._payload)
+        return status
 
     async def close(self) -> None:
         for conn in self._conns:

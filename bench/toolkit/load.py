@@ -44,7 +44,9 @@ class LoadResult:
         return lat[max(1, math.ceil(p * len(lat))) - 1] / 1e6
 
 
-class _Connection(asyncio.Protocol):
+class RawConnection(asyncio.Protocol):
+    """One keep-alive socket: write a request, wait for one Content-Length-framed response (status, body)."""
+
     def __init__(self) -> None:
         self._buf = bytearray()
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
@@ -107,9 +109,9 @@ async def _drive(
     started = time.perf_counter()
     deadline = started + max_seconds
 
-    async def connect() -> _Connection | None:
+    async def connect() -> RawConnection | None:
         try:
-            _, proto = await loop.create_connection(_Connection, host, port)
+            _, proto = await loop.create_connection(RawConnection, host, port)
         except OSError:
             return None
         return proto
