@@ -20,6 +20,7 @@ tokens_app = typer.Typer(help="API tokens.")
 app.add_typer(tokens_app, name="tokens")
 
 DEV_TENANT = "dev"
+DEV_EGRESS_ALLOW = "127.0.0.0/8,::1/128"
 
 
 class Service(StrEnum):
@@ -150,6 +151,8 @@ def _child_env(settings: Settings) -> dict[str, str]:
         CHRONOHOOK_API_PORT=str(settings.api_port),
         CHRONOHOOK_API_HOST=settings.api_host,
     )
+    # On one's own machine the targets are usually local: allow loopback unless the variable is set, even to empty.
+    env.setdefault("CHRONOHOOK_EGRESS_ALLOW", DEV_EGRESS_ALLOW)
     return env
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.topics import DEFAULT_BOOTSTRAP, DEFAULT_PARTITIONS, DEFAULT_PREFIX, topic_name
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHRONOHOOK_", frozen=True, extra="ignore")
@@ -14,12 +16,12 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     data_dir: Path = Path(".chronohook")
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     # The controller port of the embedded broker `chronohook dev` starts when none answers.
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
     database_url: str | None = None
-    topic_prefix: str = "chronohook"
-    partitions: int = Field(default=3, ge=1, le=1024)
+    topic_prefix: str = DEFAULT_PREFIX
+    partitions: int = Field(default=DEFAULT_PARTITIONS, ge=1, le=1024)
     # Distinguishes id generators of concurrent ingest processes; unique per process (0-63).
     node_id: int = Field(default=0, ge=0, le=63)
     # Ingest processes `chronohook dev` runs on the one API port (SO_REUSEPORT); each gets node_id + i.
@@ -39,6 +41,18 @@ class Settings(BaseSettings):
     max_batch_request_bytes: int = Field(default=16_777_216, ge=1_024)
     log_level: str = "INFO"
 
+    # -- safety (docs/security.md) ---------------------------------------------------------------------------------
+    # CIDR networks outbound requests may reach although the egress guard refuses their class (comma-separated;
+    # empty allows none). `chronohook dev` sets loopback when the variable is unset.
+    egress_allow: str = ""
+    # Requests in flight to one host per executor process; scarce slots are shared across tenants.
+    host_concurrency: int = Field(default=32, ge=1, le=10_000)
+    # Creations per tenant per second (a token bucket holding ``tenant_create_burst``); 0 turns the limit off.
+    tenant_create_rate: float = Field(default=500.0, ge=0)
+    tenant_create_burst: int = Field(default=5_000, ge=1)
+    # Jobs a tenant may have pending (scheduled, not yet finished); 0 turns the cap off.
+    tenant_max_pending: int = Field(default=1_000_000, ge=0)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -46,7 +60,7 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'chronohook.db').resolve()}"
 
     def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}.{name}"
+        return topic_name(self.topic_prefix, name)
 
 
 def load_settings() -> Settings:

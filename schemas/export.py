@@ -27,7 +27,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 from pydantic_core import core_schema
 
-from chronohook.settings import Settings
+from schemas.changelog import TimerEntry
 from schemas.codec import encode_event
 from schemas.events import (
     CURRENT_SCHEMA_VERSION,
@@ -49,7 +49,18 @@ from schemas.events import (
     RetryPolicy,
     RunOutcome,
 )
-from services.timer.state import TimerEntry
+from schemas.topics import (
+    CHANGELOG_CONFIG,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_PARTITIONS,
+    DEFAULT_PREFIX,
+    EVENTS,
+    LOG_CONFIG,
+    PARTITIONER,
+    TIMER_STATE,
+    TYPE_HEADER,
+    topic_name,
+)
 
 Json = dict[str, Any]
 
@@ -68,16 +79,8 @@ ASYNCAPI_FILE = "asyncapi.yaml"
 UNION_NAME = "Event"
 
 # Defaults, never the environment: the generated files must not depend on who runs the export.
-_DEFAULTS = Settings.model_construct()
-EVENTS_TOPIC = _DEFAULTS.topic("job-events")
-TIMER_STATE_TOPIC = _DEFAULTS.topic("timer-state")
-
-# Facts of the Kafka layer, kept here so the export imports no Kafka client; tests/unit/test_schema_export.py
-# checks them against chronohook/kafka/{records,config,topics}.py.
-TYPE_HEADER = "type"
-PARTITIONER = "murmur2_random"
-LOG_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
-CHANGELOG_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+EVENTS_TOPIC = topic_name(DEFAULT_PREFIX, EVENTS)
+TIMER_STATE_TOPIC = topic_name(DEFAULT_PREFIX, TIMER_STATE)
 REPLICAS = 1
 
 
@@ -338,7 +341,7 @@ def _timer_entry_message() -> Json:
         "title": "TimerEntry",
         "summary": "The timer's latest state of one pending job.",
         "description": (
-            "Internal to the timer (services/timer/state.py): other services must not depend on it. A record "
+            "Internal to the timer (schemas/changelog.py): other services must not depend on it. A record "
             "with no value (a tombstone) deletes the job's entry once nothing is left to fire. No headers."
         ),
         "contentType": "application/json",
@@ -348,17 +351,17 @@ def _timer_entry_message() -> Json:
 
 
 def _prefix_note(topic: str) -> str:
-    suffix = topic.removeprefix(_DEFAULTS.topic_prefix + ".")
+    suffix = topic.removeprefix(DEFAULT_PREFIX + ".")
     return (
         f"The address is `<prefix>.{suffix}`: the prefix is configurable (CHRONOHOOK_TOPIC_PREFIX, default "
-        f"`{_DEFAULTS.topic_prefix}`), and so is the number of partitions (CHRONOHOOK_PARTITIONS, default "
-        f"{_DEFAULTS.partitions})."
+        f"`{DEFAULT_PREFIX}`), and so is the number of partitions (CHRONOHOOK_PARTITIONS, default "
+        f"{DEFAULT_PARTITIONS})."
     )
 
 
 def _channels() -> Json:
     log_binding: Json = {
-        "partitions": _DEFAULTS.partitions,
+        "partitions": DEFAULT_PARTITIONS,
         "replicas": REPLICAS,
         "topicConfiguration": _topic_configuration(LOG_CONFIG),
         "bindingVersion": KAFKA_BINDING_VERSION,
@@ -465,7 +468,7 @@ def asyncapi_document() -> Json:
         "defaultContentType": "application/json",
         "servers": {
             "kafka": {
-                "host": _DEFAULTS.kafka_bootstrap,
+                "host": DEFAULT_BOOTSTRAP,
                 "protocol": "kafka",
                 "description": "The broker at CHRONOHOOK_KAFKA_BOOTSTRAP (its default shown).",
             }

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.toolkit.receiver import HOST as RECEIVER_HOST
 from chronohook.broker import LocalBroker
 from chronohook.kafka.topics import ensure_topics
 from chronohook.settings import Settings
@@ -80,6 +81,8 @@ class BenchStack:
             CHRONOHOOK_TOPIC_PREFIX=self.settings.topic_prefix,
             CHRONOHOOK_PARTITIONS=str(partitions),
             CHRONOHOOK_LOG_LEVEL="WARNING",
+            # The bench receiver's address; the egress guard refuses every other inside address.
+            CHRONOHOOK_EGRESS_ALLOW=f"{RECEIVER_HOST}/32",
             **(env or {}),
         )
         self.supervisor = Supervisor(

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from chronohook.settings import Settings
-
-PARTITIONER = "murmur2_random"
+from schemas.topics import MAX_MESSAGE_BYTES, PARTITIONER
 
 
 def admin_config(settings: Settings) -> dict[str, Any]:
@@ -28,6 +27,8 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "linger.ms": 5,
         "compression.type": "lz4",
         "message.timeout.ms": 30_000,
+        # The contract's record size (schemas/topics.py); topics take MAX_MESSAGE_BYTES plus framing.
+        "message.max.bytes": MAX_MESSAGE_BYTES,
     }
     config.update(extra)
     return config

@@ -8,8 +8,8 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from schemas import encode_event
 from schemas.events import Envelope
+from schemas.topics import TYPE_HEADER
 
-TYPE_HEADER = "type"
 Headers = list[tuple[str, str | bytes | None]]
 
 

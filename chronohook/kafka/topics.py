@@ -11,25 +11,25 @@ from confluent_kafka.cimpl import NewTopic
 from chronohook.errors import KafkaUnavailable
 from chronohook.kafka.config import admin_config
 from chronohook.settings import Settings
+from schemas.topics import CHANGELOG_CONFIG, DEAD_RECORDS, DEAD_RECORDS_CONFIG, EVENTS, LOG_CONFIG, TIMER_STATE
 
 
 @dataclass(frozen=True)
 class Topics:
     """``events``: the job log, every event of every job. ``timer_state``: the timer's compacted changelog,
-    co-partitioned with it."""
+    co-partitioned with it. ``dead_records``: records a consumer could not decode or apply, set aside."""
 
     events: str
     timer_state: str
+    dead_records: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topics:
-        return cls(events=settings.topic("job-events"), timer_state=settings.topic("timer-state"))
-
-
-# The job log is the audit trail and the source for replay: keep it forever. The timer's changelog is
-# compacted: only the latest state per job matters.
-_LOG_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
-_CHANGELOG_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+        return cls(
+            events=settings.topic(EVENTS),
+            timer_state=settings.topic(TIMER_STATE),
+            dead_records=settings.topic(DEAD_RECORDS),
+        )
 
 
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> Topics:
@@ -37,8 +37,9 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> Topics:
     topics = Topics.from_settings(settings)
     admin = AdminClient(admin_config(settings))
     wanted = [
-        NewTopic(topics.events, settings.partitions, 1, config=_LOG_CONFIG),
-        NewTopic(topics.timer_state, settings.partitions, 1, config=_CHANGELOG_CONFIG),
+        NewTopic(topics.events, settings.partitions, 1, config=LOG_CONFIG),
+        NewTopic(topics.timer_state, settings.partitions, 1, config=CHANGELOG_CONFIG),
+        NewTopic(topics.dead_records, settings.partitions, 1, config=DEAD_RECORDS_CONFIG),
     ]
     futures = admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout)
     for name, future in futures.items():

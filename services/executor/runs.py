@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from chronohook.ids import deterministic_event_id
+from chronohook.outbound.sender import SendResult
 from schemas.events import JobDue, JobFailed, JobSucceeded, RunOutcome, SuccessAssertion
-from services.executor.sender import SendResult
 
 USER_AGENT = "chronohook/0.1"
 

@@ -20,12 +20,12 @@ from chronohook.kafka.config import consumer_config, producer_config
 from chronohook.kafka.producer import AsyncEventProducer
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.outbound.sender import AiohttpSender, HttpSender
 from chronohook.settings import Settings
 from schemas import CodecError, decode_event
 from schemas.events import JobDue
 from services.executor.offsets import OffsetTracker
 from services.executor.runs import request_headers, result_event
-from services.executor.sender import AiohttpSender, HttpSender
 
 log = logging.getLogger("chronohook.executor")
 GROUP = "chronohook-executor"

@@ -17,13 +17,13 @@ from chronohook.kafka.config import producer_config, transactional_producer_conf
 from chronohook.kafka.log import EventLog, KafkaEventLog
 from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
 from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.readmodel.store import ReadModelStore
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from services.ingest.context import IngestContext
 from services.ingest.errors import IngestError, handle_http_error, handle_ingest_error, handle_validation_error
 from services.ingest.limits import BodySizeLimit
 from services.ingest.routers import health, quedup_jobs, recuro_crons, recuro_jobs
-from services.projector.store import ReadModelStore
 
 DESCRIPTION = """\
 chronohook sends HTTP requests for you: now, after a delay, at a time, or on a cron schedule.

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from chronohook.clock import iso8601_offset, rfc3339
 from chronohook.ids import deterministic_event_id, queue_id, random_event_id, recuro_cron_key, recuro_job_key
+from chronohook.readmodel.views import JobView, RunView
 from chronohook.schedule import first_run_at
 from schemas.events import HttpRequestSpec, JobCreated, JobPushed, JobUpdated, RetryPolicy, SuccessAssertion
 from services.ingest.models import (
@@ -19,7 +20,6 @@ from services.ingest.models import (
     RunResponse,
     UpdateJobRequest,
 )
-from services.projector.views import JobView, RunView
 
 # QuedUp: 7 attempts on a fixed schedule: immediately (the run itself), immediately, then 5 min, 15 min, 1 h, 3 h and
 # 6 h after the previous failure.

@@ -15,12 +15,12 @@ from sqlalchemy import Engine
 from chronohook.clock import Clock
 from chronohook.ids import SnowflakeIds
 from chronohook.kafka.log import EventLog
+from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
+from chronohook.readmodel.store import ReadModelStore
 from chronohook.settings import Settings
 from chronohook.store.tokens import tenant_for_token
 from schemas.events import Envelope
 from services.ingest.errors import Unauthorized, Unavailable
-from services.projector.service import CONSUMER_NAME
-from services.projector.store import ReadModelStore
 
 TOKEN_CACHE_SECONDS = 30.0
 TOKEN_CACHE_MAX = 10_000

@@ -15,16 +15,16 @@ from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config
 from chronohook.kafka.records import read_record
 from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.outbound.sender import AiohttpSender
+from chronohook.readmodel.callbacks import CallbackDispatcher
+from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
+from chronohook.readmodel.store import Consumed, ReadModelStore
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from schemas import decode_event
-from services.executor.sender import AiohttpSender
-from services.projector.callbacks import CallbackDispatcher
-from services.projector.store import Consumed, ReadModelStore
 
 log = logging.getLogger("chronohook.projector")
 GROUP = "chronohook-projector"
-CONSUMER_NAME = "projector"
 
 
 class Projector:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
 from chronohook.schedule import first_run_at, next_occurrence
+from schemas.changelog import RetrySlot, TimerEntry
 from schemas.events import (
     Envelope,
     Event,
@@ -21,7 +22,6 @@ from schemas.events import (
     JobSucceeded,
     JobUpdated,
 )
-from services.timer.state import RetrySlot, TimerEntry
 
 Outcome = tuple[TimerEntry | None, list[Envelope]]
 

@@ -24,11 +24,11 @@ from chronohook.kafka.records import read_record, record_of
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import decode_event
+from schemas.changelog import TimerEntry
 from schemas.events import Envelope
 from services.timer.buckets import TimeBuckets
 from services.timer.domain import fire, on_event
 from services.timer.errors import TimerError
-from services.timer.state import TimerEntry
 
 log = logging.getLogger("chronohook.timer")
 

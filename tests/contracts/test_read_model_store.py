@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from chronohook.readmodel.store import Consumed, ReadModelStore
 from chronohook.store.engine import create_schema, make_engine, ping
 from chronohook.store.tables import queues
 from chronohook.store.tokens import create_token, tenant_for_token
 from schemas.events import HttpRequestSpec, JobDeleted, JobDue, JobPushed, JobSucceeded, RunOutcome
 from services.ingest import names
-from services.projector.store import Consumed, ReadModelStore
 from tests.support.postgres import server_bindir, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -18,10 +18,22 @@ class Received:
     body: str
 
 
-class Receiver:
-    """Answers 200, or the status in the path for ``/status/<code>/...``; 127.0.0.1 only."""
+# The stack's egress guard allows this address alone (CHRONOHOOK_EGRESS_ALLOW in tests/conftest.py): every other
+# loopback spelling must be refused, so listeners on 127.0.0.1 and ::1 can prove that nothing reached them.
+RECEIVER_HOST = "127.0.0.2"
 
-    def __init__(self) -> None:
+
+class _Server(http.server.ThreadingHTTPServer):
+    # A burst of due jobs must not overflow the accept queue: that shows up as timeouts that are the test's own.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
+class Receiver:
+    """Answers 200, or the status in the path for ``/status/<code>/...``; on a loopback address only."""
+
+    def __init__(self, host: str = RECEIVER_HOST) -> None:
+        self.host = host
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -51,14 +63,13 @@ class Receiver:
             def log_message(self, *_args: object) -> None:
                 return None
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, 0), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def matching(self, predicate: Callable[[Received], bool]) -> list[Received]:
         with self._lock:

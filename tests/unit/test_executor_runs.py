@@ -8,9 +8,9 @@ from typing import Literal
 import aiohttp
 import pytest
 
+from chronohook.outbound.sender import SendResult, classify_exception, classify_status
 from schemas.events import FailureReason, HttpRequestSpec, JobDue, JobFailed, JobSucceeded, SuccessAssertion
 from services.executor.runs import USER_AGENT, request_headers, result_event
-from services.executor.sender import SendResult, classify_exception, classify_status
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
 AssertionType = Literal["status_code_equals", "response_time_under_ms", "body_contains"]

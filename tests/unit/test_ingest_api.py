@@ -15,15 +15,15 @@ from fastapi.testclient import TestClient
 from chronohook.clock import FixedClock
 from chronohook.ids import queue_id, recuro_job_key
 from chronohook.kafka.log import InMemoryEventLog
-from chronohook.kafka.records import TYPE_HEADER
+from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
+from chronohook.readmodel.store import Consumed
 from chronohook.settings import Settings
 from chronohook.store.tokens import create_token
 from schemas.codec import decode_event
 from schemas.events import Envelope, JobCreated, JobPushed
+from schemas.topics import TYPE_HEADER
 from services.ingest.app import build_context, create_app
 from services.ingest.context import IngestContext
-from services.projector.service import CONSUMER_NAME
-from services.projector.store import Consumed
 
 NOW = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
 MAX_BYTES = 2048

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from chronohook.readmodel.views import JobView, evolve, run_view
 from schemas.events import (
     Event,
     HttpRequestSpec,
@@ -20,7 +21,6 @@ from schemas.events import (
     JobUpdated,
     RunOutcome,
 )
-from services.projector.views import JobView, evolve, run_view
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
 S = timedelta(seconds=1)

@@ -405,18 +405,19 @@ def test_asyncapi_examples_are_real_events_valid_against_the_payload_schema(name
 # -- the facts the export restates ------------------------------------------------------------------------------
 
 
-def test_the_kafka_facts_in_the_export_match_the_kafka_layer() -> None:
-    # Given the Kafka layer's own constants
-    from chronohook.kafka import config, records, topics
+def test_the_kafka_layer_uses_the_contracts_topic_facts() -> None:
+    # Given the contract's topic facts (schemas/topics.py, the one copy the export also reads)
+    from chronohook.kafka import config
     from chronohook.settings import Settings
+    from schemas import topics
 
-    # When comparing them with what the export restates
+    # When building a producer's and a consumer's settings
+    producer = config.producer_config(Settings.model_construct())
     consumer = config.consumer_config(Settings.model_construct(), "any")
-    # Then they agree: header name, partitioner, topic settings, read_committed consumers
-    assert ex.TYPE_HEADER == records.TYPE_HEADER
-    assert ex.PARTITIONER == config.PARTITIONER
-    assert ex.LOG_CONFIG == topics._LOG_CONFIG
-    assert ex.CHANGELOG_CONFIG == topics._CHANGELOG_CONFIG
+    # Then they partition as the contract says, take its record size, and read committed data only
+    assert producer["partitioner"] == topics.PARTITIONER
+    assert producer["message.max.bytes"] == topics.MAX_MESSAGE_BYTES
+    assert int(topics.LOG_CONFIG["max.message.bytes"]) > topics.MAX_MESSAGE_BYTES
     assert consumer["isolation.level"] == "read_committed"
 
 

@@ -13,8 +13,8 @@ from typing import TypeVar
 import pytest
 from aiohttp import web
 
+from chronohook.outbound.sender import AiohttpSender, HttpSender, InMemorySender, SendResult
 from schemas.events import HttpRequestSpec
-from services.executor.sender import AiohttpSender, HttpSender, InMemorySender, SendResult
 
 T = TypeVar("T")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from chronohook.ids import recuro_job_key, retry_job_id
+from schemas.changelog import TimerEntry
 from schemas.events import (
     Event,
     HttpRequestSpec,
@@ -24,7 +25,6 @@ from schemas.events import (
 )
 from services.ingest.commands import QUEDUP_RETRIES, RECURO_QUEUE_RETRIES
 from services.timer.domain import fire, on_event, run_id
-from services.timer.state import TimerEntry
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
 REQUEST = HttpRequestSpec(method="POST", url="https://example.com/hook", body='{"a":1}')

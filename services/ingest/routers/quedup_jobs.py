@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from chronohook.ids import quedup_job_id, random_event_id
+from chronohook.readmodel.views import JobView, evolve
 from schemas.events import JobDeleted, JobPaused, JobResumed
 from services.ingest import commands, names
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import QUEDUP_RESPONSES, Conflict, NotFound, QuedUpInvalidBody, Responses
 from services.ingest.models import CreateJobRequest, Job, UpdateJobRequest
-from services.projector.views import JobView, evolve
 
 router = APIRouter(prefix="/jobs", tags=["QuedUp jobs"])
 MAX_OFFSET = 2**63 - 1

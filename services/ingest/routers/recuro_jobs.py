@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from chronohook.clock import iso8601_offset
 from chronohook.ids import recuro_job_key
+from chronohook.readmodel.store import ReadModelStore
+from chronohook.readmodel.views import JobView
 from schemas.events import Envelope
 from services.ingest import commands
 from services.ingest.context import Ctx, Tenant
@@ -19,8 +21,6 @@ from services.ingest.models import (
     PushJobsBatchResponse,
     RecuroJobResponse,
 )
-from services.projector.store import ReadModelStore
-from services.projector.views import JobView
 
 router = APIRouter(prefix="/api/jobs", tags=["Recuro jobs"])
 BATCH_PATH = "/api/jobs/batch"

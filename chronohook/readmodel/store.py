@@ -12,11 +12,14 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, sele
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from chronohook.readmodel.callbacks import callback_body
+from chronohook.readmodel.views import JobView, RunView, evolve, run_view
 from chronohook.store.engine import RawJson
 from chronohook.store.tables import callback_outbox, consumer_offsets, job_names, job_runs, jobs, queues
 from schemas.events import Event, JobDeleted, JobFailed, JobPushed, JobSucceeded
-from services.projector.callbacks import callback_body
-from services.projector.views import JobView, RunView, evolve, run_view
+
+# The projector's name in consumer_offsets; ingest reads its progress for read-your-writes.
+PROJECTOR_CONSUMER = "projector"
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chronohook.clock import Clock, iso8601_offset
+from chronohook.outbound.sender import HttpSender
 from schemas.events import HttpRequestSpec
-from services.executor.sender import HttpSender
 
 if TYPE_CHECKING:
-    from services.projector.store import ReadModelStore
-    from services.projector.views import JobView, RunView
+    from chronohook.readmodel.store import ReadModelStore
+    from chronohook.readmodel.views import JobView, RunView
 
 log = logging.getLogger("chronohook.callbacks")
 

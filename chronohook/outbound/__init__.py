@@ -1,0 +1,1 @@
+"""Everything that leaves the process over HTTP: egress guard, header policy, sender, response capping."""

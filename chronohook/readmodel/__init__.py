@@ -1,0 +1,1 @@
+"""The read side: the read-model store and its views (written by the projector, read by ingest)."""

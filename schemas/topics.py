@@ -1,0 +1,57 @@
+"""Topic names, their configs and the size of a record: facts of the wire contract, in one place.
+
+Everything that creates a topic, sizes a producer or a consumer, or refuses an oversized job reads these, so the
+broker's, the clients' and ingest's limits cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_PREFIX: Final = "chronohook"
+DEFAULT_PARTITIONS: Final = 3
+DEFAULT_BOOTSTRAP: Final = "127.0.0.1:9092"
+
+EVENTS: Final = "job-events"
+TIMER_STATE: Final = "timer-state"
+DEAD_RECORDS: Final = "dead-records"
+
+# Every record of the job log carries its event type in this header, so consumers skip others without decoding.
+TYPE_HEADER: Final = "type"
+# librdkafka's name for the Java client's default partitioner: a job's records land in the same partition number
+# of every topic, whichever client wrote them.
+PARTITIONER: Final = "murmur2_random"
+
+# -- record size ------------------------------------------------------------------------------------------------
+# One event, JSON-encoded and uncompressed, never exceeds MAX_EVENT_BYTES: ingest refuses a job whose events could
+# (its request plus RESULT_ALLOWANCE_BYTES for what a run adds: the capped response body and headers, JSON-escaped,
+# and the error text). Broker and clients accept records of up to MAX_MESSAGE_BYTES, twice the budget: the margin
+# covers the record's key, headers and batch framing, with room to spare.
+MAX_EVENT_BYTES: Final = 2 * 1024 * 1024
+RESULT_ALLOWANCE_BYTES: Final = 256 * 1024
+MAX_MESSAGE_BYTES: Final = 2 * MAX_EVENT_BYTES
+# The topics' own bound sits above the clients' by a batch header's worth, so what a client sends is never refused.
+TOPIC_MAX_MESSAGE_BYTES: Final = MAX_MESSAGE_BYTES + 64 * 1024
+
+# The job log is the audit trail and the source for replay: kept forever. The timer's changelog is compacted: only
+# the latest state per job matters. Records set aside as bad are kept for 30 days for an operator to look at.
+LOG_CONFIG: Final = {
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "cleanup.policy": "delete",
+    "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+}
+CHANGELOG_CONFIG: Final = {
+    "cleanup.policy": "compact",
+    "min.compaction.lag.ms": "60000",
+    "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+}
+DEAD_RECORDS_CONFIG: Final = {
+    "retention.ms": str(30 * 24 * 3600 * 1000),
+    "cleanup.policy": "delete",
+    "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+}
+
+
+def topic_name(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}"
