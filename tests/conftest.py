@@ -20,7 +20,7 @@ from chronohook.store.tokens import create_token
 from chronohook.supervisor import Supervisor
 from tests.support.polling import eventually
 from tests.support.ports import free_port
-from tests.support.receiver import RECEIVER_HOST, Receiver
+from tests.support.receiver import ALLOWED_HOSTS, Receiver
 
 
 def _docker_engine() -> bool:
@@ -103,8 +103,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, receiv
         CHRONOHOOK_API_PORT=str(settings.api_port),
         CHRONOHOOK_TOPIC_PREFIX=settings.topic_prefix,
         CHRONOHOOK_PARTITIONS="3",
-        # Only the receiver's address: every other loopback spelling must be refused (tests/integration/test_egress.py).
-        CHRONOHOOK_EGRESS_ALLOW=f"{RECEIVER_HOST}/32",
+        # Only the receivers' addresses: every other loopback spelling must be refused (test_egress.py).
+        CHRONOHOOK_EGRESS_ALLOW=",".join(f"{host}/32" for host in ALLOWED_HOSTS),
     )
     supervisor = Supervisor(env=env, log_dir=data_dir / "logs")
     stop = threading.Event()

@@ -21,6 +21,9 @@ class Received:
 # The stack's egress guard allows this address alone (CHRONOHOOK_EGRESS_ALLOW in tests/conftest.py): every other
 # loopback spelling must be refused, so listeners on 127.0.0.1 and ::1 can prove that nothing reached them.
 RECEIVER_HOST = "127.0.0.2"
+# A second allowed address, for a test that needs targets on two hosts (a slow one beside a quick one).
+SECOND_HOST = "127.0.0.3"
+ALLOWED_HOSTS = (RECEIVER_HOST, SECOND_HOST)
 
 
 class _Server(http.server.ThreadingHTTPServer):
