@@ -5,6 +5,7 @@ Used by ``chronohook dev`` when no broker answers, and by the test suite's sessi
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -13,6 +14,17 @@ from pathlib import Path
 
 from chronohook.errors import BrokerStartFailed
 from chronohook.kafka.topics import broker_answers
+from schemas.topics import TOPIC_MAX_MESSAGE_BYTES
+
+# What the broker accepts, from the contract's sizes (schemas/topics.py), so broker, topics and clients agree;
+# docker-compose.yml sets the same values (tests/unit/test_dead_records_limits.py holds them equal).
+# Files the broker and its tools create are readable by their owner only (its log segments hold job data).
+OWNER_ONLY_UMASK = 0o077
+
+BROKER_LIMITS = {
+    "message.max.bytes": TOPIC_MAX_MESSAGE_BYTES,
+    "replica.fetch.max.bytes": TOPIC_MAX_MESSAGE_BYTES,
+}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
@@ -41,6 +53,18 @@ num.io.threads=2
 num.network.threads=2
 log.flush.interval.messages=9223372036854775807
 """
+
+
+def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
+    limits = "".join(f"{name}={value}\n" for name, value in BROKER_LIMITS.items())
+    return SERVER_PROPERTIES.format(port=port, controller_port=controller_port, log_dir=log_dir) + limits
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    path.chmod(0o600)  # O_CREAT's mode does not apply to a file that already existed
 
 
 def ensure_jars(libs: Path = LIBS, pom: Path = POM) -> Path:
@@ -89,11 +113,12 @@ class LocalBroker:
         libs = ensure_jars()
         home = self.data_dir.resolve()
         log_dir = home / "log"
-        home.mkdir(parents=True, exist_ok=True)
+        # The broker's files hold every job's request, headers included: its owner's alone. The directory is closed
+        # to others whatever it held before, and everything created below it (by us or by the JVM) is 0600/0700.
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        home.chmod(0o700)
         props = home / "server.properties"
-        props.write_text(
-            SERVER_PROPERTIES.format(port=self.port, controller_port=self.controller_port, log_dir=log_dir)
-        )
+        _write_private(props, server_properties(self.port, self.controller_port, log_dir))
         cluster_id_file = home / "cluster.id"
         if not cluster_id_file.exists():
             out = subprocess.run(
@@ -101,8 +126,9 @@ class LocalBroker:
                 capture_output=True,
                 text=True,
                 check=True,
+                umask=OWNER_ONLY_UMASK,
             )
-            cluster_id_file.write_text(out.stdout.strip().splitlines()[-1])
+            _write_private(cluster_id_file, out.stdout.strip().splitlines()[-1])
         fmt = subprocess.run(
             self._java(
                 libs,
@@ -118,10 +144,11 @@ class LocalBroker:
             capture_output=True,
             text=True,
             check=False,
+            umask=OWNER_ONLY_UMASK,
         )
         if fmt.returncode != 0:
             raise BrokerStartFailed(f"formatting the broker's storage failed: {fmt.stderr or fmt.stdout}")
-        log_file = (home / "broker.log").open("ab")
+        log_file = os.fdopen(os.open(home / "broker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         jvm = [
             f"-Xms{self.heap}",
             f"-Xmx{self.heap}",
@@ -135,9 +162,10 @@ class LocalBroker:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=OWNER_ONLY_UMASK,
         )
         log_file.close()
-        (home / "broker.pid").write_text(str(self.process.pid))
+        _write_private(home / "broker.pid", str(self.process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from chronohook.settings import Settings
-from schemas.topics import MAX_MESSAGE_BYTES, PARTITIONER
+from schemas.topics import MAX_MESSAGE_BYTES, PARTITIONER, TOPIC_MAX_MESSAGE_BYTES
+
+# -- record size, consumer side: derived from the contract's sizes (schemas/topics.py), like the broker's and the
+# producers'. A partition's fetch takes at least one whole batch of the largest size a topic accepts; a fetch
+# response holds a few of them; a response frame is the fetch plus librdkafka's required 512 bytes and more.
+MAX_PARTITION_FETCH_BYTES = TOPIC_MAX_MESSAGE_BYTES
+FETCH_MAX_BYTES = 4 * TOPIC_MAX_MESSAGE_BYTES
+RECEIVE_MESSAGE_MAX_BYTES = FETCH_MAX_BYTES + 64 * 1024
 
 
 def admin_config(settings: Settings) -> dict[str, Any]:
@@ -56,6 +63,9 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
         "fetch.min.bytes": 1,
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 1_000,
+        "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
+        "fetch.max.bytes": FETCH_MAX_BYTES,
+        "receive.message.max.bytes": RECEIVE_MESSAGE_MAX_BYTES,
     }
     if settings.group_instance_id:
         # Static membership: after a kill -9 the restarted process rejoins under the same id and gets its partitions

@@ -26,6 +26,8 @@ class Record:
     key: bytes | None
     value: bytes | None
     type: str | None
+    # Every header as it came, the type among them: a record set aside keeps them.
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
 def read_record(msg: Message) -> Record | None:
@@ -40,9 +42,13 @@ def read_record(msg: Message) -> Record | None:
     headers = msg.headers() or []
     pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
     event_type = None
+    kept: list[tuple[str, bytes | None]] = []
     for name, value in pairs:
-        if name == TYPE_HEADER and value is not None:
-            event_type = value.decode() if isinstance(value, bytes) else str(value)
+        raw = value.encode() if isinstance(value, str) else value
+        kept.append((name, raw))
+        if name == TYPE_HEADER and raw is not None:
+            # A header is anyone's bytes: one that is not UTF-8 is still a type, just not one we know.
+            event_type = raw.decode(errors="replace")
     key, value = msg.key(), msg.value()
     return Record(
         topic,
@@ -51,4 +57,5 @@ def read_record(msg: Message) -> Record | None:
         key.encode() if isinstance(key, str) else key,
         value.encode() if isinstance(value, str) else value,
         event_type,
+        tuple(kept),
     )
