@@ -9,7 +9,17 @@ from chronohook.clock import iso8601_offset, rfc3339
 from chronohook.ids import deterministic_event_id, queue_id, random_event_id, recuro_cron_key, recuro_job_key
 from chronohook.readmodel.views import JobView, RunView
 from chronohook.schedule import first_run_at
-from schemas.events import HttpRequestSpec, JobCreated, JobPushed, JobUpdated, RetryPolicy, SuccessAssertion
+from schemas.codec import encode_event
+from schemas.events import (
+    Envelope,
+    HttpRequestSpec,
+    JobCreated,
+    JobPushed,
+    JobUpdated,
+    RetryPolicy,
+    SuccessAssertion,
+)
+from schemas.topics import MAX_EVENT_BYTES, RESULT_ALLOWANCE_BYTES
 from services.ingest.models import (
     CreateCronRequest,
     CreateJobRequest,
@@ -129,6 +139,28 @@ def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: d
         callback_url=req.callback_url,
         active=req.is_active,
         integer_id=cron_id,
+    )
+
+
+def largest_event_bytes(event: Envelope) -> int:
+    """The encoded size of the largest event a job written by ``event`` can lead to.
+
+    A run's result repeats the request and adds the response (capped) and error text: RESULT_ALLOWANCE_BYTES covers
+    the additions. Measured on the encoded event, because JSON escaping makes text grow up to six-fold (``\\u0001``).
+    """
+    return len(encode_event(event)) + RESULT_ALLOWANCE_BYTES
+
+
+def over_budget(event: Envelope, which: str = "The job") -> str | None:
+    """Why the job cannot be accepted because its events could not fit a Kafka record, or None when it fits."""
+    size = largest_event_bytes(event)
+    if size <= MAX_EVENT_BYTES:
+        return None
+    room = MAX_EVENT_BYTES - RESULT_ALLOWANCE_BYTES
+    return (
+        f"{which} is too large: it encodes to {size - RESULT_ALLOWANCE_BYTES:,} bytes and at most {room:,} fit "
+        f"(the event limit is {MAX_EVENT_BYTES:,} bytes, of which {RESULT_ALLOWANCE_BYTES:,} are kept for a run's "
+        "result). Send a smaller body, payload or fewer headers."
     )
 
 

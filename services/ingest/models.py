@@ -19,14 +19,14 @@ from pydantic import (
 
 from services.ingest import validation as v
 
-Url = Annotated[StrictStr, Field(max_length=v.URL_MAX), AfterValidator(v.valid_url)]
+Url = Annotated[StrictStr, Field(max_length=v.URL_MAX), AfterValidator(v.plain_text), AfterValidator(v.valid_url)]
 Method = Annotated[StrictStr, AfterValidator(v.http_method)]
 QuedupMethod = Annotated[StrictStr, AfterValidator(lambda m: v.http_method(m, v.QUEDUP_METHODS))]
-Cron = Annotated[StrictStr, Field(max_length=255), AfterValidator(v.cron_expression)]
+Cron = Annotated[StrictStr, Field(max_length=255), AfterValidator(v.plain_text), AfterValidator(v.cron_expression)]
 Rfc3339 = Annotated[StrictStr, AfterValidator(v.rfc3339)]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=v.NAME_MAX)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=v.NAME_MAX), AfterValidator(v.plain_text)]
 Headers = Annotated[dict[StrictStr, StrictStr], AfterValidator(v.http_headers)]
-Text = Annotated[StrictStr, AfterValidator(v.utf8_text)]
+Text = Annotated[StrictStr, AfterValidator(v.body_text)]
 Payload = Annotated[dict[str, Any], AfterValidator(v.json_payload)]
 
 
@@ -79,9 +79,7 @@ class Job(BaseModel):
 class PushJobRequest(Request):
     """Recuro's POST /api/jobs body."""
 
-    queue: Annotated[StrictStr, Field(min_length=1, max_length=255)] = Field(
-        description="Queue name. Created automatically if it does not exist."
-    )
+    queue: Name = Field(description="Queue name. Created automatically if it does not exist.")
     url: Url = Field(description="The URL to send the HTTP request to.")
     method: Method = Field(default="POST", description="GET, POST, PUT, PATCH or DELETE.")
     headers: Headers | None = Field(default=None, description="Sent as request headers.")
@@ -130,7 +128,7 @@ class PushJobsBatchResponse(BaseModel):
 
 class SuccessAssertion(Request):
     type: Literal["status_code_equals", "response_time_under_ms", "body_contains"]
-    value: StrictStr
+    value: Text
 
     @model_validator(mode="after")
     def _value_fits_type(self) -> SuccessAssertion:
@@ -141,7 +139,7 @@ class SuccessAssertion(Request):
 class CreateCronRequest(Request):
     """Recuro's POST /api/crons body."""
 
-    name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+    name: Name
     url: Url
     cron_expression: Cron
     method: Method = "POST"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from croniter import CroniterBadDateError
 
+from chronohook.outbound.egress import EgressPolicy, check_url
+from chronohook.outbound.errors import EgressRefused, HeaderRefused
+from chronohook.outbound.headers import check_headers
 from chronohook.schedule import InvalidCron, next_occurrence, validate_cron
 
 URL_MAX = 2048
@@ -25,13 +29,23 @@ class RuleError(ValueError):
 
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-# RFC 9110 token characters for header names; values may not carry control characters (CR/LF would inject).
+# RFC 9110 token characters for header names.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Control characters: all of C0 (tab too), DEL and C1. None belongs in a name, a queue, a URL, a cron expression or
+# a header (CR/LF in a header would inject one), and NUL cannot be stored by PostgreSQL's text or jsonb at all.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A JSON string may spell half a UTF-16 surrogate pair ("\\ud800"): Python keeps it, UTF-8 cannot encode it, so the
 # job log (and the target) could never carry it.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 MAX_PAYLOAD_DEPTH = 100
+
+
+def plain_text(value: str) -> str:
+    """Text for names, queues, URLs and cron expressions: UTF-8 encodable and free of control characters."""
+    utf8_text(value)
+    if _CONTROL.search(value):
+        raise RuleError("must not contain control characters.")
+    return value
 
 
 def valid_url(value: str) -> str:
@@ -53,6 +67,10 @@ def http_headers(value: dict[str, str]) -> dict[str, str]:
             raise RuleError(f"has an invalid value for header {name!r} (control characters are not allowed).")
         if _SURROGATE.search(text):
             raise RuleError(f"has an invalid value for header {name!r} (it must be valid UTF-8).")
+    try:
+        check_headers(value)
+    except HeaderRefused as exc:
+        raise RuleError(f"is not allowed: {exc}") from exc
     return value
 
 
@@ -60,6 +78,17 @@ def utf8_text(value: str) -> str:
     """Text that UTF-8 can encode (no lone surrogates)."""
     if _SURROGATE.search(value):
         raise RuleError("must be a valid UTF-8 string.")
+    return value
+
+
+NUL_MESSAGE = "must not contain NUL characters (\\u0000): the job store cannot keep them."
+
+
+def body_text(value: str) -> str:
+    """A request body: any UTF-8 text but NUL, which PostgreSQL's text and jsonb cannot hold."""
+    utf8_text(value)
+    if "\x00" in value:
+        raise RuleError(NUL_MESSAGE)
     return value
 
 
@@ -75,12 +104,12 @@ def json_payload(value: dict[str, Any]) -> dict[str, Any]:
             raise RuleError(f"must not be nested more than {MAX_PAYLOAD_DEPTH} levels deep.")
         if isinstance(item, dict):
             for key, nested in item.items():
-                utf8_text(key)
+                body_text(key)
                 pending.append((nested, depth + 1))
         elif isinstance(item, list):
             pending.extend((nested, depth + 1) for nested in item)
         elif isinstance(item, str):
-            utf8_text(item)
+            body_text(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise RuleError("must not contain NaN or Infinity (they are not JSON).")
     return value
@@ -129,6 +158,29 @@ def rfc3339(value: str) -> datetime:
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise RuleError("must be an RFC 3339 date-time, e.g. 2025-09-24T17:00:00Z.") from exc
+
+
+@lru_cache(maxsize=8)
+def egress_policy(allow: str) -> EgressPolicy:
+    """The egress policy for ``settings.egress_allow``, parsed once per distinct setting."""
+    return EgressPolicy.from_setting(allow)
+
+
+def egress_errors(policy: EgressPolicy, urls: Mapping[str, str | None]) -> dict[str, list[str]]:
+    """Laravel-worded errors for each URL (by field) whose host is a literal address the egress policy refuses.
+
+    Only literals are judged here (no name is resolved at create); a name that resolves to a refused address fails
+    its run, at connect time.
+    """
+    errors: dict[str, list[str]] = {}
+    for field, url in urls.items():
+        if url is None:
+            continue
+        try:
+            check_url(url, policy)
+        except EgressRefused as exc:
+            errors[field] = [f"The {field} field must not point at a refused address: {exc}"]
+    return errors
 
 
 _SOURCES = ("body", "query", "path", "header", "cookie")

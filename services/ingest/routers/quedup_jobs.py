@@ -9,10 +9,19 @@ from fastapi import APIRouter, Query, Response
 
 from chronohook.ids import quedup_job_id, random_event_id
 from chronohook.readmodel.views import JobView, evolve
-from schemas.events import JobDeleted, JobPaused, JobResumed
+from schemas.events import Envelope, JobDeleted, JobPaused, JobResumed
 from services.ingest import commands, names
+from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
-from services.ingest.errors import QUEDUP_RESPONSES, Conflict, NotFound, QuedUpInvalidBody, Responses
+from services.ingest.errors import (
+    QUEDUP_RESPONSES,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    QuedUpInvalidBody,
+    Responses,
+    invalid_input,
+)
 from services.ingest.models import CreateJobRequest, Job, UpdateJobRequest
 
 router = APIRouter(prefix="/jobs", tags=["QuedUp jobs"])
@@ -29,6 +38,16 @@ async def _load(ctx: IngestContext, tenant: str, job_id: str) -> JobView:
     return view
 
 
+def _refuse_url(ctx: IngestContext, url: str | None) -> None:
+    if errors := v.egress_errors(v.egress_policy(ctx.settings.egress_allow), {"url": url}):
+        raise invalid_input(errors)
+
+
+def _refuse_oversized(event: Envelope) -> None:
+    if (why := commands.over_budget(event)) is not None:
+        raise PayloadTooLarge(why)
+
+
 def _taken(name: str) -> Conflict:
     return Conflict(f"A job named {name!r} already exists.", {"name": [f"The name {name!r} is already taken."]})
 
@@ -36,10 +55,12 @@ def _taken(name: str) -> Conflict:
 @router.post("", response_model=Job, responses=ERRORS | TAKEN)
 async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
     """Create a job: now, at ``run_at``, or on ``schedule`` (cron, UTC)."""
+    _refuse_url(ctx, req.url)
     job_id = quedup_job_id(ctx.clock)
+    event = commands.create_quedup_job(req, tenant, job_id, ctx.clock.now())
+    _refuse_oversized(event)
     if not await asyncio.to_thread(names.reserve, ctx.engine, tenant, req.name, job_id):
         raise _taken(req.name)
-    event = commands.create_quedup_job(req, tenant, job_id, ctx.clock.now())
     try:
         await ctx.publish([event])
     except BaseException:
@@ -70,7 +91,9 @@ async def get_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
 async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
     """Change any of the create fields; the schedule is re-armed from now."""
     view = await _load(ctx, tenant, job_id)
+    _refuse_url(ctx, req.url)
     event = commands.update_quedup_job(view, req, ctx.clock.now())
+    _refuse_oversized(event)
     renamed = event.name != view.name
     if renamed and not await asyncio.to_thread(names.reserve, ctx.engine, tenant, event.name, job_id):
         raise _taken(event.name)

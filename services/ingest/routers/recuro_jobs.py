@@ -10,10 +10,11 @@ from chronohook.clock import iso8601_offset
 from chronohook.ids import recuro_job_key
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.readmodel.views import JobView
-from schemas.events import Envelope
+from schemas.events import Envelope, JobPushed
 from services.ingest import commands
-from services.ingest.context import Ctx, Tenant
-from services.ingest.errors import RECURO_RESPONSES, NotFound, RecuroErrorBody
+from services.ingest import validation as v
+from services.ingest.context import Ctx, IngestContext, Tenant
+from services.ingest.errors import RECURO_RESPONSES, NotFound, PayloadTooLarge, RecuroErrorBody, invalid_input
 from services.ingest.models import (
     PushJobRequest,
     PushJobResponse,
@@ -27,10 +28,30 @@ BATCH_PATH = "/api/jobs/batch"
 ERRORS = RECURO_RESPONSES
 
 
+def refuse_unsendable(ctx: IngestContext, jobs: list[PushJobRequest], prefix: str = "") -> None:
+    """422 for URLs whose host is a literal address the egress policy refuses, named by field (``jobs.3.url``)."""
+    policy = v.egress_policy(ctx.settings.egress_allow)
+    errors: dict[str, list[str]] = {}
+    for index, job in enumerate(jobs):
+        where = f"{prefix}{index}." if prefix else ""
+        urls = {f"{where}url": job.url, f"{where}callback_url": job.callback_url}
+        errors.update(v.egress_errors(policy, urls))
+    if errors:
+        raise invalid_input(errors)
+
+
+def refuse_oversized(events: list[JobPushed], batch: bool = False) -> None:
+    for index, event in enumerate(events):
+        if (why := commands.over_budget(event, f"Job jobs.{index}" if batch else "The job")) is not None:
+            raise PayloadTooLarge(why)
+
+
 @router.post("", status_code=201, response_model=PushJobResponse, responses=ERRORS)
 async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant) -> PushJobResponse:
     """Push a one-off HTTP job to a named queue (created on first push)."""
+    refuse_unsendable(ctx, [req])
     event = commands.push_recuro_job(req, tenant, ctx.ids.next_id(), ctx.clock.now())
+    refuse_oversized([event])
     await ctx.publish([event])
     return PushJobResponse(
         queue_id=event.queue_id, job_id=event.integer_id, scheduled_at=iso8601_offset(event.scheduled_at)
@@ -50,8 +71,10 @@ async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant) -> Push
     A 422 names the failing job by its index (``jobs.3.url``) and accepts none. The jobs are appended as one
     Kafka transaction: a 503 means none of them was accepted, so the batch can simply be sent again.
     """
+    refuse_unsendable(ctx, req.jobs, prefix="jobs.")
     now = ctx.clock.now()
     events = [commands.push_recuro_job(job, tenant, ctx.ids.next_id(), now) for job in req.jobs]
+    refuse_oversized(events, batch=True)
     await ctx.publish(list[Envelope](events), atomically=True)
     return PushJobsBatchResponse(
         count=len(events),

@@ -1,0 +1,163 @@
+"""No tenant sees another's work: every endpoint, called with a second tenant's token, on the running stack.
+
+The table below names what each route must do for a tenant that does not own the data. The routes are read from the
+stack's own OpenAPI document, so a new endpoint fails this test until it has a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from chronohook.ids import recuro_cron_key
+from chronohook.readmodel.store import ReadModelStore
+from chronohook.readmodel.views import JobView
+from chronohook.store.engine import make_engine
+from tests.conftest import Stack
+from tests.support.polling import eventually
+from tests.support.receiver import RECEIVER_HOST
+
+# Port 9 on the receiver's (allowed) host: the jobs below are far in the future or paused and never sent anyway.
+TARGET = f"http://{RECEIVER_HOST}:9/tenants"
+# Served to anyone, about no tenant's data.
+PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/readyz")})
+
+
+@dataclass(frozen=True)
+class Owned:
+    """Tenant A's things, and how each reads back."""
+
+    quedup_id: str
+    quedup_name: str
+    recuro_id: int
+    cron_id: int
+
+
+def _create(stack: Stack, store: ReadModelStore) -> Owned:
+    name = "tenant-a-only"
+    with stack.client() as a:
+        r = a.post("/jobs", json={"name": name, "method": "POST", "url": TARGET, "schedule": "0 0 1 1 *"})
+        assert r.status_code == 200, r.text
+        quedup_id = r.json()["id"]
+        r = a.post("/api/jobs", json={"queue": "tenant-a", "url": TARGET, "delay": 86_400})
+        assert r.status_code == 201, r.text
+        recuro_id = r.json()["job_id"]
+        r = a.post(
+            "/api/crons", json={"name": "tenant-a", "url": TARGET, "cron_expression": "0 0 1 1 *", "is_active": False}
+        )
+        assert r.status_code == 201, r.text
+        cron_id = r.json()["id"]
+        # Visible to their owner first: a 404 for B must not be a 404 for everyone.
+        eventually(lambda: a.get(f"/jobs/{quedup_id}").status_code == 200, what="A's QuedUp job")
+        eventually(lambda: a.get(f"/api/jobs/{recuro_id}").status_code == 200, what="A's Recuro job")
+    eventually(lambda: store.job("tenant-a", recuro_cron_key(cron_id)), what="A's cron")
+    return Owned(quedup_id, name, recuro_id, cron_id)
+
+
+def _snapshot(stack: Stack, store: ReadModelStore, owned: Owned) -> tuple[Any, Any, JobView | None]:
+    with stack.client() as a:
+        quedup = a.get(f"/jobs/{owned.quedup_id}").json()
+        recuro = a.get(f"/api/jobs/{owned.recuro_id}").json()
+    return quedup, recuro, store.job("tenant-a", recuro_cron_key(owned.cron_id))
+
+
+# -- what each route must answer to tenant B ---------------------------------------------------------------------
+Check = Callable[[httpx.Client, Owned], None]
+
+
+def _not_found(method: str, path: str, body: Any = None) -> Check:
+    def check(b: httpx.Client, owned: Owned) -> None:
+        url = path.format(quedup_id=owned.quedup_id, recuro_id=owned.recuro_id, cron_id=owned.cron_id)
+        r = b.request(method, url, json=body)
+        assert r.status_code == 404, f"{method} {url}: {r.status_code} {r.text}"
+
+    return check
+
+
+def _lists_none_of_a(path: str, key: str) -> Check:
+    def check(b: httpx.Client, owned: Owned) -> None:
+        r = b.get(path, params={"limit": 1000})
+        assert r.status_code == 200, r.text
+        listed = {item[key] for item in r.json()}
+        assert owned.quedup_id not in listed and owned.recuro_id not in listed, f"GET {path}: {r.text[:500]}"
+
+    return check
+
+
+def _creates_its_own(path: str, body: dict[str, Any], status: int) -> Check:
+    """B may create: same names as A's are free for B, and the answer is B's new thing, not A's."""
+
+    def check(b: httpx.Client, owned: Owned) -> None:
+        r = b.post(path, json=body | ({"name": owned.quedup_name} if path == "/jobs" else {}))
+        assert r.status_code == status, f"POST {path}: {r.status_code} {r.text}"
+        answer = r.json()
+        assert owned.quedup_id != answer.get("id") and answer.get("job_id") != owned.recuro_id, r.text
+        assert answer.get("id") != owned.cron_id or path != "/api/crons", r.text
+
+    return check
+
+
+def _public(_: httpx.Client, __: Owned) -> None:
+    """Not tenant data (checked by PUBLIC)."""
+
+
+TABLE: dict[tuple[str, str], Check] = {
+    ("GET", "/healthz"): _public,
+    ("GET", "/readyz"): _public,
+    # QuedUp
+    ("GET", "/jobs"): _lists_none_of_a("/jobs", "id"),
+    ("POST", "/jobs"): _creates_its_own("/jobs", {"method": "POST", "url": TARGET, "schedule": "0 0 1 1 *"}, 200),
+    ("GET", "/jobs/{job_id}"): _not_found("GET", "/jobs/{quedup_id}"),
+    ("PATCH", "/jobs/{job_id}"): _not_found("PATCH", "/jobs/{quedup_id}", {"url": TARGET + "/b"}),
+    ("DELETE", "/jobs/{job_id}"): _not_found("DELETE", "/jobs/{quedup_id}"),
+    ("POST", "/jobs/{job_id}/pause"): _not_found("POST", "/jobs/{quedup_id}/pause"),
+    ("POST", "/jobs/{job_id}/resume"): _not_found("POST", "/jobs/{quedup_id}/resume"),
+    # Recuro
+    ("POST", "/api/jobs"): _creates_its_own("/api/jobs", {"queue": "tenant-a", "url": TARGET, "delay": 86_400}, 201),
+    ("POST", "/api/jobs/batch"): _creates_its_own(
+        "/api/jobs/batch", {"jobs": [{"queue": "tenant-a", "url": TARGET, "delay": 86_400}]}, 201
+    ),
+    ("GET", "/api/jobs/{job_id}"): _not_found("GET", "/api/jobs/{recuro_id}"),
+    ("POST", "/api/crons"): _creates_its_own(
+        "/api/crons", {"name": "tenant-a", "url": TARGET, "cron_expression": "0 0 1 1 *", "is_active": False}, 201
+    ),
+}
+
+
+@pytest.fixture
+def store(stack: Stack) -> Iterator[ReadModelStore]:
+    engine = make_engine(stack.settings.resolved_database_url)
+    try:
+        yield ReadModelStore(engine)
+    finally:
+        engine.dispose()
+
+
+def _routes(stack: Stack) -> set[tuple[str, str]]:
+    document = httpx.get(f"{stack.base_url}/openapi.json", timeout=10).json()
+    return {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+
+
+def test_every_route_has_a_row_in_the_tenant_table(stack: Stack) -> None:
+    # Given the routes the running ingest serves
+    routes = _routes(stack)
+    # Then each one says what it does for another tenant, and the table names no route that is gone
+    assert routes - TABLE.keys() == set(), "add these routes to TABLE in tests/integration/test_tenants.py"
+    assert TABLE.keys() - routes == set()
+
+
+def test_a_second_tenant_gets_404_or_none_of_the_first_tenants_things(stack: Stack, store: ReadModelStore) -> None:
+    # Given tenant A's QuedUp job, Recuro job and Recuro cron, visible to A
+    owned = _create(stack, store)
+    before = _snapshot(stack, store, owned)
+    # When every route is called with tenant B's token, on A's ids where a route takes one
+    with stack.client(stack.other_token) as b:
+        for (method, path), check in sorted(TABLE.items()):
+            if (method, path) not in PUBLIC:
+                check(b, owned)
+    # Then nothing of A's changed (B's attempts to change, pause or delete found nothing)
+    assert _snapshot(stack, store, owned) == before
