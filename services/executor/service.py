@@ -24,6 +24,7 @@ from chronohook.outbound.sender import AiohttpSender, HttpSender
 from chronohook.settings import Settings
 from schemas import CodecError, decode_event
 from schemas.events import JobDue
+from services.executor.fairness import FairSlots, host_key
 from services.executor.offsets import OffsetTracker
 from services.executor.runs import request_headers, result_event
 
@@ -39,8 +40,9 @@ class ExecutorService:
         self.producer = producer
         self.topics = Topics.from_settings(settings)
         self.tracker = OffsetTracker()
-        # Requests in flight, and jobs taken in (most waiting out the timer's lead): both bounded.
-        self.slots = asyncio.Semaphore(settings.executor_concurrency)
+        # Requests in flight, and jobs taken in (most waiting out the timer's lead): both bounded. The slots are
+        # shared fairly across tenants and capped per host (services/executor/fairness.py).
+        self.slots = FairSlots(settings.executor_concurrency, settings.host_concurrency)
         self.admitted = asyncio.Semaphore(settings.executor_concurrency * 8)
         self.stopping = asyncio.Event()
         self.failure: BaseException | None = None
@@ -142,7 +144,7 @@ class ExecutorService:
             if rest > 0:
                 await asyncio.sleep(rest + 0.001)
         headers = request_headers(due)
-        async with self.slots:
+        async with self.slots.acquire(due.tenant, host_key(due.request.url)):
             started_at = self.clock.now()
             result = await self.sender.send(due.request, headers)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
