@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from chronohook.errors import ChronohookError
 from chronohook.schedule import first_run_at
 from schemas.events import (
     Api,
@@ -25,6 +26,15 @@ from schemas.events import (
     JobSucceeded,
     JobUpdated,
 )
+
+
+class ReadModelError(ChronohookError):
+    """An event the read model cannot take: the event's fault, so its consumer sets it aside."""
+
+
+class TenantMismatch(ReadModelError):
+    """An event names another tenant than the job it is about: it would hand one tenant's job to another."""
+
 
 QuedupStatus = Literal["active", "paused", "failed", "completed"]
 RecuroStatus = Literal["pending", "processing", "completed", "failed"]
@@ -110,7 +120,15 @@ def run_view(event: JobSucceeded | JobFailed) -> RunView:
 
 
 def evolve(view: JobView | None, event: Event) -> JobView | None:
-    """The job's read model after ``event``; None when the job does not (or no longer) exist."""
+    """The job's read model after ``event``; None when the job does not (or no longer) exist.
+
+    Raises TenantMismatch when ``event`` is about an existing job of another tenant (ids minted twice, or a forged
+    record): a job's tenant is set once, by the event that creates it, and no later event changes it.
+    """
+    if view is not None and event.tenant != view.tenant:
+        raise TenantMismatch(
+            f"{event.type} for job {event.job_id} names tenant {event.tenant!r}; the job belongs to {view.tenant!r}"
+        )
     at = event.occurred_at
     match event:
         case JobCreated():

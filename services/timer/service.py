@@ -20,7 +20,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from chronohook.clock import Clock, to_ms
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, transactional_producer_config
-from chronohook.kafka.records import read_record, record_of
+from chronohook.kafka.dead_records import produce_dead_record
+from chronohook.kafka.records import Record, read_record, record_of
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import decode_event
@@ -33,6 +34,8 @@ from services.timer.errors import TimerError
 log = logging.getLogger("chronohook.timer")
 
 GROUP = "chronohook-timer"
+# Its name on the records it sets aside.
+CONSUMER_NAME = "timer"
 MAX_IDLE_WAIT = 0.1
 INPUT_COMMIT_INTERVAL = 0.05
 # A step's transaction that has not committed by then is stuck, not slow (see Watchdog).
@@ -83,6 +86,8 @@ class TimerService:
         self.watchdog = Watchdog(COMMIT_DEADLINE_S)
         # Consumed but not yet committed: the entries changed, and whether any input is pending.
         self._changed: dict[str, int] = {}
+        # Records set aside (input or changelog) and why: produced inside the next step's transaction.
+        self._dead: list[tuple[Record, BaseException]] = []
         self._uncommitted = False
         self._last_commit = time.monotonic()
 
@@ -120,6 +125,7 @@ class TimerService:
         self.owned -= numbers
         # Their uncommitted input goes too: its offsets were never committed, so the new owner reads it again.
         self._changed = {job: p for job, p in self._changed.items() if p not in numbers}
+        self._dead = [(record, why) for record, why in self._dead if record.partition not in numbers]
 
     def _restore(self, partitions: set[int]) -> None:
         """Reload the entries of newly owned partitions from the changelog, to its end."""
@@ -148,12 +154,24 @@ class TimerService:
                     record = read_record(msg)
                 except KafkaException as exc:
                     raise TimerError(f"restoring the changelog failed: {exc}") from exc
-                if record is None or record.key is None:
-                    raise TimerError(f"the changelog holds a record without a job id: {msg}")
-                entry = None if record.value is None else TimerEntry.model_validate_json(record.value)
-                self._put(record.key.decode(), record.partition, entry)
+                if record is None:
+                    continue
+                self._restore_one(record)
         finally:
             restorer.close()
+
+    def _restore_one(self, record: Record) -> None:
+        """One changelog record; one that does not read as an entry is set aside and its job skipped, since a
+        changelog the timer cannot restore past would stop its partitions for good."""
+        try:
+            if record.key is None:
+                raise TimerError("a changelog record without a job id")
+            job_id = record.key.decode()
+            entry = None if record.value is None else TimerEntry.model_validate_json(record.value)
+        except (TimerError, ValueError) as exc:  # ValueError: pydantic's ValidationError, UnicodeDecodeError
+            self._dead.append((record, exc))
+            return
+        self._put(job_id, record.partition, entry)
 
     # -- one step ----------------------------------------------------------------------------------------------
     def step(self) -> None:
@@ -180,19 +198,25 @@ class TimerService:
             out.extend(emitted)
         # Events out (due jobs, retries) are committed at once. Input that only arms later timers may wait up to
         # INPUT_COMMIT_INTERVAL to share a transaction: one per poll cost the broker most of its CPU under load.
-        pending = self._uncommitted or bool(self._changed)
+        pending = self._uncommitted or bool(self._changed) or bool(self._dead)
         if out or (pending and time.monotonic() - self._last_commit >= INPUT_COMMIT_INTERVAL):
             self._commit(self._uncommitted, self._changed, out)
-            self._changed, self._uncommitted = {}, False
+            self._changed, self._uncommitted, self._dead = {}, False, []
             self._last_commit = time.monotonic()
 
     def _consume_one(self, msg: Message, now: datetime, changed: dict[str, int], out: list[Envelope]) -> None:
-        record = read_record(msg)
+        record = read_record(msg)  # a consumer error (not the record's) still stops the timer: it is restarted
         if record is None or record.type in IGNORED_TYPES:
             return
-        event = decode_event(record.value or b"")
-        entry = self.entries.get(event.job_id)
-        new, emitted = on_event(entry, event, now)
+        try:
+            event = decode_event(record.value or b"")
+            entry = self.entries.get(event.job_id)
+            new, emitted = on_event(entry, event, now)
+        except Exception as exc:
+            # Whatever a record makes the pure fold raise is that record's fault, and nothing changed: it goes aside
+            # in this step's transaction, with the offsets.
+            self._dead.append((record, exc))
+            return
         if new is not entry:
             self._put(event.job_id, record.partition, new)
             changed[event.job_id] = record.partition
@@ -223,6 +247,8 @@ class TimerService:
         for event in out:
             key, value, headers = record_of(event)
             p.produce(self.topics.events, value, key=key, headers=headers)
+        for record, why in self._dead:
+            produce_dead_record(p, self.topics.dead_records, record, CONSUMER_NAME, why, self.clock.now())
         if consumed:
             positions = self.consumer.position(self.consumer.assignment())
             p.send_offsets_to_transaction(
