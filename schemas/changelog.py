@@ -1,6 +1,13 @@
-"""What the timer keeps per pending job. Persisted to the compacted changelog topic, keyed by job id."""
+"""What the timer keeps per pending job and per pending completion callback.
+
+Persisted to the compacted changelog topic: a job's ``TimerEntry`` keyed by its job id, a callback's
+``CallbackEntry`` keyed by its callback id (``cb:<run id>``), both in the partition of the job's events.
+"""
 
 from __future__ import annotations
+
+import json
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -24,6 +31,8 @@ class TimerEntry(BaseModel):
     request: HttpRequestSpec
     retry: RetryPolicy
     callback_url: str | None = None
+    # The job's name (QuedUp jobs, Recuro crons), for the callback body.
+    name: str | None = None
     schedule: str | None = None
     # The schedule's next occurrence (or the one-off's due time); None once handed out.
     next_due: AwareDatetime | None = None
@@ -48,3 +57,37 @@ class TimerEntry(BaseModel):
     @property
     def done(self) -> bool:
         return self.next_due is None and self.retry_slot is None and not self.in_flight
+
+
+class CallbackEntry(BaseModel):
+    """A run's completion callback until it is delivered or abandoned; apart from the job's entry, which a
+    one-off job drops as soon as its run is done, and so that a callback body never swells the job's record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["callback"] = "callback"
+    callback_id: str
+    job_id: str
+    tenant: str
+    run_id: str
+    url: str
+    # The exact JSON text POSTed on every attempt, built once when the run completed.
+    body: str
+    # The attempt handed out last, or to hand out at ``due_at``.
+    attempt: int = 1
+    # When to hand out ``attempt``; None while it is with an executor.
+    due_at: AwareDatetime | None = None
+
+    def wake_at(self) -> AwareDatetime | None:
+        return self.due_at
+
+
+Entry = TimerEntry | CallbackEntry
+
+
+def decode_entry(value: bytes | str) -> Entry:
+    """A changelog record's value as the entry it holds (a callback's carries ``kind``)."""
+    doc = json.loads(value)
+    if isinstance(doc, dict) and doc.get("kind") == "callback":
+        return CallbackEntry.model_validate(doc)
+    return TimerEntry.model_validate(doc)

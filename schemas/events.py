@@ -3,8 +3,9 @@
 All events of every job go to one log topic, ``<prefix>.job-events``, keyed by ``job_id``: the partition keeps
 each job's events in causal order (ingest -> timer -> executor -> timer), which the projector and any auditor
 replaying the log rely on. Producers: ingest (JobCreated, JobPushed, JobUpdated, JobPaused, JobResumed,
-JobDeleted), timer (JobDue, JobRetryScheduled, JobDeadLettered, and JobPushed for Recuro retries), executor
-(JobSucceeded, JobFailed). Every record carries a ``type`` header so consumers skip others without decoding.
+JobDeleted), timer (JobDue, JobRetryScheduled, JobDeadLettered, JobPushed for Recuro retries, and the callback
+decisions CallbackDue, CallbackRetryScheduled, CallbackAbandoned), executor (JobSucceeded, JobFailed,
+CallbackSucceeded, CallbackFailed). Every record carries a ``type`` header so consumers skip others without decoding.
 """
 
 from __future__ import annotations
@@ -188,6 +189,64 @@ class JobDeadLettered(Envelope):
     retries_enabled: bool
 
 
+class CallbackDue(Envelope):
+    """The timer hands one attempt of a completion callback to the executors. Self-contained, like ``JobDue``.
+
+    Keyed by the job's id, so a callback's whole story sits in the job's partition and history."""
+
+    type: Literal["CallbackDue"] = "CallbackDue"
+    callback_id: str = Field(
+        description="``cb:`` + the run's id: the same on every attempt, sent as X-Chronohook-Callback-Id."
+    )
+    run_id: str = Field(description="The run the callback reports.")
+    url: str
+    body: str = Field(description="The exact JSON text POSTed; built once, when the run completed.")
+    attempt: int = 1
+    due_at: AwareDatetime
+
+
+class CallbackSucceeded(Envelope):
+    """A callback attempt got a 2xx answer."""
+
+    type: Literal["CallbackSucceeded"] = "CallbackSucceeded"
+    callback_id: str
+    attempt: int
+    started_at: AwareDatetime
+    duration_ms: float
+    response_status: int
+
+
+class CallbackFailed(Envelope):
+    """A callback attempt got no 2xx answer (or none at all); the timer decides whether to try again."""
+
+    type: Literal["CallbackFailed"] = "CallbackFailed"
+    callback_id: str
+    attempt: int
+    started_at: AwareDatetime
+    duration_ms: float
+    response_status: int | None = None
+    failure_reason: FailureReason
+    error_message: str | None = None
+
+
+class CallbackRetryScheduled(Envelope):
+    """A failed callback will be tried again at ``retry_at``."""
+
+    type: Literal["CallbackRetryScheduled"] = "CallbackRetryScheduled"
+    callback_id: str
+    next_attempt: int
+    retry_at: AwareDatetime
+
+
+class CallbackAbandoned(Envelope):
+    """Every attempt of a callback failed: it is not sent again."""
+
+    type: Literal["CallbackAbandoned"] = "CallbackAbandoned"
+    callback_id: str
+    attempts: int
+    error_message: str | None = None
+
+
 Event = Annotated[
     JobCreated
     | JobPushed
@@ -199,7 +258,12 @@ Event = Annotated[
     | JobSucceeded
     | JobFailed
     | JobRetryScheduled
-    | JobDeadLettered,
+    | JobDeadLettered
+    | CallbackDue
+    | CallbackSucceeded
+    | CallbackFailed
+    | CallbackRetryScheduled
+    | CallbackAbandoned,
     Field(discriminator="type"),
 ]
 

@@ -27,11 +27,16 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 from pydantic_core import core_schema
 
-from schemas.changelog import TimerEntry
+from schemas.changelog import CallbackEntry, TimerEntry
 from schemas.codec import encode_event
 from schemas.events import (
     CURRENT_SCHEMA_VERSION,
     EVENT_TYPES,
+    CallbackAbandoned,
+    CallbackDue,
+    CallbackFailed,
+    CallbackRetryScheduled,
+    CallbackSucceeded,
     Envelope,
     Event,
     HttpRequestSpec,
@@ -138,6 +143,21 @@ CATALOGUE: dict[str, EventInfo] = {
     "JobDeadLettered": EventInfo(
         ("timer",), ("projector",), "Every attempt failed, or retries are off: the job ends as failed."
     ),
+    "CallbackDue": EventInfo(
+        ("timer",),
+        ("executor", "projector"),
+        "One attempt of a run's completion callback is due: the executor POSTs its body to callback_url.",
+    ),
+    "CallbackSucceeded": EventInfo(
+        ("executor",), ("timer", "projector"), "A callback attempt got a 2xx answer: the callback is done."
+    ),
+    "CallbackFailed": EventInfo(
+        ("executor",), ("timer", "projector"), "A callback attempt got no 2xx answer, with the reason."
+    ),
+    "CallbackRetryScheduled": EventInfo(
+        ("timer",), ("projector",), "A failed callback will be sent again at retry_at (after 5 s, 30 s, 2, 10, 30 min)."
+    ),
+    "CallbackAbandoned": EventInfo(("timer",), ("projector",), "Every attempt of a callback failed: it is given up."),
 }
 
 # Consumer group of each service reading the job log (the GROUP constants in services/*/service.py).
@@ -156,6 +176,7 @@ _TENANT = "acme"
 _QUEDUP_JOB = "job_01jp7f3k9v2c8m6x4r0t5w1q9z"
 _RECURO_JOB = "rj_8415029874278400"
 _RUN_ID = f"{_QUEDUP_JOB}:{int(_AT.timestamp() * 1000)}:1"
+_CALLBACK_ID = f"cb:{_RUN_ID}"
 _REQUEST = HttpRequestSpec(
     method="POST",
     url="https://example.com/hooks/daily-report",
@@ -224,6 +245,31 @@ EXAMPLES: tuple[Envelope, ...] = (
     ),
     JobRetryScheduled(**_base(n=10), failed_run_id=_RUN_ID, next_attempt=2, retry_at=_AT),
     JobDeadLettered(**_base(n=11), failed_run_id=_RUN_ID, attempts=8, retries_enabled=True),
+    CallbackDue(
+        **_base(n=12),
+        callback_id=_CALLBACK_ID,
+        run_id=_RUN_ID,
+        url="https://example.com/hooks/chronohook-callback",
+        body='{"type": "job.completed", "job_id": "job_01jp7f3k9v2c8m6x4r0t5w1q9z", "status": "completed"}',
+        due_at=_AT,
+    ),
+    CallbackSucceeded(
+        **_base(n=13), callback_id=_CALLBACK_ID, attempt=1, started_at=_AT, duration_ms=12.5, response_status=200
+    ),
+    CallbackFailed(
+        **_base(n=14),
+        callback_id=_CALLBACK_ID,
+        attempt=1,
+        started_at=_AT,
+        duration_ms=12.5,
+        response_status=503,
+        failure_reason="http_server_error",
+        error_message="HTTP 503",
+    ),
+    CallbackRetryScheduled(
+        **_base(n=15), callback_id=_CALLBACK_ID, next_attempt=2, retry_at=_AT + timedelta(seconds=5)
+    ),
+    CallbackAbandoned(**_base(n=16), callback_id=_CALLBACK_ID, attempts=6, error_message="HTTP 503"),
 )
 
 
@@ -289,7 +335,7 @@ def _topic_configuration(config: dict[str, str]) -> Json:
 
 
 def _component_schemas() -> Json:
-    described: tuple[type[BaseModel], ...] = (*EVENT_TYPES, TimerEntry)
+    described: tuple[type[BaseModel], ...] = (*EVENT_TYPES, TimerEntry, CallbackEntry)
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, MODE) for m in described]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}", schema_generator=WireJsonSchema)
     schemas: Json = defs["$defs"]
@@ -339,13 +385,20 @@ def _timer_entry_message() -> Json:
     return {
         "name": "TimerEntry",
         "title": "TimerEntry",
-        "summary": "The timer's latest state of one pending job.",
+        "summary": "The timer's latest state of one pending job, or of one pending callback.",
         "description": (
-            "Internal to the timer (schemas/changelog.py): other services must not depend on it. A record "
-            "with no value (a tombstone) deletes the job's entry once nothing is left to fire. No headers."
+            "Internal to the timer (schemas/changelog.py): other services must not depend on it. A job's entry "
+            "is keyed by its job id; a pending completion callback's entry (`kind` = `callback`) by its "
+            "callback id (`cb:<run id>`), in the partition of the job it belongs to. A record with no value "
+            "(a tombstone) deletes an entry once nothing is left to fire. No headers."
         ),
         "contentType": "application/json",
-        "payload": {"$ref": "#/components/schemas/TimerEntry"},
+        "payload": {
+            "oneOf": [
+                {"$ref": "#/components/schemas/TimerEntry"},
+                {"$ref": "#/components/schemas/CallbackEntry"},
+            ]
+        },
         "bindings": _kafka_key(),
     }
 
@@ -387,7 +440,8 @@ def _channels() -> Json:
             "description": (
                 "The timer's compacted changelog (cleanup.policy=compact"
                 + (f", min.compaction.lag.ms={lag}" if lag else "")
-                + "): the latest TimerEntry per pending job, co-partitioned with the job log. Written in the "
+                + "): the latest TimerEntry per pending job (and CallbackEntry per pending callback), "
+                "co-partitioned with the job log. Written in the "
                 "same transaction as the events it follows from. " + _prefix_note(TIMER_STATE_TOPIC)
             ),
             "messages": {"TimerEntry": {"$ref": "#/components/messages/TimerEntry"}},
@@ -420,12 +474,14 @@ def _operations() -> Json:
     send_notes = {
         "ingest": "Idempotent, acks=all: an API call returns once its events are on the log.",
         "timer": "Transactional, with the changelog writes and the consumed offsets they follow from.",
-        "executor": "Idempotent, acks=all; the JobDue offset is committed only after its result is written.",
+        "executor": (
+            "Idempotent, acks=all; a JobDue's or CallbackDue's offset is committed only after its result is written."
+        ),
     }
     receive_notes = {
         "timer": "Reads the whole log and skips its own decisions by the `type` header.",
-        "executor": "Skips every record whose `type` header is not JobDue, without decoding it.",
-        "projector": "Folds every event into the SQL read model and sends completion callbacks.",
+        "executor": "Skips every record whose `type` header is not JobDue or CallbackDue, without decoding it.",
+        "projector": "Folds every event into the SQL read model; it sends nothing.",
     }
     for service in SERVICES:
         sent = [n for n in names if service in CATALOGUE[n].producers]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
 from chronohook.schedule import first_run_at, next_occurrence
-from schemas.changelog import RetrySlot, TimerEntry
+from schemas.changelog import CallbackEntry, Entry, RetrySlot, TimerEntry
 from schemas.events import (
+    CallbackFailed,
+    CallbackSucceeded,
     Envelope,
     Event,
     JobCreated,
@@ -22,8 +25,39 @@ from schemas.events import (
     JobSucceeded,
     JobUpdated,
 )
+from services.timer.callbacks import fire_callback, on_callback_result, on_run_completed
 
 Outcome = tuple[TimerEntry | None, list[Envelope]]
+# Every entry one event changed, by key (None: the entry is gone), and the events decided.
+Decision = tuple[dict[str, Entry | None], list[Envelope]]
+
+
+def decide(lookup: Callable[[str], Entry | None], event: Event, now: datetime) -> Decision:
+    """Everything one consumed event changes: the job's entry, and the entries of its runs' callbacks.
+
+    A callback has an entry of its own, keyed by its callback id in the job's partition: a one-off job's entry
+    goes as soon as its run is done, while the callback may still be retried for the next 45 minutes.
+    """
+    match event:
+        case CallbackSucceeded() | CallbackFailed():
+            cb = lookup(event.callback_id)
+            before = cb if isinstance(cb, CallbackEntry) else None
+            after, emitted = on_callback_result(before, event)
+            return ({} if after is before else {event.callback_id: after}), emitted
+    job = lookup(event.job_id)
+    entry = job if isinstance(job, TimerEntry) else None
+    new, emitted = on_event(entry, event, now)
+    changes: dict[str, Entry | None] = {} if new is entry else {event.job_id: new}
+    if (
+        isinstance(event, JobSucceeded | JobFailed)
+        and entry is not None
+        and event.outcome.run_id in entry.in_flight  # else a redelivered result: its callback exists already
+    ):
+        cb, due = on_run_completed(entry, event)
+        if cb is not None:
+            changes[cb.callback_id] = cb
+            emitted = [*emitted, *due]
+    return changes, emitted
 
 
 def run_id(job_id: str, occurrence: datetime, attempt: int) -> str:
@@ -39,6 +73,7 @@ def _named_entry(event: JobCreated | JobUpdated, integer_id: int | None) -> Time
         request=event.request,
         retry=event.retry,
         callback_url=event.callback_url,
+        name=event.name,
         schedule=event.schedule,
         next_due=first_run_at(event.schedule, event.run_at, event.occurred_at),
         paused=not event.active,
@@ -80,6 +115,7 @@ def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome: 
                 entry.model_copy(
                     update={
                         "request": event.request,
+                        "name": event.name,
                         "schedule": event.schedule,
                         "callback_url": event.callback_url,
                         "next_due": first_run_at(event.schedule, event.run_at, event.occurred_at),
@@ -166,6 +202,13 @@ def _on_failure(entry: TimerEntry, event: JobFailed) -> Outcome:
         retry_at=retry_at,
     )
     return settled.model_copy(update={"retry_slot": slot}), [scheduled]
+
+
+def fire_entry(entry: Entry, now: datetime, lead: timedelta = timedelta(0)) -> tuple[Entry | None, list[Envelope]]:
+    """Hand out whatever ``entry`` (a job's or a callback's) has due by ``now + lead``."""
+    if isinstance(entry, CallbackEntry):
+        return fire_callback(entry, now, lead)
+    return fire(entry, now, lead)
 
 
 def fire(entry: TimerEntry, now: datetime, lead: timedelta = timedelta(0)) -> Outcome:

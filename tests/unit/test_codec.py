@@ -11,6 +11,11 @@ from schemas.codec import CodecError, EventCodec, decode_event, encode_event
 from schemas.events import (
     CURRENT_SCHEMA_VERSION,
     EVENT_TYPES,
+    CallbackAbandoned,
+    CallbackDue,
+    CallbackFailed,
+    CallbackRetryScheduled,
+    CallbackSucceeded,
     Envelope,
     HttpRequestSpec,
     JobCreated,
@@ -70,6 +75,19 @@ def every_event() -> list[Envelope]:
             **BASE, failed_run_id="rj_847:1:1", next_attempt=2, retry_at=T0, retry_job_id="rj_900"
         ),
         JobDeadLettered(**BASE, failed_run_id="rj_847:1:1", attempts=4, retries_enabled=True),
+        CallbackDue(
+            **BASE, callback_id="cb:rj_847:1:1", run_id="rj_847:1:1", url="https://example.com/cb",
+            body='{"type": "job.completed"}', attempt=2, due_at=T0,
+        ),
+        CallbackSucceeded(
+            **BASE, callback_id="cb:rj_847:1:1", attempt=1, started_at=T0, duration_ms=1.5, response_status=204
+        ),
+        CallbackFailed(
+            **BASE, callback_id="cb:rj_847:1:1", attempt=1, started_at=T0, duration_ms=1.5,
+            failure_reason="timeout", error_message="timed out",
+        ),
+        CallbackRetryScheduled(**BASE, callback_id="cb:rj_847:1:1", next_attempt=2, retry_at=T0),
+        CallbackAbandoned(**BASE, callback_id="cb:rj_847:1:1", attempts=6, error_message="HTTP 500"),
     ]  # fmt: skip
 
 

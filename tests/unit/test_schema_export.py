@@ -338,10 +338,12 @@ def test_asyncapi_describes_the_timer_changelog() -> None:
     doc = load_asyncapi()
     # When reading the timer's changelog channel
     channel = doc["channels"]["timerState"]
-    # Then it is compacted and carries TimerEntry records keyed by job id
+    # Then it is compacted and carries TimerEntry records keyed by job id, and CallbackEntry ones by callback id
     assert channel["address"] == "chronohook.timer-state"
     assert channel["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
-    assert doc["components"]["messages"]["TimerEntry"]["payload"] == {"$ref": "#/components/schemas/TimerEntry"}
+    assert doc["components"]["messages"]["TimerEntry"]["payload"] == {
+        "oneOf": [{"$ref": "#/components/schemas/TimerEntry"}, {"$ref": "#/components/schemas/CallbackEntry"}]
+    }
     assert doc["channels"]["jobEvents"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == -1
 
 
