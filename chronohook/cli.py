@@ -1,4 +1,4 @@
-"""The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create``."""
+"""The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -70,6 +71,49 @@ def tokens_create(
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     typer.echo(create_token(engine, tenant, label))
+
+
+@tokens_app.command("list")
+def tokens_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's tokens.")] = None,
+) -> None:
+    """List tokens: id, tenant, label, created, revoked (never the token itself)."""
+    from chronohook.store.engine import create_schema, make_engine
+    from chronohook.store.tokens import list_tokens
+
+    engine = make_engine(load_settings().resolved_database_url)
+    create_schema(engine)
+    rows = [("ID", "TENANT", "LABEL", "CREATED", "REVOKED")]
+    for t in list_tokens(engine, tenant):
+        revoked = "-" if t.revoked_at is None else _when(t.revoked_at)
+        rows.append((t.id, t.tenant, t.label or "-", _when(t.created_at), revoked))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    engine.dispose()
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_or_id: Annotated[str, typer.Argument(help="The token, or its id from `tokens list`.")]) -> None:
+    """Revoke a token: every ingest process refuses it within 5 seconds."""
+    from chronohook.store.engine import create_schema, make_engine
+    from chronohook.store.tokens import TokenNotFound, revoke_token
+
+    engine = make_engine(load_settings().resolved_database_url)
+    create_schema(engine)
+    try:
+        token = revoke_token(engine, token_or_id)
+    except TokenNotFound as exc:
+        typer.echo(f"not revoked: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    assert token.revoked_at is not None
+    typer.echo(f"revoked {token.id} (tenant {token.tenant}) at {_when(token.revoked_at)}")
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def dev_token(settings: Settings) -> str:

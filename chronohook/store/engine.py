@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from chronohook.store.tables import metadata
 
@@ -20,11 +22,29 @@ def json_serializer(value: Any) -> str:
     return str.__str__(value) if isinstance(value, RawJson) else json.dumps(value)
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Make the SQLite file (job data) readable by its owner only, whatever the umask.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's own mode, so creating that file 0600 before
+    SQLite does is enough; files an older version left readable by others are tightened. A directory made here
+    is 0700.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            info = name.stat()
+            if info.st_mode & 0o077 and info.st_uid == os.getuid():
+                name.chmod(info.st_mode & 0o700)
+        except FileNotFoundError:
+            continue
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(path))
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=json_serializer
         )
@@ -43,6 +63,28 @@ def make_engine(url: str) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     metadata.create_all(engine, checkfirst=True)
+    add_missing_columns(engine)
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add columns that a database made by an older version lacks (create_all only creates missing tables).
+
+    Only nullable columns without a default can be added so; several processes may race to add one, which is fine.
+    """
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable or column.server_default is not None:
+                raise RuntimeError(f"{table.name}.{column.name} is missing and cannot be added in place")
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            except DBAPIError:
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
 
 
 def ping(engine: Engine) -> None:

@@ -27,6 +27,8 @@ api_tokens = Table(
     Column("tenant", String(255), nullable=False),
     Column("label", String(255)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Added after the first release: nullable, so create_schema can add it to an existing database.
+    Column("revoked_at", DateTime(timezone=True)),
 )
 
 # Written by ingest before it publishes: makes "name is unique per tenant" hold across ingest processes.
@@ -97,4 +99,15 @@ callback_outbox = Table(
     Column("last_error", Text),
     Column("duration_ms", Float),
     Column("done", Boolean, nullable=False, default=False, index=True),
+)
+
+# Node-id leases (chronohook/store/leases.py, decision 0013): an ingest process mints integer ids only under the node id
+# it holds here. expires_ms is Unix milliseconds (an integer compares the same on every backend).
+node_leases = Table(
+    "node_leases",
+    metadata,
+    Column("node_id", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(64), nullable=False),
+    Column("holder_info", String(255), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
 )
