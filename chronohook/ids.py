@@ -2,6 +2,8 @@
 
 * Integer ids (Recuro jobs and crons) are 53-bit snowflakes: 41 bits of milliseconds since 2025-01-01,
   6 bits of node id, 6 bits of sequence. They stay below 2**53, so JavaScript clients read them exactly.
+  Each ingest process mints under a node id it leases (chronohook/store/leases.py, docs/decisions/0013), and
+  only while the lease holds: the generator asks its ``MintPermit`` before every id.
 * Queue ids are a stable hash of (tenant, queue name), so every ingest process agrees without talking.
 * QuedUp ids are ``job_`` + 26 characters of a ULID-like, time-ordered random value.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+from typing import Protocol
 
 from chronohook.clock import Clock, to_ms
 
@@ -21,24 +24,52 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
-class SnowflakeIds:
-    """Unique, roughly time-ordered integers for one process; thread-safe."""
+class MintPermit(Protocol):
+    """What lets a generator mint under its node id: the node-id lease, or nothing in tests."""
 
-    def __init__(self, node_id: int, clock: Clock) -> None:
+    def check(self) -> None:
+        """Raise (a ChronohookError) when ids may no longer be minted under this node id."""
+
+    def close(self, last_ms: int) -> None:
+        """Give the node id back; ids up to ``last_ms`` (Unix milliseconds) were minted under it."""
+
+
+class SnowflakeIds:
+    """Unique, roughly time-ordered integers for one process; thread-safe.
+
+    The millisecond part never goes backwards: a wall clock stepped back keeps counting on the last millisecond
+    used (borrowing the next one when its 64 sequences are spent), so a step back never re-mints an id.
+    ``not_before_ms`` (Unix ms) is where a new holder of a leased node id starts: after its previous holder's window.
+    """
+
+    def __init__(
+        self, node_id: int, clock: Clock, *, permit: MintPermit | None = None, not_before_ms: int | None = None
+    ) -> None:
         if not 0 <= node_id < 2**NODE_BITS:
             raise ValueError(f"node_id must be in [0, {2**NODE_BITS - 1}]")
         self._node = node_id
         self._clock = clock
+        self._permit = permit
         self._lock = threading.Lock()
-        self._last_ms = -1
-        self._seq = 0
+        self._last_ms: int = -1 if not_before_ms is None else not_before_ms - EPOCH_MS - 1
+        self._seq: int = 2**SEQUENCE_BITS - 1
+        self._closed = False
+
+    @property
+    def node_id(self) -> int:
+        return self._node
 
     def next_id(self) -> int:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("this id generator was closed; its node id is given back")
+            if self._permit is not None:
+                self._permit.check()
             now = to_ms(self._clock.now()) - EPOCH_MS
             if now > self._last_ms:
                 self._last_ms, self._seq = now, 0
             else:
+                # Same millisecond, or the clock stepped back: keep counting on the last one used.
                 self._seq += 1
                 if self._seq >= 2**SEQUENCE_BITS:
                     # Borrow the next millisecond rather than spin: ids stay unique and ordered.
@@ -47,6 +78,16 @@ class SnowflakeIds:
         if value > MAX_SAFE_INTEGER:
             raise OverflowError("snowflake id exceeds 2**53; the epoch has run out")
         return value
+
+    def close(self) -> None:
+        """Mint no more, and give the node id back (with the last millisecond used, so a successor starts after)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            last_ms = self._last_ms + EPOCH_MS
+        if self._permit is not None:
+            self._permit.close(last_ms)
 
 
 def queue_id(tenant: str, queue: str) -> int:

@@ -69,6 +69,35 @@ def test_snowflakes_keep_increasing_when_the_clock_catches_up_after_borrowing() 
     assert all(a < b for a, b in itertools.pairwise(allids))
 
 
+def test_snowflakes_never_remint_when_the_wall_clock_steps_back() -> None:
+    # Given a generator that minted ids at some instant
+    clock = FixedClock(START)
+    ids = SnowflakeIds(node_id=6, clock=clock)
+    before = [ids.next_id() for _ in range(100)]
+
+    # When the wall clock steps back by ten seconds, then creeps forward again
+    clock.advance(-10)
+    after = [ids.next_id() for _ in range(100)]
+    clock.advance(5)
+    after += [ids.next_id() for _ in range(100)]
+
+    # Then no id repeats and none goes backwards
+    both = before + after
+    assert all(a < b for a, b in itertools.pairwise(both))
+
+
+def test_a_new_holder_starts_after_its_predecessors_window_even_with_a_clock_behind() -> None:
+    # Given a generator told to mint only after a given millisecond, on a clock a second behind it
+    floor_ms = to_ms(START) + 1_000
+    ids = SnowflakeIds(node_id=2, clock=FixedClock(START), not_before_ms=floor_ms)
+
+    # When it mints
+    minted = [ids.next_id() for _ in range(200)]
+
+    # Then every id carries that millisecond or a later one
+    assert min(i >> (NODE_BITS + SEQUENCE_BITS) for i in minted) == floor_ms - EPOCH_MS
+
+
 def test_two_nodes_never_collide_in_the_same_millisecond() -> None:
     # Given two generators on different nodes reading the same instant
     a = SnowflakeIds(node_id=1, clock=FixedClock(START))
