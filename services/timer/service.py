@@ -25,10 +25,10 @@ from chronohook.kafka.records import Record, read_record, record_of
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import decode_event
-from schemas.changelog import TimerEntry
+from schemas.changelog import Entry, decode_entry
 from schemas.events import Envelope
 from services.timer.buckets import TimeBuckets
-from services.timer.domain import fire, on_event
+from services.timer.domain import decide, fire_entry
 from services.timer.errors import TimerError
 
 log = logging.getLogger("chronohook.timer")
@@ -41,7 +41,9 @@ INPUT_COMMIT_INTERVAL = 0.05
 # A step's transaction that has not committed by then is stuck, not slow (see Watchdog).
 COMMIT_DEADLINE_S = 15.0
 # The timer's own decisions: nothing in them changes its entries.
-IGNORED_TYPES = frozenset({"JobDue", "JobRetryScheduled", "JobDeadLettered"})
+IGNORED_TYPES = frozenset(
+    {"JobDue", "JobRetryScheduled", "JobDeadLettered", "CallbackDue", "CallbackRetryScheduled", "CallbackAbandoned"}
+)
 
 
 class Watchdog:
@@ -77,7 +79,7 @@ class TimerService:
         self.stop = stop or threading.Event()
         self.topics = Topics.from_settings(settings)
         self.lead = timedelta(milliseconds=settings.timer_lead_ms)
-        self.entries: dict[str, TimerEntry] = {}
+        self.entries: dict[str, Entry] = {}
         self.partition_of: dict[str, int] = {}
         self.buckets = TimeBuckets(width_ms=1000)
         self.owned: set[int] = set()
@@ -167,7 +169,7 @@ class TimerService:
             if record.key is None:
                 raise TimerError("a changelog record without a job id")
             job_id = record.key.decode()
-            entry = None if record.value is None else TimerEntry.model_validate_json(record.value)
+            entry = None if record.value is None else decode_entry(record.value)
         except (TimerError, ValueError) as exc:  # ValueError: pydantic's ValidationError, UnicodeDecodeError
             self._dead.append((record, exc))
             return
@@ -192,7 +194,7 @@ class TimerService:
             entry = self.entries.get(job_id)
             if entry is None:
                 continue
-            new, emitted = fire(entry, now, self.lead)
+            new, emitted = fire_entry(entry, now, self.lead)
             self._put(job_id, self.partition_of[job_id], new)
             self._changed[job_id] = self.partition_of[job_id]
             out.extend(emitted)
@@ -210,19 +212,19 @@ class TimerService:
             return
         try:
             event = decode_event(record.value or b"")
-            entry = self.entries.get(event.job_id)
-            new, emitted = on_event(entry, event, now)
+            # The job's entry, and its callbacks' entries (keyed by callback id, in the job's partition).
+            changes, emitted = decide(self.entries.get, event, now)
         except Exception as exc:
             # Whatever a record makes the pure fold raise is that record's fault, and nothing changed: it goes aside
             # in this step's transaction, with the offsets.
             self._dead.append((record, exc))
             return
-        if new is not entry:
-            self._put(event.job_id, record.partition, new)
-            changed[event.job_id] = record.partition
+        for key, new in changes.items():
+            self._put(key, record.partition, new)
+            changed[key] = record.partition
         out.extend(emitted)
 
-    def _put(self, job_id: str, partition: int, entry: TimerEntry | None) -> None:
+    def _put(self, job_id: str, partition: int, entry: Entry | None) -> None:
         if entry is None:
             self.entries.pop(job_id, None)
             self.partition_of.pop(job_id, None)
