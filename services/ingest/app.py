@@ -20,6 +20,7 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
+from services.ingest.auth import Authenticate
 from services.ingest.context import IngestContext
 from services.ingest.errors import IngestError, handle_http_error, handle_ingest_error, handle_validation_error
 from services.ingest.limits import BodySizeLimit
@@ -77,6 +78,8 @@ def create_app(ctx: IngestContext) -> FastAPI:
         max_bytes=ctx.settings.max_request_bytes,
         per_path={recuro_jobs.BATCH_PATH: ctx.settings.max_batch_request_bytes},
     )
+    # Added last, so outermost: the token is checked before the body limit (which may read a chunked body) runs.
+    app.add_middleware(Authenticate, authenticator=ctx.auth)
     return app
 
 

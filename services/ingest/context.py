@@ -15,15 +15,16 @@ from sqlalchemy import Engine
 from chronohook.clock import Clock
 from chronohook.ids import SnowflakeIds
 from chronohook.kafka.log import EventLog
+from chronohook.readmodel.counts import pending_jobs
 from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.settings import Settings
-from chronohook.store.tokens import tenant_for_token
-from schemas.events import Envelope
-from services.ingest.errors import Unauthorized, Unavailable
+from chronohook.store.tokens import tenant_for_hash
+from schemas.events import Envelope, JobCreated, JobPushed
+from services.ingest.auth import TENANT_SCOPE_KEY, TokenAuthenticator
+from services.ingest.errors import Unavailable
+from services.ingest.quotas import TenantQuotas
 
-TOKEN_CACHE_SECONDS = 30.0
-TOKEN_CACHE_MAX = 10_000
 READ_YOUR_WRITES_WAIT = 3.0
 
 
@@ -54,15 +55,33 @@ class IngestContext:
     ids: SnowflakeIds
     topic: str
     recent: RecentWrites = field(default_factory=RecentWrites)
-    _tokens: dict[str, tuple[str | None, float]] = field(default_factory=dict)
+    auth: TokenAuthenticator = field(init=False)
+    quotas: TenantQuotas = field(init=False)
+
+    def __post_init__(self) -> None:
+        engine = self.engine
+        self.auth = TokenAuthenticator(lambda token_hash: tenant_for_hash(engine, token_hash))
+        self.quotas = TenantQuotas(
+            rate=self.settings.tenant_create_rate,
+            burst=self.settings.tenant_create_burst,
+            max_pending=self.settings.tenant_max_pending,
+            count_pending=lambda tenant, exact_from: pending_jobs(engine, tenant, exact_from),
+        )
 
     async def publish(self, events: list[Envelope], atomically: bool = False) -> None:
         """Append and wait for the broker's acknowledgement; nothing is accepted otherwise.
 
         ``atomically``: as one transaction, so a failure part-way leaves none of the events visible (batches).
+        Every new job passes here, so this is where the tenant's creation limits are applied (TooManyRequests).
         """
         from chronohook.errors import PublishFailed
 
+        new_jobs: dict[str, int] = {}
+        for event in events:
+            if isinstance(event, JobCreated | JobPushed):
+                new_jobs[event.tenant] = new_jobs.get(event.tenant, 0) + 1
+        for tenant, count in new_jobs.items():
+            await self.quotas.admit(tenant, count)
         try:
             positions = await (self.log.append_atomically(events) if atomically else self.log.append(events))
         except PublishFailed as exc:
@@ -83,18 +102,6 @@ class IngestContext:
                 return
             await asyncio.sleep(0.01)
 
-    async def tenant_for(self, token: str) -> str | None:
-        cached = self._tokens.get(token)
-        now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        tenant = await asyncio.to_thread(tenant_for_token, self.engine, token)
-        if len(self._tokens) >= TOKEN_CACHE_MAX:
-            # Wrong tokens are cached too (a flood of them must not reach the database each time), so bound it.
-            self._tokens.clear()
-        self._tokens[token] = (tenant, now + TOKEN_CACHE_SECONDS)
-        return tenant
-
 
 async def get_context(request: Request) -> IngestContext:
     # async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request.
@@ -107,23 +114,19 @@ Ctx = Annotated[IngestContext, Depends(get_context)]
 _bearer = HTTPBearer(auto_error=False, description="Bearer token from `chronohook tokens create`.")
 
 
-async def authenticate(ctx: IngestContext, authorization: str | None) -> str:
-    """The tenant an ``Authorization: Bearer <token>`` header acts for; Unauthorized otherwise."""
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("Missing authorization token")
-    tenant = await ctx.tenant_for(token)
-    if tenant is None:
-        raise Unauthorized("Invalid authorization token")
-    return tenant
-
-
 async def get_tenant(
     request: Request, ctx: Ctx, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
-    # _credentials only documents the scheme in OpenAPI; the header itself is read by authenticate().
-    return await authenticate(ctx, request.headers.get("authorization"))
+    """The tenant the Authenticate middleware found from the headers, before the body was read.
+
+    _credentials only documents the scheme in OpenAPI. Without the middleware (an app composed otherwise) the token
+    is checked here, so a route is never open.
+    """
+    tenant = request.scope.get(TENANT_SCOPE_KEY)
+    if isinstance(tenant, str):
+        return tenant
+    header = request.headers.get("authorization")
+    return await ctx.auth.tenant(None if header is None else header.encode("latin-1"))
 
 
 Tenant = Annotated[str, Depends(get_tenant)]

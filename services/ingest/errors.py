@@ -3,10 +3,14 @@
 * Recuro (``/api/...``): Laravel's ``{"message": ..., "errors": {field: [...]}}``; auth errors ``{"error": ...}``.
 * QuedUp (``/jobs...``): ``{"error": ..., "errors": {field: [...]}}`` (QuedUp documents no error body; this keeps
   Recuro's ``error`` key so one client parser reads both).
+
+The shapes are made here only: by the exception handlers, and by ``send_error`` for the ASGI middlewares (token,
+body size) that answer before the app runs.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import Request
@@ -15,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
+from starlette.types import Send
 
 from chronohook.errors import ChronohookError
 
@@ -30,6 +35,10 @@ class IngestError(ChronohookError):
 
 class Unauthorized(IngestError):
     status_code = 401
+
+
+MISSING_TOKEN = "Missing authorization token"
+INVALID_TOKEN = "Invalid authorization token"
 
 
 class NotFound(IngestError):
@@ -48,8 +57,18 @@ class InvalidInput(IngestError):
     status_code = 422
 
 
+class TooManyRequests(IngestError):
+    """A tenant's creation rate or pending-job cap: nothing was accepted; try again after ``retry_after`` seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
 class Unavailable(IngestError):
-    """The broker did not acknowledge: nothing was accepted."""
+    """The broker (or the token store) did not answer: nothing was accepted."""
 
     status_code = 503
 
@@ -72,10 +91,26 @@ def error_body(path: str, error: IngestError) -> dict[str, Any]:
     return body
 
 
+def error_headers(error: IngestError) -> dict[str, str]:
+    if isinstance(error, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(error.retry_after)}
+    return {}
+
+
 async def handle_ingest_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IngestError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    return JSONResponse(error_body(request.url.path, exc), status_code=exc.status_code, headers=headers)
+    return JSONResponse(error_body(request.url.path, exc), status_code=exc.status_code, headers=error_headers(exc))
+
+
+async def send_error(path: str, error: IngestError, send: Send) -> None:
+    """The same answer as ``handle_ingest_error``, from an ASGI middleware (before the app has read the body)."""
+    body = json.dumps(error_body(path, error)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error_headers(error).items()]
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 # -- the shapes, as documented in OpenAPI (``responses=`` of the routers) ------------------------------------------
@@ -119,41 +154,30 @@ class RecuroInvalidBody(_Shape):
 
 
 Responses = dict[int | str, dict[str, Any]]
-UNAVAILABLE = "The job log did not acknowledge; nothing was accepted"
+UNAVAILABLE = "The job log (or the token store) did not answer; nothing was accepted"
+UNAUTHORIZED = "Missing, invalid or revoked token (a token longer than 256 characters is invalid)"
+LIMITED = (
+    "Creates only: the tenant's creation rate (token bucket) or pending-job cap is reached; nothing was accepted. "
+    "`Retry-After` gives the seconds to wait."
+)
 QUEDUP_RESPONSES: Responses = {
-    401: {"model": AuthErrorBody, "description": "Missing or invalid token"},
+    401: {"model": AuthErrorBody, "description": UNAUTHORIZED},
     404: {"model": QuedUpErrorBody, "description": "No such job for this tenant"},
     413: {"model": QuedUpErrorBody, "description": "The body is larger than the limit (1 MiB by default)"},
     422: {"model": QuedUpInvalidBody, "description": "Invalid input"},
+    429: {"model": QuedUpErrorBody, "description": LIMITED},
     503: {"model": QuedUpErrorBody, "description": UNAVAILABLE},
 }
 RECURO_RESPONSES: Responses = {
-    401: {"model": AuthErrorBody, "description": "Missing or invalid token"},
+    401: {"model": AuthErrorBody, "description": UNAUTHORIZED},
     413: {"model": RecuroErrorBody, "description": "The body is larger than the limit (1 MiB by default)"},
     422: {"model": RecuroInvalidBody, "description": "Laravel-style validation error"},
+    429: {"model": RecuroErrorBody, "description": LIMITED},
     503: {"model": RecuroErrorBody, "description": UNAVAILABLE},
 }
 
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"})
-
-
-async def _unauthorized(request: Request) -> JSONResponse | None:
-    """The 401 for a missing or bad token on a protected path, else None.
-
-    FastAPI parses the body before it resolves dependencies; like Recuro, answer a missing or bad token first, so an
-    unauthenticated caller learns nothing about the input rules.
-    """
-    from services.ingest.context import authenticate
-
-    if request.url.path in PUBLIC_PATHS:
-        return None
-    try:
-        await authenticate(request.app.state.ctx, request.headers.get("authorization"))
-    except Unauthorized as unauthorized:
-        return await handle_ingest_error(request, unauthorized)
-    return None
 
 
 def invalid_input(errors: dict[str, list[str]]) -> InvalidInput:
@@ -167,9 +191,8 @@ def invalid_input(errors: dict[str, list[str]]) -> InvalidInput:
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     from services.ingest.validation import BODY_MESSAGE, laravel_errors
 
+    # The token was checked before the body was read (services/ingest/auth.py): an input error comes after it.
     assert isinstance(exc, RequestValidationError)
-    if (unauthorized := await _unauthorized(request)) is not None:
-        return unauthorized
     errors = laravel_errors(exc.errors()) or {"body": [BODY_MESSAGE]}
     return await handle_ingest_error(request, invalid_input(errors))
 
@@ -180,10 +203,7 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
 
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
-        # FastAPI's own 400 is a body it could not read (e.g. JSON that is not UTF-8): the same 422 as malformed
-        # JSON, and after the token check like every input error.
-        if (unauthorized := await _unauthorized(request)) is not None:
-            return unauthorized
+        # FastAPI's own 400 is a body it could not read (e.g. JSON that is not UTF-8): the same 422 as malformed JSON.
         return await handle_ingest_error(request, invalid_input({"body": [BODY_MESSAGE]}))
     error = IngestError(str(exc.detail))
     error.status_code = exc.status_code

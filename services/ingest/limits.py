@@ -6,11 +6,9 @@ limit, and replayed to the app: the app's own body parser would turn any error r
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.ingest.errors import PayloadTooLarge, error_body
+from services.ingest.errors import PayloadTooLarge, send_error
 
 
 class BodySizeLimit:
@@ -52,8 +50,4 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, path: str, limit: int, send: Send) -> None:
-        error = PayloadTooLarge(f"The request body must not be larger than {limit} bytes.")
-        body = json.dumps(error_body(path, error)).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(path, PayloadTooLarge(f"The request body must not be larger than {limit} bytes."), send)
