@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from chronohook.clock import Clock, to_ms
 from chronohook.errors import ChronohookError
-from chronohook.ids import NODE_BITS
+from chronohook.ids import NODE_BITS, SnowflakeIds
 from chronohook.store.tables import node_leases
 
 log = logging.getLogger("chronohook.leases")
@@ -267,3 +267,21 @@ class LeaseKeeper:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(5)
+
+
+def leased_ids(
+    engine: Engine,
+    clock: Clock,
+    preferred: int | None = None,
+    on_lost: Callable[[], None] | None = None,
+    terms: LeaseTerms | None = None,
+) -> SnowflakeIds:
+    """An id generator under a node id leased now and renewed in the background until ``close()`` gives it back.
+
+    ``preferred``: the node id asked for (NodeIdTaken when a live process holds it); None takes any free one.
+    """
+    terms = terms or LeaseTerms()
+    lease = NodeLease(engine, clock, terms)
+    ids = SnowflakeIds(lease.acquire(preferred), clock, permit=lease, not_before_ms=lease.not_before_ms)
+    LeaseKeeper(lease, terms, on_lost).start()
+    return ids

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chronohook.clock import Clock
-from chronohook.ids import SnowflakeIds
 from chronohook.kafka.config import producer_config, transactional_producer_config
 from chronohook.kafka.log import EventLog, KafkaEventLog
 from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
@@ -20,6 +21,7 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
+from chronohook.store.leases import leased_ids
 from services.ingest.auth import Authenticate
 from services.ingest.context import IngestContext
 from services.ingest.errors import IngestError, handle_http_error, handle_ingest_error, handle_validation_error
@@ -35,26 +37,39 @@ It speaks two APIs: QuedUp's `/jobs` and Recuro's `/api/jobs` and `/api/crons`. 
 
 
 def build_context(settings: Settings, clock: Clock, log: EventLog | None = None) -> IngestContext:
-    """Wire the real adapters (or the given event log) for one ingest process."""
+    """Wire the real adapters (or the given event log) for one ingest process.
+
+    Integer ids are minted under a node id leased in the database (decision 0013): CHRONOHOOK_NODE_ID, when set, is
+    the one asked for and start-up fails if a live process holds it; unset, any free one. A real process (no log
+    given) that loses its lease stops itself, so its supervisor starts it afresh under a new one.
+    """
     topics = Topics.from_settings(settings)
-    if log is None:
-        ensure_topics(settings)
-        # Batches go through a transaction of their own; its id is per process, as the node id is.
-        batches = TransactionalAppender(
-            transactional_producer_config(settings, f"{settings.topic_prefix}.ingest.{settings.node_id}")
-        )
-        log = KafkaEventLog(AsyncEventProducer(producer_config(settings)), topics.events, batches)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
+    preferred = settings.node_id if "node_id" in settings.model_fields_set else None
+    ids = leased_ids(engine, clock, preferred, on_lost=_stop_this_process if log is None else None)
+    if log is None:
+        ensure_topics(settings)
+        # Batches go through a transaction of their own; its id is per process, as the leased node id is (a process
+        # that took over a node id fences its predecessor's transactions too).
+        batches = TransactionalAppender(
+            transactional_producer_config(settings, f"{settings.topic_prefix}.ingest.{ids.node_id}")
+        )
+        log = KafkaEventLog(AsyncEventProducer(producer_config(settings)), topics.events, batches)
     return IngestContext(
         settings=settings,
         clock=clock,
         log=log,
         engine=engine,
         store=ReadModelStore(engine),
-        ids=SnowflakeIds(settings.node_id, clock),
+        ids=ids,
         topic=topics.events,
     )
+
+
+def _stop_this_process() -> None:
+    # SIGTERM: uvicorn finishes its requests (which can mint no more ids) and exits; the supervisor restarts it.
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def create_app(ctx: IngestContext) -> FastAPI:
@@ -64,6 +79,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
             yield
         finally:
             ctx.log.close()
+            ctx.ids.close()
             ctx.engine.dispose()
 
     app = FastAPI(title="chronohook", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
