@@ -44,6 +44,7 @@ def serve(service: Service) -> None:
     """Run one service in the foreground; run several processes of it to scale out."""
     from chronohook.clock import SystemClock
 
+    _owner_only_files()
     settings = load_settings()
     _logging(settings)
     clock = SystemClock()
@@ -153,6 +154,20 @@ def start_local_broker_if_needed(settings: Settings) -> object | None:
     return broker
 
 
+def _owner_only_files() -> None:
+    """Files this process and its children (services, the local broker) create are readable by their owner only: job
+    data sits in the SQLite file, the broker's logs and the services' logs (decision 0013, docs/security.md)."""
+    os.umask(0o077)
+
+
+def private_data_dir(path: Path) -> None:
+    """The data directory, 0700: made so, or tightened if an older version left it open to others."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        path.chmod(0o700)
+
+
 @app.command()
 def dev(
     logs: Annotated[Path | None, typer.Option(help="Write each service's output to DIR/<service>.log.")] = None,
@@ -164,7 +179,8 @@ def dev(
 
     settings = load_settings()
     _logging(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _owner_only_files()
+    private_data_dir(settings.data_dir)
     broker = start_local_broker_if_needed(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -34,7 +34,8 @@ class Supervisor:
     env: dict[str, str]
     log_dir: Path | None = None
     services: tuple[str, ...] = SERVICES
-    # Ingest processes sharing the API port; each needs its own node id for its job ids.
+    # Ingest processes sharing the API port. Each leases a free node id for its job ids (decision 0013); only when
+    # CHRONOHOOK_NODE_ID is set does each get its own explicit one, that id + i.
     api_workers: int = 1
     children: dict[str, Child] = field(default_factory=dict)
 
@@ -48,10 +49,13 @@ class Supervisor:
     def _instances(self, service: str) -> list[tuple[str, dict[str, str]]]:
         if service != "ingest" or self.api_workers == 1:
             return [(service, self._child_env(service, self.env))]
-        base = int(self.env.get("CHRONOHOOK_NODE_ID", "0"))
+        names = [f"ingest-{i + 1}" for i in range(self.api_workers)]
+        if "CHRONOHOOK_NODE_ID" not in self.env:
+            return [(name, self._child_env(name, self.env)) for name in names]
+        base = int(self.env["CHRONOHOOK_NODE_ID"])
         return [
-            (f"ingest-{i + 1}", self._child_env(f"ingest-{i + 1}", {**self.env, "CHRONOHOOK_NODE_ID": str(base + i)}))
-            for i in range(self.api_workers)
+            (name, self._child_env(name, {**self.env, "CHRONOHOOK_NODE_ID": str(base + i)}))
+            for i, name in enumerate(names)
         ]
 
     def _child_env(self, name: str, env: dict[str, str]) -> dict[str, str]:
