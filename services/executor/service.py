@@ -20,6 +20,8 @@ from chronohook.kafka.config import consumer_config, producer_config
 from chronohook.kafka.producer import AsyncEventProducer
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.outbound.egress import EgressPolicy
+from chronohook.outbound.resolver import SystemResolver
 from chronohook.outbound.sender import AiohttpSender, HttpSender
 from chronohook.settings import Settings
 from schemas import CodecError, decode_event
@@ -153,7 +155,12 @@ class ExecutorService:
 async def _main(settings: Settings, clock: Clock) -> None:
     ensure_topics(settings)
     producer = AsyncEventProducer(producer_config(settings))
-    sender = AiohttpSender(body_limit=settings.response_body_limit, max_connections=settings.executor_concurrency)
+    sender = AiohttpSender(
+        policy=EgressPolicy.from_setting(settings.egress_allow),
+        resolver=SystemResolver(),
+        body_limit=settings.response_body_limit,
+        max_connections=settings.executor_concurrency,
+    )
     service = ExecutorService(settings, clock, sender, producer)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
