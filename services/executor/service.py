@@ -25,13 +25,16 @@ from chronohook.outbound.resolver import SystemResolver
 from chronohook.outbound.sender import AiohttpSender, HttpSender
 from chronohook.settings import Settings
 from schemas import CodecError, decode_event
-from schemas.events import JobDue
+from schemas.events import CallbackDue, JobDue
+from services.executor.callbacks import callback_headers, callback_request, callback_result_event
 from services.executor.fairness import FairSlots, host_key
 from services.executor.offsets import OffsetTracker
 from services.executor.runs import request_headers, result_event
 
 log = logging.getLogger("chronohook.executor")
 GROUP = "chronohook-executor"
+# The records the executor acts on (a job's attempt, a callback's attempt); it skips others by their type header.
+HANDLED_TYPES = frozenset({"JobDue", "CallbackDue"})
 
 
 class ExecutorService:
@@ -94,7 +97,7 @@ class ExecutorService:
                     record = read_record(msg)
                     if record is None:
                         continue
-                    if record.type != "JobDue":
+                    if record.type not in HANDLED_TYPES:
                         self.tracker.skipped(record.topic, record.partition, record.offset)
                         continue
                     await self.admitted.acquire()
@@ -122,11 +125,14 @@ class ExecutorService:
     async def _handle(self, record: Record) -> None:
         try:
             event = decode_event(record.value or b"")
-            if not isinstance(event, JobDue):
+            if isinstance(event, CallbackDue) and record.type == "CallbackDue":
+                await self.deliver_callback(event)
+            elif isinstance(event, JobDue) and record.type == "JobDue":
+                await self.execute(event)
+            else:
                 raise CodecError(
-                    f"record {record.topic}/{record.partition}/{record.offset} is typed JobDue: {event.type}"
+                    f"record {record.topic}/{record.partition}/{record.offset} is typed {record.type}: {event.type}"
                 )
-            await self.execute(event)
             self.tracker.finished(record.topic, record.partition, record.offset)
         except asyncio.CancelledError:
             raise
@@ -150,6 +156,19 @@ class ExecutorService:
             started_at = self.clock.now()
             result = await self.sender.send(due.request, headers)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
+
+    async def deliver_callback(self, due: CallbackDue) -> None:
+        """POST a run's completion callback through the same sender (egress guard included) as jobs."""
+        wait = (due.due_at - self.clock.now()).total_seconds()
+        if wait > 0:
+            # The timer hands a retry out its lead early; round past the loop's millisecond granularity.
+            await asyncio.sleep(wait + 0.001)
+        request = callback_request(due, self.settings.default_timeout_seconds)
+        # A callback takes a slot like any request: fair across tenants, capped per host.
+        async with self.slots.acquire(due.tenant, host_key(due.url)):
+            started_at = self.clock.now()
+            result = await self.sender.send(request, callback_headers(due))
+        await self.producer.publish(self.topics.events, [callback_result_event(due, result, started_at)])
 
 
 async def _main(settings: Settings, clock: Clock) -> None:
