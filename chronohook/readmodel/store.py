@@ -12,10 +12,9 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, sele
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from chronohook.readmodel.callbacks import callback_body
 from chronohook.readmodel.views import JobView, RunView, evolve, run_view
 from chronohook.store.engine import RawJson
-from chronohook.store.tables import callback_outbox, consumer_offsets, job_names, job_runs, jobs, queues
+from chronohook.store.tables import consumer_offsets, job_names, job_runs, jobs, queues
 from schemas.events import Event, JobDeleted, JobFailed, JobPushed, JobSucceeded
 
 # The projector's name in consumer_offsets; ingest reads its progress for read-your-writes.
@@ -43,8 +42,9 @@ class ReadModelStore:
         self._cache.clear()
 
     # -- writes (projector) ------------------------------------------------------------------------------------
-    def apply(self, consumer: str, batch: list[Consumed], now: datetime) -> list[str]:
-        """Fold ``batch`` into the views and store the next offsets, atomically. Returns new callback ids.
+    def apply(self, consumer: str, batch: list[Consumed], now: datetime) -> None:
+        """Fold ``batch`` into the views and store the next offsets, atomically. Writes rows only: no side effects
+        (callbacks are the executor's, decided by the timer), so replaying the log into a fresh database is safe.
 
         Set at a time: one SELECT for the batch's jobs, one for its runs, then one statement per kind of
         write with many parameter sets. Row-at-a-time SQL was the projector's whole profile (docs/benchmarks.md).
@@ -74,8 +74,6 @@ class ReadModelStore:
                     if run.run_id not in known_runs:  # else a redelivered result of a run already recorded
                         known_runs.add(run.run_id)
                         writes.run(run)
-                        if after.callback_url:
-                            writes.callback(after, run, now)
                 if isinstance(event, JobDeleted):
                     writes.deleted(job_id)
                 stored[(item.topic, item.partition)] = item.offset + 1
@@ -88,7 +86,12 @@ class ReadModelStore:
             self._cache.move_to_end(job_id)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return writes.callback_ids
+
+    def skip(self, consumer: str, topic: str, partition: int, offset: int) -> None:
+        """Move ``consumer``'s stored offset past a record it set aside (never backwards)."""
+        with self.engine.begin() as conn:
+            if self._offsets(conn, consumer).get((topic, partition), 0) <= offset:
+                self._store_offset(conn, consumer, topic, partition, offset + 1)
 
     def _load_many(self, conn: Connection, job_ids: set[str]) -> dict[str, JobView]:
         found: dict[str, JobView] = {}
@@ -151,20 +154,6 @@ class ReadModelStore:
         with self.engine.connect() as conn:
             return [RunView.model_validate(_doc(r[0])) for r in conn.execute(query)]
 
-    def due_callbacks(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        query = (
-            select(callback_outbox)
-            .where(and_(callback_outbox.c.done.is_(False), callback_outbox.c.next_attempt_at <= now))
-            .order_by(callback_outbox.c.next_attempt_at)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
-
-    def callback_attempted(self, callback_id: str, values: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(callback_outbox).where(callback_outbox.c.callback_id == callback_id).values(**values))
-
 
 IN_CHUNK = 500  # ids per IN (...): well under SQLite's bound-parameter limit
 
@@ -175,8 +164,6 @@ class _Writes:
     def __init__(self) -> None:
         self.queues: dict[int, dict[str, Any]] = {}
         self.runs: list[dict[str, Any]] = []
-        self.callbacks: list[dict[str, Any]] = []
-        self.callback_ids: list[str] = []
         self.deleted_jobs: list[str] = []
 
     def run(self, run: RunView) -> None:
@@ -187,23 +174,6 @@ class _Writes:
                 attempt=run.attempt,
                 executed_at=run.executed_at,
                 doc=RawJson(run.model_dump_json()),
-            )
-        )
-
-    def callback(self, view: JobView, run: RunView, now: datetime) -> None:
-        assert view.callback_url is not None
-        callback_id = f"cb:{run.run_id}"
-        self.callback_ids.append(callback_id)
-        self.callbacks.append(
-            dict(
-                callback_id=callback_id,
-                job_id=view.job_id,
-                url=view.callback_url,
-                body=json.dumps(callback_body(view, run)),
-                created_at=now,
-                attempts=0,
-                next_attempt_at=now,
-                done=False,
             )
         )
 
@@ -223,8 +193,6 @@ class _Writes:
             conn.execute(upsert(queues).on_conflict_do_nothing(), list(self.queues.values()))
         if self.runs:
             conn.execute(insert(job_runs), self.runs)
-        if self.callbacks:
-            conn.execute(insert(callback_outbox), self.callbacks)
         inserts, updates, deletes = [], [], []
         for job_id, view in views.items():
             if view is None:

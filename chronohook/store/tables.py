@@ -5,16 +5,13 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     Column,
     DateTime,
-    Float,
     Index,
     Integer,
     MetaData,
     String,
     Table,
-    Text,
     UniqueConstraint,
 )
 
@@ -81,24 +78,6 @@ consumer_offsets = Table(
     Column("topic", String(255), primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
-)
-
-# Callbacks to send, written with the run that triggered them (transactional outbox).
-callback_outbox = Table(
-    "callback_outbox",
-    metadata,
-    Column("callback_id", String(200), primary_key=True),
-    Column("job_id", String(64), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("sent_at", DateTime(timezone=True)),
-    Column("last_status", Integer),
-    Column("last_error", Text),
-    Column("duration_ms", Float),
-    Column("done", Boolean, nullable=False, default=False, index=True),
 )
 
 # Node-id leases (chronohook/store/leases.py, decision 0013): an ingest process mints integer ids only under the node id
