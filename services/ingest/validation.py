@@ -70,7 +70,7 @@ def http_headers(value: dict[str, str]) -> dict[str, str]:
     try:
         check_headers(value)
     except HeaderRefused as exc:
-        raise RuleError(f"is not allowed: {exc}") from exc
+        raise RuleError(f"is refused: {exc}.") from exc
     return value
 
 
@@ -179,7 +179,10 @@ def egress_errors(policy: EgressPolicy, urls: Mapping[str, str | None]) -> dict[
         try:
             check_url(url, policy)
         except EgressRefused as exc:
-            errors[field] = [f"The {field} field must not point at a refused address: {exc}"]
+            why = str(exc)
+            errors[field] = [
+                f"The {field} field is {why}." if why.startswith("refused") else f"The {field} field is refused: {why}."
+            ]
     return errors
 
 
