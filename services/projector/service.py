@@ -1,40 +1,62 @@
-"""The projector's shell: consume the job log, fold each batch into SQL with its offsets, send callbacks."""
+"""The projector's shell: consume the job log, fold each batch into SQL with its offsets. It sends nothing (callbacks
+are the timer's decisions and the executor's requests), so a rebuild of the read models has no side effects."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import threading
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from sqlalchemy import exc as sa_exc
 
 from chronohook.clock import Clock
 from chronohook.kafka.batches import take
-from chronohook.kafka.config import consumer_config
-from chronohook.kafka.records import read_record
+from chronohook.kafka.config import consumer_config, producer_config
+from chronohook.kafka.dead_records import DeadRecordSink
+from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
-from chronohook.outbound.sender import AiohttpSender
-from chronohook.readmodel.callbacks import CallbackDispatcher
 from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
 from chronohook.readmodel.store import Consumed, ReadModelStore
+from chronohook.readmodel.views import ReadModelError
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
-from schemas import decode_event
+from schemas import CodecError, decode_event
 
 log = logging.getLogger("chronohook.projector")
 GROUP = "chronohook-projector"
 
 
+def is_the_records_fault(error: BaseException) -> bool:
+    """True when applying one record failed because of the record (set it aside), not of the database or our code.
+
+    The record's: a view the fold refuses (ReadModelError: another tenant's event), a value a model or a codec
+    refuses (ValueError), text or a row the database refuses (DataError: NUL, bad Unicode; IntegrityError). Anything
+    else (a lost connection is an OperationalError) stops the projector, to be restarted and to try again.
+    """
+    if isinstance(error, sa_exc.StatementError) and not isinstance(error, sa_exc.DBAPIError):
+        # An error raised while binding a parameter, wrapped.
+        return error.orig is not None and is_the_records_fault(error.orig)
+    return isinstance(error, ReadModelError | ValueError | sa_exc.DataError | sa_exc.IntegrityError)
+
+
 class Projector:
-    def __init__(self, settings: Settings, clock: Clock, store: ReadModelStore, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: ReadModelStore,
+        stop: threading.Event,
+        dead: DeadRecordSink | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.store = store
         self.stop = stop
         self.topics = Topics.from_settings(settings)
-        self.on_callbacks: list[Any] = []
+        # Where bad records go; its own producer (built in run() unless given), since offsets live in the database.
+        self.dead = dead
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         # Offsets live in the database, beside the rows they produced; Kafka's group offsets are not used.
@@ -45,6 +67,8 @@ class Projector:
         consumer.assign(partitions)
 
     def run(self) -> None:
+        if self.dead is None:
+            self.dead = DeadRecordSink(producer_config(self.settings), self.topics.dead_records, CONSUMER_NAME)
         consumer = Consumer(consumer_config(self.settings, GROUP))
         consumer.subscribe([self.topics.events], on_assign=self._on_assign)
         log.info("projector started")
@@ -53,19 +77,51 @@ class Projector:
                 # 20 ms of linger: reads trail writes a little more, in exchange for batches (one database
                 # transaction each) many times bigger under load.
                 msgs = take(consumer, 1000, 0.05, linger=0.02)
-                batch = []
-                for msg in msgs:
-                    record = read_record(msg)
-                    if record is not None:
-                        event = decode_event(record.value or b"")
-                        batch.append(Consumed(record.topic, record.partition, record.offset, event))
-                if batch:
-                    new_callbacks = self.store.apply(CONSUMER_NAME, batch, self.clock.now())
-                    if new_callbacks:
-                        for notify in self.on_callbacks:
-                            notify()
+                records = [record for record in map(read_record, msgs) if record is not None]
+                if records:
+                    self.project(records)
         finally:
             consumer.close()
+            self.dead.close()
+
+    def project(self, records: list[Record]) -> None:
+        """Fold ``records`` in order; set aside those that do not decode or cannot be applied, and move on.
+
+        Offsets only move forward, in log order: the records before a bad one are applied, then it is set aside
+        and the stored offset moved past it, then the rest. A crash in between leaves nothing skipped unrecorded.
+        """
+        segment: list[tuple[Record, Consumed]] = []
+        for record in records:
+            try:
+                event = decode_event(record.value or b"")
+            except CodecError as exc:
+                self._apply(segment)
+                segment = []
+                self._set_aside(record, exc)
+                continue
+            segment.append((record, Consumed(record.topic, record.partition, record.offset, event)))
+        self._apply(segment)
+
+    def _apply(self, segment: list[tuple[Record, Consumed]]) -> None:
+        if not segment:
+            return
+        try:
+            self.store.apply(CONSUMER_NAME, [consumed for _, consumed in segment], self.clock.now())
+        except Exception as exc:
+            if not is_the_records_fault(exc):
+                raise
+            if len(segment) == 1:
+                self._set_aside(segment[0][0], exc)
+                return
+            # Nothing of the batch was written: apply it record by record, so only the bad one is set aside.
+            log.info("a batch of %d failed (%s); applying it record by record", len(segment), type(exc).__name__)
+            for one in segment:
+                self._apply([one])
+
+    def _set_aside(self, record: Record, error: BaseException) -> None:
+        assert self.dead is not None
+        self.dead.set_aside(record, error, self.clock.now())  # acknowledged before the offset moves past it
+        self.store.skip(CONSUMER_NAME, record.topic, record.partition, record.offset)
 
 
 def serve(settings: Settings, clock: Clock) -> None:
@@ -76,32 +132,4 @@ def serve(settings: Settings, clock: Clock) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    projector = Projector(settings, clock, store, stop)
-    failure: list[BaseException] = []
-
-    def callbacks_thread() -> None:
-        async def main() -> None:
-            sender = AiohttpSender(body_limit=settings.response_body_limit)
-            dispatcher = CallbackDispatcher(store, sender, clock, settings.default_timeout_seconds)
-            loop = asyncio.get_running_loop()
-            projector.on_callbacks.append(lambda: dispatcher.notify_threadsafe(loop))
-            try:
-                await dispatcher.run(stop)
-            finally:
-                await sender.close()
-
-        try:
-            asyncio.run(main())
-        except BaseException as exc:
-            failure.append(exc)
-            stop.set()
-
-    thread = threading.Thread(target=callbacks_thread, name="callbacks", daemon=True)
-    thread.start()
-    try:
-        projector.run()
-    finally:
-        stop.set()
-        thread.join(10)
-    if failure:
-        raise failure[0]
+    Projector(settings, clock, store, stop).run()
