@@ -50,11 +50,12 @@ def build_context(settings: Settings, clock: Clock, log: EventLog | None = None)
     ids = leased_ids(engine, clock, preferred, on_lost=_stop_this_process if log is None else None)
     if log is None:
         ensure_topics(settings)
-        # Batches go through a transaction of their own; its id is per process, as the leased node id is (a process
-        # that took over a node id fences its predecessor's transactions too).
-        batches = TransactionalAppender(
-            transactional_producer_config(settings, f"{settings.topic_prefix}.ingest.{ids.node_id}")
-        )
+        # Batches go through a transaction of their own, whose id must be this process's alone. The supervisor's
+        # per-child name is, and survives a restart: a child killed mid-batch is fenced by its successor at once
+        # instead of holding back read_committed consumers until its transaction times out. Without one, the
+        # leased node id is unique among live processes (its next holder fences the transactions left open).
+        txn_id = settings.group_instance_id or f"{settings.topic_prefix}.ingest.{ids.node_id}"
+        batches = TransactionalAppender(transactional_producer_config(settings, txn_id))
         log = KafkaEventLog(AsyncEventProducer(producer_config(settings)), topics.events, batches)
     return IngestContext(
         settings=settings,
