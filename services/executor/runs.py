@@ -1,4 +1,4 @@
-"""Pure: turn a due job and what the sender saw into the result event."""
+"""Pure: turn a due job and what the sender saw into the result event, one that can always be recorded."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 
 from chronohook.ids import deterministic_event_id
 from chronohook.outbound.sender import SendResult
-from schemas.events import JobDue, JobFailed, JobSucceeded, RunOutcome, SuccessAssertion
+from schemas import encode_event
+from schemas.events import FailureReason, JobDue, JobFailed, JobSucceeded, RunOutcome, SuccessAssertion
+from schemas.topics import MAX_EVENT_BYTES
 
 USER_AGENT = "chronohook/0.1"
 
@@ -36,6 +38,57 @@ def failed_assertions(assertions: tuple[SuccessAssertion, ...], result: SendResu
 
 
 def result_event(
+    due: JobDue, headers: dict[str, str], result: SendResult, started_at: datetime
+) -> JobSucceeded | JobFailed:
+    """The run's result event, always one that encodes within MAX_EVENT_BYTES (see ``recordable``)."""
+    return recordable(_result_event(due, headers, result, started_at))
+
+
+def unrecordable(event: JobSucceeded | JobFailed) -> tuple[FailureReason, str] | None:
+    """Why ``event`` cannot be recorded as it is (text that is not valid Unicode, or too large); None when it can."""
+    try:
+        size = len(encode_event(event))
+    except ValueError as exc:  # pydantic's serialisation error: a lone surrogate, say
+        return "unknown", f"it could not be encoded: {str(exc)[:200]}"
+    if size > MAX_EVENT_BYTES:
+        return "limit_exceeded", f"it is {size:,} bytes, over the {MAX_EVENT_BYTES:,}-byte event limit"
+    return None
+
+
+def recordable(event: JobSucceeded | JobFailed) -> JobSucceeded | JobFailed:
+    """``event`` when it can be recorded; else a failed run of the same attempt, without what made it unrecordable.
+
+    A failure to record one job is a failed run of that job, never a crash of the service: the response (headers
+    and body) is dropped first, then what the request added to the event, and the run fails with an
+    ``error_message`` saying why. What is left comes from the JobDue, which was itself a recordable event.
+    """
+    problem = unrecordable(event)
+    if problem is None:
+        return event
+    reason, why = problem
+    o = event.outcome
+    slim = o.model_copy(update=dict(response_headers={}, response_body=None, response_truncated=True))
+    failed = JobFailed(
+        event_id=deterministic_event_id("failed", o.run_id),
+        job_id=event.job_id,
+        tenant=event.tenant,
+        occurred_at=event.occurred_at,
+        outcome=slim,
+        failure_reason=reason,
+        error_message=f"the run's result could not be recorded ({why}); its response was dropped",
+    )
+    if unrecordable(failed) is None:
+        return failed
+    bare = slim.model_copy(update=dict(request_headers={}, request_body=None))
+    return failed.model_copy(
+        update=dict(
+            outcome=bare,
+            error_message=f"the run's result could not be recorded ({why}); its request and response were dropped",
+        )
+    )
+
+
+def _result_event(
     due: JobDue, headers: dict[str, str], result: SendResult, started_at: datetime
 ) -> JobSucceeded | JobFailed:
     finished_at = started_at + timedelta(milliseconds=result.duration_ms)

@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from chronohook.clock import Clock
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, producer_config
+from chronohook.kafka.dead_records import DeadRecordSink
 from chronohook.kafka.producer import AsyncEventProducer
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
@@ -35,10 +36,22 @@ log = logging.getLogger("chronohook.executor")
 GROUP = "chronohook-executor"
 # The records the executor acts on (a job's attempt, a callback's attempt); it skips others by their type header.
 HANDLED_TYPES = frozenset({"JobDue", "CallbackDue"})
+# Its name on the records it sets aside.
+CONSUMER_NAME = "executor"
+# What a record can make handling it raise, once decoded: its own fault (a value no model or encoder takes), so it
+# is set aside. Anything else (the broker not taking a result: PublishFailed) stops the executor, to be restarted.
+RECORD_FAULTS = (ValueError, TypeError, ArithmeticError)
 
 
 class ExecutorService:
-    def __init__(self, settings: Settings, clock: Clock, sender: HttpSender, producer: AsyncEventProducer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        sender: HttpSender,
+        producer: AsyncEventProducer,
+        dead: DeadRecordSink | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.sender = sender
@@ -51,8 +64,12 @@ class ExecutorService:
         self.admitted = asyncio.Semaphore(settings.executor_concurrency * 8)
         self.stopping = asyncio.Event()
         self.failure: BaseException | None = None
+        # Where bad records go (built in run() unless given): acknowledged before their offset can be committed.
+        self.dead = dead
 
     async def run(self) -> None:
+        if self.dead is None:
+            self.dead = DeadRecordSink(producer_config(self.settings), self.topics.dead_records, CONSUMER_NAME)
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[list[Message]] = asyncio.Queue(maxsize=4)
         commits: list[list[tuple[str, int, int]]] = []
@@ -117,6 +134,7 @@ class ExecutorService:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(thread.join, 10)
+            self.dead.close()
 
     def _fail(self, exc: BaseException) -> None:
         self.failure = exc
@@ -124,23 +142,29 @@ class ExecutorService:
 
     async def _handle(self, record: Record) -> None:
         try:
-            event = decode_event(record.value or b"")
-            if isinstance(event, CallbackDue) and record.type == "CallbackDue":
-                await self.deliver_callback(event)
-            elif isinstance(event, JobDue) and record.type == "JobDue":
-                await self.execute(event)
-            else:
-                raise CodecError(
-                    f"record {record.topic}/{record.partition}/{record.offset} is typed {record.type}: {event.type}"
-                )
+            try:
+                event = decode_event(record.value or b"")
+                if isinstance(event, CallbackDue) and record.type == "CallbackDue":
+                    await self.deliver_callback(event)
+                elif isinstance(event, JobDue) and record.type == "JobDue":
+                    await self.execute(event)
+                else:
+                    raise CodecError(f"a {event.type} event typed {record.type} by its header")
+            except RECORD_FAULTS as exc:  # CodecError among them
+                # Never skip a record silently: set it aside (acknowledged) before its offset can be committed.
+                await self._set_aside(record, exc)
             self.tracker.finished(record.topic, record.partition, record.offset)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            # Never skip a record: stop, and let the supervisor restart us from the last committed offset.
+            # Not the record's fault: stop, and let the supervisor restart us from the last committed offset.
             self._fail(exc)
         finally:
             self.admitted.release()
+
+    async def _set_aside(self, record: Record, error: BaseException) -> None:
+        assert self.dead is not None
+        await asyncio.to_thread(self.dead.set_aside, record, error, self.clock.now())
 
     async def execute(self, due: JobDue) -> None:
         wait = (due.due_at - self.clock.now()).total_seconds()
