@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from chronohook.clock import FixedClock, to_ms
 from chronohook.ids import EPOCH_MS, NODE_BITS, SEQUENCE_BITS, SnowflakeIds
@@ -23,6 +23,7 @@ from chronohook.store.leases import (
     NoFreeNodeId,
 )
 from chronohook.store.tables import node_leases
+from tests.support.postgres import server_bindir, throwaway_postgres
 
 START = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
 TERMS = LeaseTerms(ttl_seconds=30, margin_seconds=10, renew_every_seconds=5)
@@ -36,10 +37,24 @@ class FakeMonotonic:
         return self.value
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'leases.db'}")
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    if server_bindir() is None:
+        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    # The same statements must hold on both backends: the compare-and-set is the whole lease.
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'leases.db'}")
+    else:
+        engine = make_engine(request.getfixturevalue("postgres_url"))
     create_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(delete(node_leases))
     try:
         yield engine
     finally:
