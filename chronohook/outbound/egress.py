@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from urllib.parse import unquote, urlsplit
 
@@ -28,6 +28,8 @@ Network = IPv4Network | IPv6Network
 
 ALLOW_SETTING = "CHRONOHOOK_EGRESS_ALLOW"
 SCHEMES = frozenset({"http", "https"})
+# Hosts whose pre-lookup verdict a policy remembers (cleared when full; a verdict never changes for a policy).
+HOST_CACHE_SIZE = 4096
 
 # Named first so a refusal says what the address is; the ipaddress properties and ``is_global`` catch the rest.
 _V4_CLASSES: tuple[tuple[IPv4Network, str], ...] = tuple(
@@ -84,6 +86,7 @@ class EgressPolicy:
     """Refuses every address that is not global, except those inside an ``allow`` network (which wins)."""
 
     allow: tuple[Network, ...] = ()
+    _host_cache: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_setting(cls, text: str) -> EgressPolicy:
@@ -98,6 +101,15 @@ class EgressPolicy:
             except ValueError as exc:
                 raise ValueError(f"{ALLOW_SETTING}: {entry!r} is not a CIDR network ({exc})") from exc
         return cls(tuple(networks))
+
+    def host_refusal(self, host: str) -> str | None:
+        """``host_refusal`` remembered per host: the executor checks every request, mostly to hosts it has seen."""
+        cache = self._host_cache
+        if host not in cache:
+            if len(cache) >= HOST_CACHE_SIZE:
+                cache.clear()
+            cache[host] = host_refusal(self, host)
+        return cache[host]
 
     def allows(self, address: Address) -> bool:
         return self.refusal(address) is None
@@ -178,8 +190,9 @@ def _embedded_ipv4(address: IPv6Address) -> list[tuple[IPv4Address, str]]:
 
 def normalise_host(host: str) -> str:
     """The host as a resolver would see it: percent-decoded, IDNA (UTS 46) and NFKC mapped, lower case."""
-    text = unquote(host).strip()
-    if text.startswith("[") and text.endswith("]"):
+    text = unquote(host).strip() if "%" in host else host.strip()
+    if text.isascii() or (text.startswith("[") and text.endswith("]")):
+        # For ASCII, IDNA mapping and NFKC only lower-case.
         return text.lower()
     with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):
         text = idna.uts46_remap(text, std3_rules=False, transitional=False)
@@ -301,14 +314,18 @@ def check_url(url: str, policy: EgressPolicy) -> None:
     hosts = url_hosts(url)
     if not hosts:
         raise EgressRefused("the URL has no host")
-    for host in hosts:
-        if is_localhost_name(host) and not policy.allows(IPv4Address("127.0.0.1")):
-            raise EgressRefused(
-                f"refused by the egress policy: {host!r} always means loopback (set {ALLOW_SETTING} to allow it)"
-            )
-        address = literal_address(host)
-        if address is None:
-            continue
-        reason = policy.refusal(address)
+    for host in dict.fromkeys(hosts):  # the parsers mostly agree: check each distinct reading once
+        reason = policy.host_refusal(host)
         if reason is not None:
             raise EgressRefused(reason)
+
+
+def host_refusal(policy: EgressPolicy, host: str) -> str | None:
+    """Why a URL host is refused before any lookup (a refused literal, localhost, no address at all), or None."""
+    if is_localhost_name(host) and not policy.allows(IPv4Address("127.0.0.1")):
+        return f"refused by the egress policy: {host!r} always means loopback (set {ALLOW_SETTING} to allow it)"
+    try:
+        address = literal_address(host)
+    except EgressRefused as exc:
+        return str(exc)
+    return None if address is None else policy.refusal(address)
