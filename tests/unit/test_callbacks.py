@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from chronohook.ids import recuro_job_key
 from chronohook.outbound.sender import SendResult, classify_status
@@ -286,3 +289,18 @@ def test_the_executor_sends_the_exact_body_with_a_stable_callback_id() -> None:
         "connection_error",
         None,
     )
+
+
+def test_the_projector_cannot_send_anything() -> None:
+    # Given the projector's process, as a fresh interpreter that loads its shell
+    probe = (
+        "import sys, services.projector.service; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'aiohttp' or m.startswith('chronohook.outbound')))"
+    )
+    # When listing what it loaded
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    # Then no HTTP client nor the outbound room is among it: a rebuild of the read models sends no callback
+    assert out.stdout.strip() == "[]"
