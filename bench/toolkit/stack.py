@@ -83,6 +83,9 @@ class BenchStack:
             CHRONOHOOK_LOG_LEVEL="WARNING",
             # The bench receiver's address; the egress guard refuses every other inside address.
             CHRONOHOOK_EGRESS_ALLOW=f"{RECEIVER_HOST}/32",
+            # The bench measures capacity: one tenant creating far beyond the per-tenant limits (decision 0014).
+            CHRONOHOOK_TENANT_CREATE_RATE="0",
+            CHRONOHOOK_TENANT_MAX_PENDING="0",
             **(env or {}),
         )
         self.supervisor = Supervisor(
