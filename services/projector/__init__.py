@@ -1,1 +1,1 @@
-"""The projector: folds the job events into the SQL read models behind every GET, and sends callbacks."""
+"""The projector: folds the job events into the SQL read models behind every GET. It sends nothing."""
