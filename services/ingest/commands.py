@@ -142,6 +142,12 @@ def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: d
     )
 
 
+TOO_LARGE = (
+    "The body is larger than the request limit (1 MiB by default), or the job's largest event would exceed the "
+    f"{MAX_EVENT_BYTES:,}-byte event budget (docs/api.md)"
+)
+
+
 def largest_event_bytes(event: Envelope) -> int:
     """The encoded size of the largest event a job written by ``event`` can lead to.
 

@@ -18,6 +18,7 @@ from services.ingest.errors import (
     Conflict,
     NotFound,
     PayloadTooLarge,
+    QuedUpErrorBody,
     QuedUpInvalidBody,
     Responses,
     invalid_input,
@@ -26,7 +27,7 @@ from services.ingest.models import CreateJobRequest, Job, UpdateJobRequest
 
 router = APIRouter(prefix="/jobs", tags=["QuedUp jobs"])
 MAX_OFFSET = 2**63 - 1
-ERRORS = QUEDUP_RESPONSES
+ERRORS = QUEDUP_RESPONSES | {413: {"model": QuedUpErrorBody, "description": commands.TOO_LARGE}}
 TAKEN: Responses = {409: {"model": QuedUpInvalidBody, "description": "The name is taken"}}
 
 

@@ -7,13 +7,16 @@ from fastapi import APIRouter
 from services.ingest import commands
 from services.ingest import validation as v
 from services.ingest.context import Ctx, Tenant
-from services.ingest.errors import RECURO_RESPONSES, PayloadTooLarge, invalid_input
+from services.ingest.errors import RECURO_RESPONSES, PayloadTooLarge, RecuroErrorBody, invalid_input
 from services.ingest.models import CreateCronRequest, CronResponse
 
 router = APIRouter(prefix="/api/crons", tags=["Recuro crons"])
 
 
-@router.post("", status_code=201, response_model=CronResponse, responses=RECURO_RESPONSES)
+ERRORS = RECURO_RESPONSES | {413: {"model": RecuroErrorBody, "description": commands.TOO_LARGE}}
+
+
+@router.post("", status_code=201, response_model=CronResponse, responses=ERRORS)
 async def create_cron(req: CreateCronRequest, ctx: Ctx, tenant: Tenant) -> CronResponse:
     """Create a recurring HTTP request on a 5-field cron expression (UTC)."""
     urls = {"url": req.url, "callback_url": req.callback_url}

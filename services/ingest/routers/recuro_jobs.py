@@ -25,7 +25,7 @@ from services.ingest.models import (
 
 router = APIRouter(prefix="/api/jobs", tags=["Recuro jobs"])
 BATCH_PATH = "/api/jobs/batch"
-ERRORS = RECURO_RESPONSES
+ERRORS = RECURO_RESPONSES | {413: {"model": RecuroErrorBody, "description": commands.TOO_LARGE}}
 
 
 def refuse_unsendable(ctx: IngestContext, jobs: list[PushJobRequest], prefix: str = "") -> None:
@@ -63,7 +63,13 @@ async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant) -> PushJobResp
     status_code=201,
     response_model=PushJobsBatchResponse,
     responses=ERRORS
-    | {413: {"model": RecuroErrorBody, "description": "The body is larger than the batch limit (16 MiB by default)"}},
+    | {
+        413: {
+            "model": RecuroErrorBody,
+            "description": "The body is larger than the batch limit (16 MiB by default), or a job's largest event "
+            "would exceed the event budget (the message names it: jobs.<index>)",
+        }
+    },
 )
 async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant) -> PushJobsBatchResponse:
     """Push up to 1,000 jobs at once: all validated before any is accepted; one response per job, in order.
