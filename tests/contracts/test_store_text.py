@@ -88,8 +88,7 @@ def test_accepted_odd_text_round_trips_through_the_store(engine: Engine) -> None
     for event in events:
         view = reader.job("tenant-😀", event.job_id)
         assert view is not None, event.job_id
-        request = getattr(event, "request")  # noqa: B009 - every creation event carries one
-        assert view.request == request
+        assert view.request == event.request
         assert (view.name, view.queue) == (getattr(event, "name", None), getattr(event, "queue", None))
         assert view.callback_url == getattr(event, "callback_url", None)
         assert view.payload == getattr(event, "payload", None)
