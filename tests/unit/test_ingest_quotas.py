@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -245,3 +246,26 @@ def test_pending_jobs_counts_what_may_still_run(
     # When its pending jobs are counted
     # Then only its own, and (from exact_from on) only those not finished
     assert pending_jobs(api.ctx.engine, "t1", exact_from) == expected
+
+
+def test_a_slow_count_is_reused_for_longer() -> None:
+    # Given a pending count that takes 3 s (on the quota's clock)
+    timer = FakeTimer()
+    calls: list[str] = []
+
+    def slow_count(tenant: str, _exact_from: int) -> int:
+        calls.append(tenant)
+        timer.now += 3.0
+        return 0
+
+    quotas = TenantQuotas(rate=0.0, burst=1, max_pending=10, count_pending=slow_count, timer=timer)
+    # When creates come 2 s, then 29 s, then 31 s after it
+    asyncio.run(quotas.admit("t1", 1))
+    for later in (2.0, 27.0):
+        timer.now += later
+        asyncio.run(quotas.admit("t1", 1))
+    # Then it was counted once within 30 s (10 times what it took), again after
+    assert len(calls) == 1
+    timer.now += 2.0
+    asyncio.run(quotas.admit("t1", 1))
+    assert len(calls) == 2
