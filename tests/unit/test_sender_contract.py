@@ -8,11 +8,13 @@ import json
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import TypeVar
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -783,3 +785,47 @@ def test_a_literal_resolves_to_itself(resolver_under_test: Resolver) -> None:
 def test_the_static_resolver_fails_an_unknown_name() -> None:
     with pytest.raises(ResolveError):
         asyncio.run(StaticResolver({}).resolve("nowhere.test", 80))
+
+
+def test_a_compressed_bomb_is_cut_at_the_limit_without_inflating_it() -> None:
+    # Given a target answering with 64 MiB of zeros gzip-compressed to about 64 KB
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    megabyte = b"\0" * (1 << 20)
+    payload = b"".join(compressor.compress(megabyte) for _ in range(64)) + compressor.flush()
+
+    async def script(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(payload)
+        await server.write(writer, head + payload)
+
+    with RawServer(script) as server:
+        # When a request is sent
+        result = _send_real(server.url())
+
+    # Then the body is capped (NUL shown as U+FFFD, within 16 KiB of UTF-8) and flagged as truncated
+    assert result.status == 200, result
+    assert result.truncated
+    assert result.body is not None and set(result.body) == {"\ufffd"}
+    assert len(result.body.encode()) <= 16_384
+
+
+def test_aiohttp_reports_a_socket_factory_refusal_naming_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a bare aiohttp session whose only guard is the socket factory (the resolver and URL checks bypassed)
+    connects = ConnectRecorder(monkeypatch)
+    policy = EgressPolicy.from_setting("127.0.0.2/32")
+
+    async def scenario() -> tuple[str, str]:
+        connector = aiohttp.TCPConnector(socket_factory=guarded_socket(policy))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            try:
+                await session.get("http://127.0.0.1:9/")
+            except aiohttp.ClientError as exc:
+                return classify_exception(exc)
+        raise AssertionError("the request was sent")
+
+    # When a request to a refused literal is made
+    reason, message = asyncio.run(scenario())
+
+    # Then no socket connected, and the failure names the policy
+    assert connects.attempts == []
+    assert reason == "connection_error"
+    assert "egress policy" in message
