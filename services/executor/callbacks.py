@@ -49,6 +49,16 @@ def callback_result_event(
         event_id=deterministic_event_id("callback-failed", due.callback_id, due.attempt),
         response_status=result.status,
         failure_reason=result.failure_reason or "unknown",
-        error_message=result.error_message,
+        error_message=_recordable_text(result.error_message),
         **base,
     )
+
+
+ERROR_MESSAGE_LIMIT = 1_000
+
+
+def _recordable_text(text: str | None) -> str | None:
+    """An error message the event can always carry: valid Unicode (a lone surrogate becomes "?"), and short."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "replace").decode()[:ERROR_MESSAGE_LIMIT]

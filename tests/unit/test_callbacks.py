@@ -12,6 +12,7 @@ from pathlib import Path
 
 from chronohook.ids import recuro_job_key
 from chronohook.outbound.sender import SendResult, classify_status
+from schemas import decode_event, encode_event
 from schemas.changelog import CallbackEntry, Entry, TimerEntry, decode_entry
 from schemas.events import (
     CallbackAbandoned,
@@ -304,3 +305,18 @@ def test_the_projector_cannot_send_anything() -> None:
     )  # fmt: skip
     # Then no HTTP client nor the outbound room is among it: a rebuild of the read models sends no callback
     assert out.stdout.strip() == "[]"
+
+
+def test_a_callback_failure_is_always_recordable() -> None:
+    # Given a due callback, and a failure whose message holds a lone surrogate and runs long
+    due = CallbackDue(
+        event_id="evt_x", job_id="rj_1", tenant="t1", occurred_at=T0, callback_id="cb:rj_1:0:1", run_id="rj_1:0:1",
+        url=CB_URL, body="{}", due_at=T0,
+    )  # fmt: skip
+    sent = SendResult(0.0, 3.0, failure_reason="unknown", error_message="caf\udce9 " + "x" * 5000)
+    # When the executor makes its event
+    failed = callback_result_event(due, sent, T0)
+    # Then it encodes, with the message made valid and cut short
+    assert isinstance(failed, CallbackFailed) and failed.error_message is not None
+    assert failed.error_message.startswith("caf? ") and len(failed.error_message) == 1_000
+    assert decode_event(encode_event(failed)) == failed
