@@ -4,7 +4,8 @@ The record's key and value are the bad record's own, byte for byte (no base64, n
 them as they came, and replay one by producing it back to its source topic once the cause is fixed. Everything
 chronohook adds rides in headers named ``chronohook.dead.*``, described by ``DeadRecord``; the bad record's own
 headers (its ``type`` among them) are kept before ours. A value too large to fit beside our headers is cut, and
-``chronohook.dead.value-bytes`` says how long it was.
+``chronohook.dead.value-bytes`` says how long it was; source headers past a size budget are left out, and
+``chronohook.dead.headers-dropped`` says how many.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class DeadRecord(BaseModel):
     dead_at: AwareDatetime
     value_bytes: int | None = Field(
         default=None, description="Length of the original value when it was cut to fit; absent when kept whole."
+    )
+    headers_dropped: int | None = Field(
+        default=None, description="How many of the source's headers were left out to fit; absent when all are kept."
     )
 
     def headers(self) -> list[tuple[str, bytes]]:

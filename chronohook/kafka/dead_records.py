@@ -29,6 +29,7 @@ log = logging.getLogger("chronohook.dead_records")
 _HEADROOM_BYTES = 64 * 1024
 MAX_KEPT_VALUE_BYTES = MAX_MESSAGE_BYTES - _HEADROOM_BYTES
 MAX_KEPT_KEY_BYTES = 16 * 1024
+MAX_KEPT_HEADER_BYTES = 16 * 1024
 
 _counts: collections.Counter[str] = collections.Counter()
 _counts_lock = threading.Lock()
@@ -54,6 +55,17 @@ def dead_record(
     """The record to produce: the original key and value (cut only when they cannot fit), its headers, then ours."""
     value = record.value
     cut = value is not None and len(value) > MAX_KEPT_VALUE_BYTES
+    # The source's own headers, except any posing as ours (a reader takes the last of each name anyway), within a
+    # budget: together with the cut key and value they leave room for ours under the record limit.
+    headers: Headers = []
+    budget = MAX_KEPT_HEADER_BYTES
+    source = [(name, raw) for name, raw in record.headers if not name.startswith(HEADER_PREFIX)]
+    for name, raw in source:
+        budget -= len(name.encode()) + len(raw or b"")
+        if budget < 0:
+            break
+        headers.append((name, raw))
+    dropped = len(source) - len(headers)
     info = DeadRecord(
         source_topic=record.topic,
         source_partition=record.partition,
@@ -62,12 +74,11 @@ def dead_record(
         reason=reason_of(error),
         dead_at=at,
         value_bytes=len(value) if cut and value is not None else None,
+        headers_dropped=dropped or None,
     )
     if cut and value is not None:
         value = value[:MAX_KEPT_VALUE_BYTES]
     key = record.key[:MAX_KEPT_KEY_BYTES] if record.key is not None else None
-    # The source's own headers, except any posing as ours; a reader takes the last of each name anyway.
-    headers: Headers = [(name, raw) for name, raw in record.headers if not name.startswith(HEADER_PREFIX)]
     headers.extend(info.headers())
     return key, value, headers
 

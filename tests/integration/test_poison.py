@@ -171,3 +171,28 @@ def test_an_event_of_the_largest_allowed_size_goes_through_the_broker_whole(
     assert got is not None and got.value is not None
     assert len(got.value) == MAX_EVENT_BYTES
     assert decode_event(got.value) == event
+
+
+def test_the_embedded_brokers_files_are_its_owners_alone(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Given the session's embedded broker (none when the suite runs against another broker)
+    homes = [p for p in tmp_path_factory.getbasetemp().glob("kafka*") if (p / "server.properties").exists()]
+    if not kafka_bootstrap or not homes:
+        pytest.skip("the suite runs against a broker it did not start")
+
+    # When its directory and everything the broker wrote in it are looked at
+    home = homes[0]
+    paths = [home, *home.rglob("*")]
+
+    # Then the directory is closed to others, and no file or directory grants group or others anything
+    assert home.stat().st_mode & 0o777 == 0o700
+    open_to_others = [str(p) for p in paths if _mode(p) & 0o077]
+    assert open_to_others == []
+
+
+def _mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode
+    except FileNotFoundError:  # the broker removed it meanwhile (a rolled segment, a swap file)
+        return 0

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chronohook.kafka.dead_records import (
+    MAX_KEPT_HEADER_BYTES,
     MAX_KEPT_VALUE_BYTES,
     dead_record,
     produce_dead_record,
@@ -118,3 +119,18 @@ def test_produce_into_a_transaction_waits_out_a_full_queue_and_counts() -> None:
     assert topic == "p.dead-records" and value == b"{not json" and kwargs["key"] == b"rj_1"
     assert producer.polls == 1
     assert set_aside_counts()["timer-test"] == before + 1
+
+
+def test_source_headers_past_the_budget_are_left_out_and_counted() -> None:
+    # Given a record with many large headers
+    many = tuple((f"h{i}", b"x" * 1024) for i in range(40))
+    record = bad(headers=(("type", b"JobDue"), *many))
+
+    # When it is set aside
+    _, _, headers = dead_record(record, "executor", "why", T0)
+
+    # Then the first ones are kept within the budget, and ours say how many were left out
+    kept = [name for name, _ in headers if not name.startswith("chronohook.dead.")]
+    assert kept[0] == "type" and 0 < len(kept) < 41
+    assert sum(len(v or b"") for n, v in headers if n in kept) <= MAX_KEPT_HEADER_BYTES
+    assert DeadRecord.from_headers(headers).headers_dropped == 41 - len(kept)
