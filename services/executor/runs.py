@@ -46,6 +46,8 @@ def result_event(
 
 def unrecordable(event: JobSucceeded | JobFailed) -> tuple[FailureReason, str] | None:
     """Why ``event`` cannot be recorded as it is (text that is not valid Unicode, or too large); None when it can."""
+    if _plainly_fits(event):
+        return None
     try:
         size = len(encode_event(event))
     except ValueError as exc:  # pydantic's serialisation error: a lone surrogate, say
@@ -53,6 +55,29 @@ def unrecordable(event: JobSucceeded | JobFailed) -> tuple[FailureReason, str] |
     if size > MAX_EVENT_BYTES:
         return "limit_exceeded", f"it is {size:,} bytes, over the {MAX_EVENT_BYTES:,}-byte event limit"
     return None
+
+
+# Room for everything in a result event besides its free text (ids, times, field names), with a wide margin.
+_ENVELOPE_ALLOWANCE = 64 * 1024
+
+
+def _plainly_fits(event: JobSucceeded | JobFailed) -> bool:
+    """A quick yes for the usual result, without encoding it twice (the producer encodes it): ASCII text always
+    encodes, and at most six-fold (a control character becomes a six-character escape). Else the full check."""
+    o = event.outcome
+    texts = [o.response_body, o.request_body, o.callback_url, getattr(event, "error_message", None)]
+    texts.extend(o.response_headers.keys())
+    texts.extend(o.response_headers.values())
+    texts.extend(o.request_headers.keys())
+    texts.extend(o.request_headers.values())
+    total = 0
+    for text in texts:
+        if text is None:
+            continue
+        if not text.isascii():
+            return False
+        total += len(text)
+    return 6 * total + _ENVELOPE_ALLOWANCE <= MAX_EVENT_BYTES
 
 
 def recordable(event: JobSucceeded | JobFailed) -> JobSucceeded | JobFailed:
