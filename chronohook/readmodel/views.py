@@ -11,6 +11,11 @@ from chronohook.errors import ChronohookError
 from chronohook.schedule import first_run_at
 from schemas.events import (
     Api,
+    CallbackAbandoned,
+    CallbackDue,
+    CallbackFailed,
+    CallbackRetryScheduled,
+    CallbackSucceeded,
     Event,
     FailureReason,
     HttpRequestSpec,
@@ -39,6 +44,7 @@ class TenantMismatch(ReadModelError):
 QuedupStatus = Literal["active", "paused", "failed", "completed"]
 RecuroStatus = Literal["pending", "processing", "completed", "failed"]
 FinalStatus = Literal["success", "retrying", "failed_with_retries", "failed_no_retries", "dead_lettered"]
+CallbackStatus = Literal["pending", "retrying", "delivered", "abandoned"]
 
 
 class JobView(BaseModel):
@@ -73,6 +79,9 @@ class JobView(BaseModel):
     dead_lettered_at: AwareDatetime | None = None
     last_run_at: AwareDatetime | None = None
     runs_count: int = 0
+    # The latest completion callback of the job's runs: where it stands, and the attempts made so far.
+    callback_status: CallbackStatus | None = None
+    callback_attempts: int = 0
 
 
 class RunView(BaseModel):
@@ -219,6 +228,18 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
             if view.schedule:
                 return view.model_copy(update=dict(updated_at=at))
             return view.model_copy(update=dict(status="failed", next_run_at=None, updated_at=at))
+        # A callback is not a change of the job: updated_at stays.
+        case CallbackDue():
+            status: CallbackStatus = "pending" if event.attempt == 1 else "retrying"
+            return view.model_copy(update=dict(callback_status=status, callback_attempts=event.attempt - 1))
+        case CallbackSucceeded():
+            return view.model_copy(update=dict(callback_status="delivered", callback_attempts=event.attempt))
+        case CallbackFailed():
+            return view.model_copy(update=dict(callback_attempts=event.attempt))
+        case CallbackRetryScheduled():
+            return view.model_copy(update=dict(callback_status="retrying"))
+        case CallbackAbandoned():
+            return view.model_copy(update=dict(callback_status="abandoned", callback_attempts=event.attempts))
     return view
 
 

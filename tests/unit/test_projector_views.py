@@ -6,6 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from chronohook.readmodel.views import JobView, evolve, run_view
 from schemas.events import (
+    CallbackAbandoned,
+    CallbackDue,
+    CallbackFailed,
+    CallbackRetryScheduled,
+    CallbackSucceeded,
     Event,
     HttpRequestSpec,
     JobCreated,
@@ -322,3 +327,40 @@ def test_run_view_records_what_happened() -> None:
     assert ok.success
     assert ok.failure_reason is None
     assert ok.error_message is None
+
+
+# -- callbacks -------------------------------------------------------------------------------------------------
+def test_callback_events_show_where_the_latest_callback_stands_without_touching_the_job() -> None:
+    # Given a Recuro job that ran
+    d = due("rj_847", T0 + 300 * S)
+    ran = fold([pushed(), d, succeeded(d, T0 + 301 * S)])[-1]
+    assert ran is not None and ran.callback_status is None
+    cb = {"callback_id": f"cb:{d.run_id}"}
+    at = T0 + 302 * S
+    # When its callback fails once, is retried and delivered
+    events: list[Event] = [
+        CallbackDue(**env("rj_847", at, 20), **cb, run_id=d.run_id, url="https://x/cb", body="{}", due_at=at),
+        CallbackFailed(
+            **env("rj_847", at, 21), **cb, attempt=1, started_at=at, duration_ms=1.0, response_status=500,
+            failure_reason="http_server_error",
+        ),
+        CallbackRetryScheduled(**env("rj_847", at, 22), **cb, next_attempt=2, retry_at=at + 5 * S),
+        CallbackDue(
+            **env("rj_847", at, 23), **cb, run_id=d.run_id, url="https://x/cb", body="{}", attempt=2, due_at=at
+        ),
+        CallbackSucceeded(
+            **env("rj_847", at, 24), **cb, attempt=2, started_at=at, duration_ms=1.0, response_status=200
+        ),
+    ]  # fmt: skip
+    views = []
+    view: JobView | None = ran
+    for event in events:
+        view = evolve(view, event)
+        assert view is not None
+        views.append((view.callback_status, view.callback_attempts))
+    # Then the view follows it, and the job itself did not change
+    assert views == [("pending", 0), ("pending", 1), ("retrying", 1), ("retrying", 1), ("delivered", 2)]
+    assert view is not None and view.updated_at == ran.updated_at and view.status == "completed"
+    # And an abandoned callback says so
+    gone = evolve(view, CallbackAbandoned(**env("rj_847", at, 25), **cb, attempts=6))
+    assert gone is not None and (gone.callback_status, gone.callback_attempts) == ("abandoned", 6)
