@@ -96,6 +96,19 @@ def test_when_the_request_alone_is_too_large_it_is_dropped_too() -> None:
     assert unrecordable(event) is None
 
 
+def test_ascii_that_escapes_past_the_limit_is_caught() -> None:
+    # Given an answer of control characters: short as text, six times longer as JSON
+    job = due(body=None)
+    result = answered(body="\x01" * (MAX_EVENT_BYTES // 5))
+
+    # When its result event is made
+    event = result_event(job, request_headers(job), result, T0)
+
+    # Then it is measured as encoded, and recorded as a limit_exceeded failure that fits
+    assert isinstance(event, JobFailed) and event.failure_reason == "limit_exceeded"
+    assert len(encode_event(event)) <= MAX_EVENT_BYTES
+
+
 # -- service.py: records it cannot handle are set aside --------------------------------------------------------------
 class Sink:
     def __init__(self) -> None:
