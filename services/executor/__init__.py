@@ -1,1 +1,1 @@
-"""The executor: consumes ``JobDue``, sends the request, emits ``JobSucceeded`` or ``JobFailed``."""
+"""The executor: consumes ``JobDue`` and ``CallbackDue``, sends the request, emits what came of it."""

@@ -1,1 +1,1 @@
-"""The timer: holds pending jobs in time buckets and emits ``JobDue`` when they are due."""
+"""The timer: holds pending jobs and callbacks in time buckets and emits ``JobDue`` and ``CallbackDue`` when due."""
