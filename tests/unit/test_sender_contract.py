@@ -829,3 +829,20 @@ def test_aiohttp_reports_a_socket_factory_refusal_naming_the_policy(monkeypatch:
     assert connects.attempts == []
     assert reason == "connection_error"
     assert "egress policy" in message
+
+
+def test_proxies_from_the_environment_do_not_apply(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given HTTP_PROXY and HTTPS_PROXY pointing at a listener that counts connections
+    with _counting_server() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url())
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+        monkeypatch.setenv("ALL_PROXY", proxy.url())
+
+        # When a request is sent
+        result = send(_real(receiver), spec(receiver.url("/direct")))
+        accepted = proxy.accepted
+
+    # Then it went straight to the target
+    assert result.status == 200, result
+    assert accepted == 0
+    assert [s.path for s in receiver.seen()] == ["/direct"]
