@@ -98,6 +98,7 @@ class NodeLease:
         self._closed = False
         self._node_id: int | None = None
         self._not_before_ms = 0
+        self._expires_ms = 0  # the expiry this process last wrote
         self._usable_until = float("-inf")  # monotonic seconds
         self._lost = False
 
@@ -171,6 +172,7 @@ class NodeLease:
                 with self._lock:
                     self._node_id = node_id
                     self._not_before_ms = max(now_ms, 0 if row is None else row.expires_ms + 1)
+                    self._expires_ms = expires_ms
                     self._usable_until = started + self._terms.ttl_seconds - self._terms.margin_seconds
                 log.info("leased node id %d (%s)", node_id, self._info)
                 return None
@@ -189,7 +191,8 @@ class NodeLease:
             if self._lost:
                 raise NodeLeaseLost(f"node id {node_id} was taken over by another process")
             started = self._monotonic()
-            expires_ms = to_ms(self._clock.now()) + int(self._terms.ttl_seconds * 1000)
+            # Never earlier than already promised: a wall clock stepped back must not hand the node id out early.
+            expires_ms = max(self._expires_ms, to_ms(self._clock.now()) + int(self._terms.ttl_seconds * 1000))
             with self._engine.begin() as conn:
                 renewed = conn.execute(
                     update(node_leases)
@@ -201,6 +204,7 @@ class NodeLease:
                 self._lost = True
                 self._usable_until = float("-inf")
                 raise NodeLeaseLost(f"node id {node_id} was taken over by another process after this one's lapsed")
+            self._expires_ms = expires_ms
             self._usable_until = max(self._usable_until, started + self._terms.ttl_seconds - self._terms.margin_seconds)
 
     def check(self) -> None:

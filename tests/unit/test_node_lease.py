@@ -154,6 +154,21 @@ def test_renewal_keeps_a_lease_alive_past_its_first_ttl(engine: Engine) -> None:
         leaser(engine, clock).acquire(preferred=9)
 
 
+def test_a_renewal_after_the_wall_clock_stepped_back_does_not_shorten_the_lease(engine: Engine) -> None:
+    # Given a lease on node id 8
+    clock = FixedClock(START)
+    lease = leaser(engine, clock)
+    lease.acquire(preferred=8)
+    promised = engine_expiry(engine, 8)
+
+    # When the wall clock steps back a minute and the lease is renewed
+    clock.advance(-60)
+    lease.renew()
+
+    # Then the expiry stays where it was promised
+    assert engine_expiry(engine, 8) == promised
+
+
 def test_minting_stops_margin_seconds_before_others_may_take_over(engine: Engine) -> None:
     # Given a lease and an id generator minting under it
     clock, mono = FixedClock(START), FakeMonotonic()
