@@ -74,8 +74,10 @@ def refusal_before_connect(
         url = URL(request.url)
     except (ValueError, TypeError) as exc:
         return "invalid_url", f"invalid URL: {exc}"
-    if url.scheme not in SCHEMES or not url.raw_host:
-        return "invalid_url", f"refused by the egress policy: only http and https URLs are sent, not {request.url!r}"
+    if url.scheme not in SCHEMES:
+        return "invalid_url", f"refused by the egress policy: only http and https URLs are sent, not {url.scheme!r}"
+    if not url.raw_host:
+        return "invalid_url", "invalid URL: it has no host"
     try:
         if policy is not None:
             policy.check_url(request.url)
