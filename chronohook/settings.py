@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chronohook.outbound.egress import EgressPolicy
 from schemas.topics import DEFAULT_BOOTSTRAP, DEFAULT_PARTITIONS, DEFAULT_PREFIX, topic_name
 
 
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     tenant_create_burst: int = Field(default=5_000, ge=1)
     # Jobs a tenant may have pending (scheduled, not yet finished); 0 turns the cap off.
     tenant_max_pending: int = Field(default=1_000_000, ge=0)
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _cidr_list(cls, value: str) -> str:
+        # Checked at start: a typo here must stop the process, not turn every later create into an error.
+        EgressPolicy.from_setting(value)
+        return value
 
     @property
     def resolved_database_url(self) -> str:
