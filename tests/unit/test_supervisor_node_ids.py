@@ -1,0 +1,29 @@
+"""The supervisor leaves node ids to the leases, unless one is set explicitly (decision 0013)."""
+
+from __future__ import annotations
+
+from chronohook.supervisor import Supervisor
+
+
+def test_ingest_workers_get_no_node_id_when_none_is_set() -> None:
+    # Given a supervisor for two API workers and no CHRONOHOOK_NODE_ID
+    supervisor = Supervisor(env={"CHRONOHOOK_TOPIC_PREFIX": "p"}, api_workers=2)
+
+    # When it plans its ingest children
+    children = supervisor._instances("ingest")
+
+    # Then each has its own name and instance id, and no node id: each leases a free one
+    assert [name for name, _ in children] == ["ingest-1", "ingest-2"]
+    assert all("CHRONOHOOK_NODE_ID" not in env for _, env in children)
+    assert {env["CHRONOHOOK_GROUP_INSTANCE_ID"] for _, env in children} == {"p.ingest-1", "p.ingest-2"}
+
+
+def test_an_explicit_node_id_is_spread_over_the_workers() -> None:
+    # Given CHRONOHOOK_NODE_ID=10 and three API workers
+    supervisor = Supervisor(env={"CHRONOHOOK_NODE_ID": "10"}, api_workers=3)
+
+    # When it plans its ingest children
+    children = supervisor._instances("ingest")
+
+    # Then they ask for 10, 11 and 12 (the same one for all would be refused)
+    assert [env["CHRONOHOOK_NODE_ID"] for _, env in children] == ["10", "11", "12"]
