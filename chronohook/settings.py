@@ -23,9 +23,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     topic_prefix: str = DEFAULT_PREFIX
     partitions: int = Field(default=DEFAULT_PARTITIONS, ge=1, le=1024)
-    # Distinguishes id generators of concurrent ingest processes; unique per process (0-63).
+    # The node id (0-63) an ingest process asks to lease for its integer ids (chronohook/store/leases.py). Unset, it
+    # leases any free one; set, start-up fails while a live process holds it.
     node_id: int = Field(default=0, ge=0, le=63)
-    # Ingest processes `chronohook dev` runs on the one API port (SO_REUSEPORT); each gets node_id + i.
+    # Ingest processes `chronohook dev` runs on the one API port (SO_REUSEPORT); each leases its own node id.
     api_workers: int = Field(default=1, ge=1, le=16)
     # Static consumer group membership (``group.instance.id``): a process restarted after a crash takes its partitions
     # back at once instead of after its dead predecessor's session timeout. Must be unique per process in a group (two

@@ -21,10 +21,16 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
-from chronohook.store.leases import leased_ids
+from chronohook.store.leases import NodeLeaseError, leased_ids
 from services.ingest.auth import Authenticate
 from services.ingest.context import IngestContext
-from services.ingest.errors import IngestError, handle_http_error, handle_ingest_error, handle_validation_error
+from services.ingest.errors import (
+    IngestError,
+    handle_http_error,
+    handle_ingest_error,
+    handle_node_lease_error,
+    handle_validation_error,
+)
 from services.ingest.limits import BodySizeLimit
 from services.ingest.routers import health, quedup_jobs, recuro_crons, recuro_jobs
 
@@ -86,6 +92,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app = FastAPI(title="chronohook", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.ctx = ctx
     app.add_exception_handler(IngestError, handle_ingest_error)
+    app.add_exception_handler(NodeLeaseError, handle_node_lease_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     for router in (quedup_jobs.router, recuro_jobs.router, recuro_crons.router, health.router):

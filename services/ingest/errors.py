@@ -104,6 +104,12 @@ async def handle_ingest_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(request.url.path, exc), status_code=exc.status_code, headers=error_headers(exc))
 
 
+async def handle_node_lease_error(request: Request, exc: Exception) -> JSONResponse:
+    """This process may not mint ids right now (its node-id lease lapsed or was lost): nothing was accepted."""
+    error = Unavailable(f"This API process cannot mint job ids at the moment, nothing was accepted: {exc}")
+    return await handle_ingest_error(request, error)
+
+
 async def send_error(path: str, error: IngestError, send: Send) -> None:
     """The same answer as ``handle_ingest_error``, from an ASGI middleware (before the app has read the body)."""
     body = json.dumps(error_body(path, error)).encode()

@@ -478,3 +478,23 @@ def test_openapi_lists_both_apis(api: Api) -> None:
     assert "post" in paths["/jobs"]
     assert "post" in paths["/api/jobs"]
     assert "post" in paths["/api/crons"]
+
+
+@pytest.mark.parametrize(("path", "body"), [("/api/jobs", PUSH), ("/api/crons", None)])
+def test_a_create_while_the_node_id_lease_has_lapsed_is_a_503_and_appends_nothing(
+    api: Api, path: str, body: dict[str, Any] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an ingest process whose node-id lease lapsed (its database was away too long)
+    from chronohook.store.leases import NodeLeaseLapsed
+
+    def lapsed() -> int:
+        raise NodeLeaseLapsed("the lease on node id 0 was not renewed in time")
+
+    monkeypatch.setattr(api.ctx.ids, "next_id", lapsed)
+    payload = body or {"name": "nightly", "url": "https://example.com/n", "cron_expression": "0 3 * * *"}
+    # When a Recuro job or cron is created
+    r = api.client.post(path, json=payload, headers=api.t1)
+    # Then it is a 503 in the API's shape, and nothing reached the log
+    assert r.status_code == 503, r.text
+    assert "cannot mint job ids" in r.json()["message"]
+    assert api.log.records == []
