@@ -65,6 +65,19 @@ class HttpRequestSpec(Frozen):
     assertions: tuple[SuccessAssertion, ...] = ()
 
 
+class QueueSettings(Frozen):
+    """A Recuro queue's settings, with Recuro's defaults; a job takes the settings in force when it runs."""
+
+    is_active: bool = True
+    timeout_seconds: int = Field(default=30, ge=1, le=300)
+    retries_enabled: bool = True
+    retry_delays: tuple[int, ...] = Field(default=(60, 1800, 10800), max_length=10)
+    success_assertions: tuple[SuccessAssertion, ...] = Field(default=(), max_length=10)
+    alerts_enabled: bool = False
+    max_parallelism: int | None = Field(default=None, ge=1)
+    dlq_retention_days: Literal[3, 7, 14, 30] = 14
+
+
 class RetryPolicy(Frozen):
     """Seconds to wait before each retry; an empty list means no retries."""
 
@@ -140,6 +153,16 @@ class JobDue(Envelope):
     request: HttpRequestSpec
     callback_url: str | None = None
     next_run_at: AwareDatetime | None = Field(default=None, description="The occurrence after this one.")
+    webhook_id: str | None = Field(
+        default=None,
+        description="The Standard Webhooks `webhook-id`: the same on every retry of one occurrence (for a Recuro "
+        "retry chain, the original job's). Absent on older events: derived from run_id without its attempt.",
+    )
+    queue: str | None = Field(default=None, description="The Recuro queue the job runs in, if any.")
+    queue_id: int | None = None
+    max_parallelism: int | None = Field(
+        default=None, description="The queue's bound on its jobs in flight across all executors; None: unbounded."
+    )
 
 
 class RunOutcome(Frozen):
