@@ -90,3 +90,15 @@ node_leases = Table(
     Column("holder_info", String(255), nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
 )
+
+# Queue parallelism slots (chronohook/store/queue_slots.py, decision 0017): an executor sends a job of a queue with
+# max_parallelism only while it holds one of the queue's slot rows (holder = a token per hold, "" when released).
+# expires_ms is Unix milliseconds, so a killed executor's slots come back.
+queue_slots = Table(
+    "queue_slots",
+    metadata,
+    Column("queue_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(64), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
