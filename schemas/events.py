@@ -270,6 +270,17 @@ class CallbackAbandoned(Envelope):
     error_message: str | None = None
 
 
+class QueueSettingsChanged(Envelope):
+    """A Recuro queue's full new settings (``PATCH /api/queues/{name}``). Not on the job log: on the compacted
+    ``<prefix>.queue-settings`` topic, keyed (``job_id``) by ``queue:<tenant>:<queue_id>``, the latest per queue
+    kept; every timer instance reads all of it, the projector folds it into the queue's row (decision 0015)."""
+
+    type: Literal["QueueSettingsChanged"] = "QueueSettingsChanged"
+    queue: str
+    queue_id: int
+    settings: QueueSettings
+
+
 Event = Annotated[
     JobCreated
     | JobPushed
@@ -286,7 +297,8 @@ Event = Annotated[
     | CallbackSucceeded
     | CallbackFailed
     | CallbackRetryScheduled
-    | CallbackAbandoned,
+    | CallbackAbandoned
+    | QueueSettingsChanged,
     Field(discriminator="type"),
 ]
 

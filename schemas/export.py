@@ -51,6 +51,8 @@ from schemas.events import (
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
+    QueueSettings,
+    QueueSettingsChanged,
     RetryPolicy,
     RunOutcome,
 )
@@ -158,6 +160,11 @@ CATALOGUE: dict[str, EventInfo] = {
         ("timer",), ("projector",), "A failed callback will be sent again at retry_at (after 5 s, 30 s, 2, 10, 30 min)."
     ),
     "CallbackAbandoned": EventInfo(("timer",), ("projector",), "Every attempt of a callback failed: it is given up."),
+    "QueueSettingsChanged": EventInfo(
+        ("ingest",),
+        ("timer", "projector"),
+        "A Recuro queue's full new settings; on the compacted <prefix>.queue-settings topic, keyed by queue.",
+    ),
 }
 
 # Consumer group of each service reading the job log (the GROUP constants in services/*/service.py).
@@ -270,6 +277,12 @@ EXAMPLES: tuple[Envelope, ...] = (
         **_base(n=15), callback_id=_CALLBACK_ID, next_attempt=2, retry_at=_AT + timedelta(seconds=5)
     ),
     CallbackAbandoned(**_base(n=16), callback_id=_CALLBACK_ID, attempts=6, error_message="HTTP 503"),
+    QueueSettingsChanged(
+        **_base(job_id="queue:acme:4821309785520121", n=17),
+        queue="emails",
+        queue_id=4821309785520121,
+        settings=QueueSettings(timeout_seconds=10, retry_delays=(1, 2), max_parallelism=2),
+    ),
 )
 
 
