@@ -15,6 +15,8 @@ DEFAULT_BOOTSTRAP: Final = "127.0.0.1:9092"
 EVENTS: Final = "job-events"
 TIMER_STATE: Final = "timer-state"
 DEAD_RECORDS: Final = "dead-records"
+# Recuro queues' settings, the latest per queue (decision 0015): a small table every timer instance reads whole.
+QUEUE_SETTINGS: Final = "queue-settings"
 
 # Every record of the job log carries its event type in this header, so consumers skip others without decoding.
 TYPE_HEADER: Final = "type"
@@ -42,6 +44,12 @@ LOG_CONFIG: Final = {
     "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
 }
 CHANGELOG_CONFIG: Final = {
+    "cleanup.policy": "compact",
+    "min.compaction.lag.ms": "60000",
+    "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+}
+# Compacted, and never deleted by age: a queue's latest settings hold until they change again.
+QUEUE_SETTINGS_CONFIG: Final = {
     "cleanup.policy": "compact",
     "min.compaction.lag.ms": "60000",
     "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),

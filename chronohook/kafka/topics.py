@@ -11,17 +11,28 @@ from confluent_kafka.cimpl import NewTopic
 from chronohook.errors import KafkaUnavailable
 from chronohook.kafka.config import admin_config
 from chronohook.settings import Settings
-from schemas.topics import CHANGELOG_CONFIG, DEAD_RECORDS, DEAD_RECORDS_CONFIG, EVENTS, LOG_CONFIG, TIMER_STATE
+from schemas.topics import (
+    CHANGELOG_CONFIG,
+    DEAD_RECORDS,
+    DEAD_RECORDS_CONFIG,
+    EVENTS,
+    LOG_CONFIG,
+    QUEUE_SETTINGS,
+    QUEUE_SETTINGS_CONFIG,
+    TIMER_STATE,
+)
 
 
 @dataclass(frozen=True)
 class Topics:
     """``events``: the job log, every event of every job. ``timer_state``: the timer's compacted changelog,
-    co-partitioned with it. ``dead_records``: records a consumer could not decode or apply, set aside."""
+    co-partitioned with it. ``dead_records``: records a consumer could not decode or apply, set aside.
+    ``queue_settings``: each Recuro queue's latest settings, compacted, read whole by every timer (decision 0015)."""
 
     events: str
     timer_state: str
     dead_records: str
+    queue_settings: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topics:
@@ -29,6 +40,7 @@ class Topics:
             events=settings.topic(EVENTS),
             timer_state=settings.topic(TIMER_STATE),
             dead_records=settings.topic(DEAD_RECORDS),
+            queue_settings=settings.topic(QUEUE_SETTINGS),
         )
 
 
@@ -40,6 +52,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> Topics:
         NewTopic(topics.events, settings.partitions, 1, config=LOG_CONFIG),
         NewTopic(topics.timer_state, settings.partitions, 1, config=CHANGELOG_CONFIG),
         NewTopic(topics.dead_records, settings.partitions, 1, config=DEAD_RECORDS_CONFIG),
+        NewTopic(topics.queue_settings, settings.partitions, 1, config=QUEUE_SETTINGS_CONFIG),
     ]
     futures = admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout)
     for name, future in futures.items():
