@@ -1,7 +1,8 @@
 """What the timer keeps per pending job and per pending completion callback.
 
 Persisted to the compacted changelog topic: a job's ``TimerEntry`` keyed by its job id, a callback's
-``CallbackEntry`` keyed by its callback id (``cb:<run id>``), both in the partition of the job's events.
+``CallbackEntry`` keyed by its callback id (``cb:<run id>``), an alert's ``AlertEntry`` keyed by its alert id
+(``alert:<run id>``), all in the partition of the job's events.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.events import Api, HttpRequestSpec, RetryPolicy
+from schemas.events import Alert, Api, HttpRequestSpec, RetryPolicy
 
 
 class RetrySlot(BaseModel):
@@ -46,6 +47,9 @@ class TimerEntry(BaseModel):
     queue_id: int | None = None
     payload: dict[str, object] | None = None
     attempt_number: int = 1
+    # Recuro cron alerts (services/timer/alerts.py): the threshold, and the failures in a row so far.
+    alert_threshold: int | None = None
+    consecutive_failures: int = 0
 
     def wake_at(self) -> AwareDatetime | None:
         """The earliest moment this entry has something to fire."""
@@ -82,7 +86,26 @@ class CallbackEntry(BaseModel):
         return self.due_at
 
 
-Entry = TimerEntry | CallbackEntry
+class AlertEntry(BaseModel):
+    """An alert until its POST is delivered or abandoned; keyed by its alert id (``alert:<run id>``) in the
+    partition of the job that raised it, like a callback's entry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["alert"] = "alert"
+    alert_id: str
+    job_id: str
+    tenant: str
+    alert: Alert
+    # The attempt handed out last, or to hand out at ``due_at``; ``due_at`` is None while it is with an executor.
+    attempt: int = 1
+    due_at: AwareDatetime | None = None
+
+    def wake_at(self) -> AwareDatetime | None:
+        return self.due_at
+
+
+Entry = TimerEntry | CallbackEntry | AlertEntry
 
 
 def decode_entry(value: bytes | str) -> Entry:
@@ -90,4 +113,6 @@ def decode_entry(value: bytes | str) -> Entry:
     doc = json.loads(value)
     if isinstance(doc, dict) and doc.get("kind") == "callback":
         return CallbackEntry.model_validate(doc)
+    if isinstance(doc, dict) and doc.get("kind") == "alert":
+        return AlertEntry.model_validate(doc)
     return TimerEntry.model_validate(doc)

@@ -97,6 +97,7 @@ class JobCreated(Envelope):
     retry: RetryPolicy = RetryPolicy()
     active: bool = True
     integer_id: int | None = Field(default=None, description="Recuro cron id.")
+    alert_threshold: int | None = Field(default=None, description="Recuro cron: failures in a row that alert.")
 
 
 class JobPushed(Envelope):
@@ -129,6 +130,7 @@ class JobUpdated(Envelope):
     callback_url: str | None = None
     retry: RetryPolicy = RetryPolicy()
     active: bool = True
+    alert_threshold: int | None = Field(default=None, description="Recuro cron: failures in a row that alert.")
 
 
 class JobPaused(Envelope):
@@ -281,6 +283,101 @@ class QueueSettingsChanged(Envelope):
     settings: QueueSettings
 
 
+class Alert(Frozen):
+    """What an alert says (Recuro's ``warning``, ``failure``, ``recovery``): the body's content, built by the timer."""
+
+    kind: Literal["warning", "failure", "recovery"]
+    job_id: str = Field(description="The job whose run raised it (for a queue, the job that ended its streak).")
+    cron_id: int | None = Field(default=None, description="The Recuro cron, if the alert is a cron's.")
+    name: str | None = None
+    queue: str | None = Field(default=None, description="The Recuro queue, if the alert is a queue's.")
+    queue_id: int | None = None
+    consecutive_failures: int = Field(description="Failures in a row, counting the run; 0 on a recovery.")
+    alert_threshold: int = Field(description="Failures in a row that raise a ``failure``.")
+    run_id: str = Field(description="The run that caused the alert.")
+    response_status: int | None = None
+    failure_reason: FailureReason | None = None
+    error_message: str | None = None
+    raised_at: AwareDatetime
+
+
+class AlertRaised(Envelope):
+    """The timer decided an alert, from a run's result; in the job's history, listed at ``GET /api/alerts``."""
+
+    type: Literal["AlertRaised"] = "AlertRaised"
+    alert_id: str = Field(description="``alert:`` + the run's id: one alert per run at most, stable on redelivery.")
+    alert: Alert
+
+
+class AlertDue(Envelope):
+    """The timer hands one attempt of an alert's POST to the executors, which send it to the tenant's alert
+    destination as it stands at send time (``PUT /api/alert-destination``)."""
+
+    type: Literal["AlertDue"] = "AlertDue"
+    alert_id: str
+    alert: Alert
+    attempt: int = 1
+    due_at: AwareDatetime
+
+
+class AlertDelivered(Envelope):
+    """An alert's POST got a 2xx answer."""
+
+    type: Literal["AlertDelivered"] = "AlertDelivered"
+    alert_id: str
+    attempt: int
+    started_at: AwareDatetime
+    duration_ms: float
+    response_status: int
+    format: Literal["json", "slack"]
+
+
+class AlertDeliveryFailed(Envelope):
+    """An alert's POST got no 2xx answer, or the tenant has no alert destination (``no_destination``: not retried)."""
+
+    type: Literal["AlertDeliveryFailed"] = "AlertDeliveryFailed"
+    alert_id: str
+    attempt: int
+    started_at: AwareDatetime
+    duration_ms: float
+    response_status: int | None = None
+    failure_reason: FailureReason
+    error_message: str | None = None
+    no_destination: bool = False
+
+
+class AlertRetryScheduled(Envelope):
+    """A failed alert POST will be tried again at ``retry_at`` (the callbacks' delays)."""
+
+    type: Literal["AlertRetryScheduled"] = "AlertRetryScheduled"
+    alert_id: str
+    next_attempt: int
+    retry_at: AwareDatetime
+
+
+class AlertAbandoned(Envelope):
+    """An alert is not sent again: every attempt failed, or there is no destination to send it to."""
+
+    type: Literal["AlertAbandoned"] = "AlertAbandoned"
+    alert_id: str
+    attempts: int
+    error_message: str | None = None
+
+
+class AlertDestinationSet(Envelope):
+    """A tenant's alert URL (``PUT /api/alert-destination``); keyed (``job_id``) by ``alert-destination:<tenant>``."""
+
+    type: Literal["AlertDestinationSet"] = "AlertDestinationSet"
+    url: str
+    format: Literal["json", "slack"] = "json"
+
+
+class AlertDestinationCleared(Envelope):
+    """A tenant stopped its alerts' delivery (``DELETE /api/alert-destination``); same key as the set."""
+
+    type: Literal["AlertDestinationCleared"] = "AlertDestinationCleared"
+
+
 Event = Annotated[
     JobCreated
     | JobPushed
@@ -298,7 +395,15 @@ Event = Annotated[
     | CallbackFailed
     | CallbackRetryScheduled
     | CallbackAbandoned
-    | QueueSettingsChanged,
+    | QueueSettingsChanged
+    | AlertRaised
+    | AlertDue
+    | AlertDelivered
+    | AlertDeliveryFailed
+    | AlertRetryScheduled
+    | AlertAbandoned
+    | AlertDestinationSet
+    | AlertDestinationCleared,
     Field(discriminator="type"),
 ]
 

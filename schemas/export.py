@@ -27,11 +27,20 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 from pydantic_core import core_schema
 
-from schemas.changelog import CallbackEntry, TimerEntry
+from schemas.changelog import AlertEntry, CallbackEntry, TimerEntry
 from schemas.codec import encode_event
 from schemas.events import (
     CURRENT_SCHEMA_VERSION,
     EVENT_TYPES,
+    Alert,
+    AlertAbandoned,
+    AlertDelivered,
+    AlertDeliveryFailed,
+    AlertDestinationCleared,
+    AlertDestinationSet,
+    AlertDue,
+    AlertRaised,
+    AlertRetryScheduled,
     CallbackAbandoned,
     CallbackDue,
     CallbackFailed,
@@ -165,6 +174,22 @@ CATALOGUE: dict[str, EventInfo] = {
         ("timer", "projector"),
         "A Recuro queue's full new settings; on the compacted <prefix>.queue-settings topic, keyed by queue.",
     ),
+    "AlertRaised": EventInfo(
+        ("timer",), ("projector",), "A Recuro cron's run raised an alert: warning, failure or recovery."
+    ),
+    "AlertDue": EventInfo(
+        ("timer",), ("executor", "projector"), "One attempt of an alert's POST is due, to the tenant's destination."
+    ),
+    "AlertDelivered": EventInfo(("executor",), ("timer", "projector"), "An alert's POST got a 2xx answer."),
+    "AlertDeliveryFailed": EventInfo(
+        ("executor",), ("timer", "projector"), "An alert's POST got no 2xx answer, or the tenant has no destination."
+    ),
+    "AlertRetryScheduled": EventInfo(
+        ("timer",), ("projector",), "A failed alert POST will be sent again at retry_at (the callbacks' delays)."
+    ),
+    "AlertAbandoned": EventInfo(("timer",), ("projector",), "An alert is not sent again; it stays listed."),
+    "AlertDestinationSet": EventInfo(("ingest",), ("projector",), "A tenant's alert URL and body format."),
+    "AlertDestinationCleared": EventInfo(("ingest",), ("projector",), "A tenant's alerts are sent nowhere."),
 }
 
 # Consumer group of each service reading the job log (the GROUP constants in services/*/service.py).
@@ -203,6 +228,24 @@ _OUTCOME = RunOutcome(
     response_headers={"Content-Type": "text/plain"},
     response_body="ok",
     callback_url="https://example.com/hooks/chronohook-callback",
+)
+
+
+_CRON = "rc_4821309785520122"
+_CRON_RUN_ID = f"{_CRON}:{int(_AT.timestamp() * 1000)}:1"
+_ALERT_ID = f"alert:{_CRON_RUN_ID}"
+_ALERT = Alert(
+    kind="failure",
+    job_id=_CRON,
+    cron_id=4821309785520122,
+    name="nightly-sync",
+    consecutive_failures=2,
+    alert_threshold=2,
+    run_id=_CRON_RUN_ID,
+    response_status=503,
+    failure_reason="http_server_error",
+    error_message="HTTP 503",
+    raised_at=_AT,
 )
 
 
@@ -283,6 +326,33 @@ EXAMPLES: tuple[Envelope, ...] = (
         queue_id=4821309785520121,
         settings=QueueSettings(timeout_seconds=10, retry_delays=(1, 2), max_parallelism=2),
     ),
+    AlertRaised(**_base(_CRON, 18), alert_id=_ALERT_ID, alert=_ALERT),
+    AlertDue(**_base(_CRON, 19), alert_id=_ALERT_ID, alert=_ALERT, attempt=1, due_at=_AT),
+    AlertDelivered(
+        **_base(_CRON, 20),
+        alert_id=_ALERT_ID,
+        attempt=1,
+        started_at=_AT,
+        duration_ms=42.0,
+        response_status=200,
+        format="slack",
+    ),
+    AlertDeliveryFailed(
+        **_base(_CRON, 21),
+        alert_id=_ALERT_ID,
+        attempt=1,
+        started_at=_AT,
+        duration_ms=42.0,
+        response_status=503,
+        failure_reason="http_server_error",
+        error_message="HTTP 503",
+    ),
+    AlertRetryScheduled(**_base(_CRON, 22), alert_id=_ALERT_ID, next_attempt=2, retry_at=_AT + timedelta(seconds=5)),
+    AlertAbandoned(**_base(_CRON, 23), alert_id=_ALERT_ID, attempts=6, error_message="HTTP 503"),
+    AlertDestinationSet(
+        **_base(f"alert-destination:{_TENANT}", 24), url="https://hooks.slack.com/services/T0/B0/XXXX", format="slack"
+    ),
+    AlertDestinationCleared(**_base(f"alert-destination:{_TENANT}", 25)),
 )
 
 
@@ -348,7 +418,7 @@ def _topic_configuration(config: dict[str, str]) -> Json:
 
 
 def _component_schemas() -> Json:
-    described: tuple[type[BaseModel], ...] = (*EVENT_TYPES, TimerEntry, CallbackEntry)
+    described: tuple[type[BaseModel], ...] = (*EVENT_TYPES, TimerEntry, CallbackEntry, AlertEntry)
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, MODE) for m in described]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}", schema_generator=WireJsonSchema)
     schemas: Json = defs["$defs"]
@@ -402,7 +472,8 @@ def _timer_entry_message() -> Json:
         "description": (
             "Internal to the timer (schemas/changelog.py): other services must not depend on it. A job's entry "
             "is keyed by its job id; a pending completion callback's entry (`kind` = `callback`) by its "
-            "callback id (`cb:<run id>`), in the partition of the job it belongs to. A record with no value "
+            "callback id (`cb:<run id>`), a pending alert's (`kind` = `alert`) by its alert id (`alert:<run id>`), "
+            "in the partition of the job it belongs to. A record with no value "
             "(a tombstone) deletes an entry once nothing is left to fire. No headers."
         ),
         "contentType": "application/json",
@@ -410,6 +481,7 @@ def _timer_entry_message() -> Json:
             "oneOf": [
                 {"$ref": "#/components/schemas/TimerEntry"},
                 {"$ref": "#/components/schemas/CallbackEntry"},
+                {"$ref": "#/components/schemas/AlertEntry"},
             ]
         },
         "bindings": _kafka_key(),
