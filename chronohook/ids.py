@@ -6,11 +6,14 @@
   only while the lease holds: the generator asks its ``MintPermit`` before every id.
 * Queue ids are a stable hash of (tenant, queue name), so every ingest process agrees without talking.
 * QuedUp ids are ``job_`` + 26 characters of a ULID-like, time-ordered random value.
+* A create with an ``Idempotency-Key`` derives its ids instead (``derived_integer_id``, ``derived_quedup_job_id``), so a
+  repeated or racing request appends the same job (docs/decisions/0019).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 from typing import Protocol
@@ -117,6 +120,32 @@ def retry_job_id(original_id: int, attempt: int) -> int:
     """Deterministic id of a Recuro retry, so replaying the failure re-creates the same retry job."""
     digest = hashlib.blake2b(f"retry\x00{original_id}\x00{attempt}".encode(), digest_size=8).digest()
     return (int.from_bytes(digest, "big") & MAX_SAFE_INTEGER) or 1
+
+
+# Bit 52 marks an id derived from an Idempotency-Key (docs/decisions/0019): a snowflake reaches that bit only 2**40 ms
+# (about 34.8 years, in 2059) after EPOCH_MS, so until then a derived id never equals a minted one.
+DERIVED_BIT = 1 << 52
+
+
+def _derived_digest(parts: tuple[object, ...], size: int) -> bytes:
+    # JSON of the parts: unambiguous whatever characters a tenant name or a key holds.
+    encoded = json.dumps([str(p) for p in parts], separators=(",", ":")).encode()
+    return hashlib.blake2b(encoded, digest_size=size, person=b"chronohook-idem").digest()
+
+
+def derived_integer_id(*parts: object) -> int:
+    """A Recuro job or cron id derived from ``parts`` (tenant, endpoint, key, reservation, index): below 2**53."""
+    return DERIVED_BIT | (int.from_bytes(_derived_digest(parts, 8), "big") & (DERIVED_BIT - 1))
+
+
+def derived_quedup_job_id(*parts: object) -> str:
+    """A QuedUp job id (``job_`` + 26 Crockford characters, 130 bits) derived from ``parts``."""
+    value = int.from_bytes(_derived_digest(parts, 17), "big") >> 6
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "job_" + "".join(reversed(chars)).lower()
 
 
 def deterministic_event_id(*parts: object) -> str:
