@@ -25,11 +25,14 @@ from chronohook.outbound.egress import EgressPolicy
 from chronohook.outbound.resolver import SystemResolver
 from chronohook.outbound.sender import AiohttpSender, HttpSender
 from chronohook.settings import Settings
+from chronohook.store.engine import create_schema, make_engine
+from chronohook.store.queue_slots import MemorySlotStore, SqlSlotStore
 from schemas import CodecError, decode_event
 from schemas.events import CallbackDue, JobDue
 from services.executor.callbacks import callback_headers, callback_request, callback_result_event
 from services.executor.fairness import FairSlots, host_key
 from services.executor.offsets import OffsetTracker
+from services.executor.queue_gate import QueueGate
 from services.executor.runs import request_headers, result_event
 
 log = logging.getLogger("chronohook.executor")
@@ -51,6 +54,7 @@ class ExecutorService:
         sender: HttpSender,
         producer: AsyncEventProducer,
         dead: DeadRecordSink | None = None,
+        queues: QueueGate | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -62,6 +66,8 @@ class ExecutorService:
         # shared fairly across tenants and capped per host (services/executor/fairness.py).
         self.slots = FairSlots(settings.executor_concurrency, settings.host_concurrency)
         self.admitted = asyncio.Semaphore(settings.executor_concurrency * 8)
+        # A queue's max_parallelism across every executor (decision 0017); _main gives the shared database's slots.
+        self.queues = queues or QueueGate(MemorySlotStore(), clock)
         self.stopping = asyncio.Event()
         self.failure: BaseException | None = None
         # Where bad records go (built in run() unless given): acknowledged before their offset can be committed.
@@ -175,10 +181,12 @@ class ExecutorService:
             rest = (due.due_at - self.clock.now()).total_seconds()
             if rest > 0:
                 await asyncio.sleep(rest + 0.001)
-        headers = request_headers(due)
-        async with self.slots.acquire(due.tenant, host_key(due.request.url)):
-            started_at = self.clock.now()
-            result = await self.sender.send(due.request, headers)
+        # The queue's slot first, so a job waiting for its queue holds no send slot (its offset stays uncommitted).
+        async with self.queues.for_job(due):
+            headers = request_headers(due)
+            async with self.slots.acquire(due.tenant, host_key(due.request.url)):
+                started_at = self.clock.now()
+                result = await self.sender.send(due.request, headers)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
 
     async def deliver_callback(self, due: CallbackDue) -> None:
@@ -204,7 +212,9 @@ async def _main(settings: Settings, clock: Clock) -> None:
         body_limit=settings.response_body_limit,
         max_connections=settings.executor_concurrency,
     )
-    service = ExecutorService(settings, clock, sender, producer)
+    engine = make_engine(settings.resolved_database_url)  # the database ingest and the projector use
+    create_schema(engine)
+    service = ExecutorService(settings, clock, sender, producer, queues=QueueGate(SqlSlotStore(engine), clock))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.stopping.set)
@@ -213,6 +223,7 @@ async def _main(settings: Settings, clock: Clock) -> None:
     finally:
         await sender.close()
         producer.close()
+        engine.dispose()
 
 
 def serve(settings: Settings, clock: Clock) -> None:
