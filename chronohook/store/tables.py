@@ -137,23 +137,3 @@ signing_secrets = Table(
     Column("previous_expires_at", DateTime(timezone=True)),
     Column("recuro_compat", Integer, nullable=False),
 )
-
-# Idempotency-Key reservations (chronohook/store/idempotency.py, decision 0019): one row per (tenant, endpoint, key),
-# inserted if absent by the first request, which stores its answer there once its events are appended. nonce is part of
-# the derived job ids, so a key reused after expiry makes new jobs. Times are Unix milliseconds (compared as integers).
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("tenant", String(255), primary_key=True),
-    Column("scope", String(32), primary_key=True),
-    Column("key", String(255), primary_key=True),
-    Column("body_sha256", String(64), nullable=False),
-    Column("nonce", String(32), nullable=False),
-    Column("created_ms", BigInteger, nullable=False),
-    Column("expires_ms", BigInteger, nullable=False),
-    # The current holder's claim; NULL once it gave up (its append failed), so the next request takes over at once.
-    Column("claimed_ms", BigInteger),
-    Column("status", Integer),
-    Column("response_json", Text),
-    Index("ix_idempotency_keys_expires", "expires_ms"),
-)
