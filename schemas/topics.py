@@ -63,3 +63,9 @@ DEAD_RECORDS_CONFIG: Final = {
 
 def topic_name(prefix: str, name: str) -> str:
     return f"{prefix}.{name}"
+
+
+def queue_settings_key(tenant: str, queue_id: int) -> str:
+    """A queue's key on ``<prefix>.queue-settings`` (the event's ``job_id``): the tenant too, so a 53-bit queue id
+    that two tenants happen to share never lets one tenant's settings replace the other's under compaction."""
+    return f"queue:{tenant}:{queue_id}"

@@ -26,6 +26,7 @@ from schemas.events import (
     JobUpdated,
 )
 from services.timer.callbacks import fire_callback, on_callback_result, on_run_completed
+from services.timer.queues import QueueLookup, apply_queue_settings, default_settings, held
 
 Outcome = tuple[TimerEntry | None, list[Envelope]]
 # Every entry one event changed, by key (None: the entry is gone), and the events decided.
@@ -204,16 +205,21 @@ def _on_failure(entry: TimerEntry, event: JobFailed) -> Outcome:
     return settled.model_copy(update={"retry_slot": slot}), [scheduled]
 
 
-def fire_entry(entry: Entry, now: datetime, lead: timedelta = timedelta(0)) -> tuple[Entry | None, list[Envelope]]:
-    """Hand out whatever ``entry`` (a job's or a callback's) has due by ``now + lead``."""
+def fire_entry(
+    entry: Entry, now: datetime, lead: timedelta = timedelta(0), queues: QueueLookup = default_settings
+) -> tuple[Entry | None, list[Envelope]]:
+    """Hand out whatever ``entry`` (a job's or a callback's) has due by ``now + lead``; ``queues``: the Recuro
+    queues' settings in force (services/timer/queues.py)."""
     if isinstance(entry, CallbackEntry):
         return fire_callback(entry, now, lead)
-    return fire(entry, now, lead)
+    return fire(entry, now, lead, queues)
 
 
-def fire(entry: TimerEntry, now: datetime, lead: timedelta = timedelta(0)) -> Outcome:
-    """Hand out every attempt of ``entry`` due by ``now + lead``."""
-    if entry.paused:
+def fire(
+    entry: TimerEntry, now: datetime, lead: timedelta = timedelta(0), queues: QueueLookup = default_settings
+) -> Outcome:
+    """Hand out every attempt of ``entry`` due by ``now + lead``; a paused queue's job is held, not fired."""
+    if entry.paused or held(entry, queues):
         return entry, []
     horizon = now + lead
     emitted: list[Envelope] = []
@@ -233,7 +239,7 @@ def fire(entry: TimerEntry, now: datetime, lead: timedelta = timedelta(0)) -> Ou
         due = _due(entry, occurrence, occurrence, entry.attempt_number, following, now)
         entry = entry.model_copy(update={"next_due": following, "in_flight": (*entry.in_flight, due.run_id)})
         emitted.append(due)
-    return entry, emitted
+    return entry, apply_queue_settings(entry, emitted, queues)
 
 
 def _due(
