@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateIndex
 
 from chronohook.store.tables import metadata
 
@@ -64,6 +65,18 @@ def make_engine(url: str) -> Engine:
 def create_schema(engine: Engine) -> None:
     metadata.create_all(engine, checkfirst=True)
     add_missing_columns(engine)
+    add_missing_indexes(engine)
+
+
+def add_missing_indexes(engine: Engine) -> None:
+    """Create indexes a database made by an older version lacks (create_all only indexes the tables it creates).
+
+    ``IF NOT EXISTS`` (SQLite and PostgreSQL alike), so processes starting together cannot trip over each other.
+    """
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 def add_missing_columns(engine: Engine) -> None:

@@ -59,6 +59,8 @@ job_runs = Table(
     Column("attempt", Integer, nullable=False),
     Column("executed_at", DateTime(timezone=True), nullable=False),
     Column("doc", JSON, nullable=False),
+    # A job's runs, newest first, a page at a time (chronohook/readmodel/runs.py).
+    Index("ix_job_runs_job_executed", "job_id", "executed_at"),
 )
 
 queues = Table(
@@ -104,6 +106,20 @@ queue_slots = Table(
     Column("expires_ms", BigInteger, nullable=False),
 )
 
+# Each tenant's request-signing secrets (chronohook/store/signing_secrets.py, decision 0018): the current one, the one
+# it replaced while that keeps signing beside it (until previous_expires_at), and whether Recuro's pair is sent too.
+# Stored as given, not hashed: a secret is used to sign, not only to verify (docs/security.md).
+signing_secrets = Table(
+    "signing_secrets",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("secret", String(600), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("previous_secret", String(600)),
+    Column("previous_expires_at", DateTime(timezone=True)),
+    Column("recuro_compat", Integer, nullable=False),
+)
+
 # Idempotency-Key reservations (chronohook/store/idempotency.py, decision 0019): one row per (tenant, endpoint, key),
 # inserted if absent by the first request, which stores its answer there once its events are appended. nonce is part of
 # the derived job ids, so a key reused after expiry makes new jobs. Times are Unix milliseconds (compared as integers).
@@ -122,18 +138,4 @@ idempotency_keys = Table(
     Column("status", Integer),
     Column("response_json", Text),
     Index("ix_idempotency_keys_expires", "expires_ms"),
-)
-
-# Each tenant's request-signing secrets (chronohook/store/signing_secrets.py, decision 0018): the current one, the one
-# it replaced while that keeps signing beside it (until previous_expires_at), and whether Recuro's pair is sent too.
-# Stored as given, not hashed: a secret is used to sign, not only to verify (docs/security.md).
-signing_secrets = Table(
-    "signing_secrets",
-    metadata,
-    Column("tenant", String(255), primary_key=True),
-    Column("secret", String(600), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("previous_secret", String(600)),
-    Column("previous_expires_at", DateTime(timezone=True)),
-    Column("recuro_compat", Integer, nullable=False),
 )
