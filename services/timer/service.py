@@ -26,10 +26,12 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import decode_event
 from schemas.changelog import Entry, decode_entry
-from schemas.events import Envelope
+from schemas.events import Envelope, QueueSettingsChanged
 from services.timer.buckets import TimeBuckets
 from services.timer.domain import decide, fire_entry
 from services.timer.errors import TimerError
+from services.timer.queue_feed import QueueSettingsFeed
+from services.timer.queues import QueueBook, in_queue, wake_at
 
 log = logging.getLogger("chronohook.timer")
 
@@ -86,6 +88,9 @@ class TimerService:
         self.producer: Any = None
         self.consumer: Any = None
         self.watchdog = Watchdog(COMMIT_DEADLINE_S)
+        # Every Recuro queue's settings in force, from the whole queue-settings topic (decision 0015).
+        self.queues = QueueBook()
+        self.queue_feed: QueueSettingsFeed | None = None
         # Consumed but not yet committed: the entries changed, and whether any input is pending.
         self._changed: dict[str, int] = {}
         # Records set aside (input or changelog) and why: produced inside the next step's transaction.
@@ -101,6 +106,9 @@ class TimerService:
         )
         # Fences any earlier incarnation with this id and aborts its open transaction.
         self.producer.init_transactions(30)
+        # Before any entry is restored or fired: a paused queue's jobs are held from the first step.
+        self.queue_feed = QueueSettingsFeed(self.settings, self.topics.queue_settings)
+        self._take_queue_settings(self.queue_feed.catch_up())
         self.consumer = Consumer(consumer_config(self.settings, GROUP, **{"partition.assignment.strategy": "range"}))
         self.consumer.subscribe([self.topics.events], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("timer started")
@@ -109,6 +117,7 @@ class TimerService:
                 self.step()
         finally:
             self.consumer.close()
+            self.queue_feed.close()
             self.producer.flush(10)
 
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
@@ -185,6 +194,8 @@ class TimerService:
         if self._uncommitted:
             wait = min(wait, max(0.0, self._last_commit + INPUT_COMMIT_INTERVAL - time.monotonic()))
         messages = take(self.consumer, 1000, wait)
+        if self.queue_feed is not None:
+            self._take_queue_settings(self.queue_feed.take())
         out: list[Envelope] = []
         now = self.clock.now()
         for msg in messages:
@@ -194,7 +205,7 @@ class TimerService:
             entry = self.entries.get(job_id)
             if entry is None:
                 continue
-            new, emitted = fire_entry(entry, now, self.lead)
+            new, emitted = fire_entry(entry, now, self.lead, self.queues.settings_for)
             self._put(job_id, self.partition_of[job_id], new)
             self._changed[job_id] = self.partition_of[job_id]
             out.extend(emitted)
@@ -232,8 +243,27 @@ class TimerService:
             return
         self.entries[job_id] = entry
         self.partition_of[job_id] = partition
-        wake = entry.wake_at()
+        wake = wake_at(entry, self.queues.settings_for)  # None while its queue is paused
         self.buckets.arm(job_id, None if wake is None else to_ms(wake))
+
+    def _take_queue_settings(self, records: list[Record]) -> None:
+        """New queue settings in force; a resumed queue's held jobs are armed again (overdue ones fire at once, in
+        due order). A record that is no QueueSettingsChanged is set aside, by every timer instance that reads it."""
+        for record in records:
+            if record.value is None:
+                continue  # a tombstone: nothing writes them; the queue keeps the settings it had
+            try:
+                event = decode_event(record.value)
+                if not isinstance(event, QueueSettingsChanged):
+                    raise TimerError(f"a {event.type} on the queue settings topic")
+            except Exception as exc:
+                self._dead.append((record, exc))
+                continue
+            if self.queues.apply(event):
+                for job_id, entry in self.entries.items():
+                    if in_queue(entry, event.tenant, event.queue):
+                        wake = entry.wake_at()
+                        self.buckets.arm(job_id, None if wake is None else to_ms(wake))
 
     def _commit(self, consumed: bool, changed: dict[str, int], out: list[Envelope]) -> None:
         with self.watchdog:
