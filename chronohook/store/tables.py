@@ -70,6 +70,10 @@ queues = Table(
     Column("tenant", String(255), nullable=False),
     Column("name", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A queue's settings (QueueSettings JSON) once PATCHed, else null (Recuro's defaults), and when they last
+    # changed (decision 0015). Nullable: create_schema adds them to an older database.
+    Column("settings", JSON),
+    Column("updated_at", DateTime(timezone=True)),
     UniqueConstraint("tenant", "name"),
 )
 
