@@ -1,7 +1,7 @@
 """Pure: what a due callback sends, and the event its answer becomes. The timer decides when and whether again.
 
-The headers are built here and nowhere else, so signing (Standard Webhooks, issue 8) slots in as one more step
-over ``callback_request``'s exact body and the stable ``callback_id``.
+The headers are built here and nowhere else, and signed (Standard Webhooks, docs/api.md) over
+``callback_request``'s exact body, with the stable ``callback_id`` as ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from chronohook.ids import deterministic_event_id
 from chronohook.outbound.sender import SendResult
+from chronohook.outbound.signing import SigningKeys, signed
 from schemas.events import CallbackDue, CallbackFailed, CallbackSucceeded, HttpRequestSpec
 from services.executor.runs import USER_AGENT
 
@@ -24,6 +25,12 @@ def callback_headers(due: CallbackDue) -> dict[str, str]:
         "User-Agent": USER_AGENT,
         "X-Chronohook-Callback-Id": due.callback_id,
     }
+
+
+def signed_callback_headers(due: CallbackDue, keys: SigningKeys, now: datetime) -> dict[str, str]:
+    """``callback_headers`` signed for an attempt sent at ``now``: ``webhook-id`` is the callback id (every attempt
+    of one callback shares it), the signature covers the exact body every attempt sends."""
+    return signed(callback_headers(due), keys, due.callback_id, due.body, now)
 
 
 def callback_result_event(

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from chronohook.ids import deterministic_event_id
 from chronohook.outbound.sender import SendResult
+from chronohook.outbound.signing import SigningKeys, signed
 from schemas import encode_event
 from schemas.events import FailureReason, JobDue, JobFailed, JobSucceeded, RunOutcome, SuccessAssertion
 from schemas.topics import MAX_EVENT_BYTES
@@ -22,6 +23,20 @@ def request_headers(due: JobDue) -> dict[str, str]:
     headers["X-Chronohook-Run-Id"] = due.run_id
     headers["X-Chronohook-Attempt"] = str(due.attempt)
     return headers
+
+
+def webhook_id(due: JobDue) -> str:
+    """The Standard Webhooks ``webhook-id``: the same on every attempt of one occurrence, so the receiver dedupes on it.
+
+    The timer sets it where the run id alone would not do (a Recuro retry is a new job: it carries its original's);
+    else it is the run id without its attempt (``<job id>:<occurrence ms>``).
+    """
+    return due.webhook_id or due.run_id.rsplit(":", 1)[0]
+
+
+def signed_request_headers(due: JobDue, keys: SigningKeys, now: datetime) -> dict[str, str]:
+    """``request_headers`` signed for an attempt sent at ``now``, over the exact body sent (docs/api.md)."""
+    return signed(request_headers(due), keys, webhook_id(due), due.request.body, now)
 
 
 def failed_assertions(assertions: tuple[SuccessAssertion, ...], result: SendResult) -> list[str]:

@@ -24,16 +24,18 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.outbound.egress import EgressPolicy
 from chronohook.outbound.resolver import SystemResolver
 from chronohook.outbound.sender import AiohttpSender, HttpSender
+from chronohook.outbound.signing import InMemorySigningKeys, SigningKeysSource
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.queue_slots import MemorySlotStore, SqlSlotStore
+from chronohook.store.signing_secrets import StoredSigningKeys
 from schemas import CodecError, decode_event
 from schemas.events import CallbackDue, JobDue
-from services.executor.callbacks import callback_headers, callback_request, callback_result_event
+from services.executor.callbacks import callback_request, callback_result_event, signed_callback_headers
 from services.executor.fairness import FairSlots, host_key
 from services.executor.offsets import OffsetTracker
 from services.executor.queue_gate import QueueGate
-from services.executor.runs import request_headers, result_event
+from services.executor.runs import result_event, signed_request_headers
 
 log = logging.getLogger("chronohook.executor")
 GROUP = "chronohook-executor"
@@ -55,6 +57,7 @@ class ExecutorService:
         producer: AsyncEventProducer,
         dead: DeadRecordSink | None = None,
         queues: QueueGate | None = None,
+        signing: SigningKeysSource | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -68,6 +71,8 @@ class ExecutorService:
         self.admitted = asyncio.Semaphore(settings.executor_concurrency * 8)
         # A queue's max_parallelism across every executor (decision 0017); _main gives the shared database's slots.
         self.queues = queues or QueueGate(MemorySlotStore(), clock)
+        # Each tenant's signing keys (cached a few seconds); _main gives the shared database's.
+        self.signing = signing or InMemorySigningKeys()
         self.stopping = asyncio.Event()
         self.failure: BaseException | None = None
         # Where bad records go (built in run() unless given): acknowledged before their offset can be committed.
@@ -181,12 +186,13 @@ class ExecutorService:
             rest = (due.due_at - self.clock.now()).total_seconds()
             if rest > 0:
                 await asyncio.sleep(rest + 0.001)
+        keys = await self.signing.keys(due.tenant)
         # The queue's slot first, so a job waiting for its queue holds no send slot (its offset stays uncommitted).
-        async with self.queues.for_job(due):
-            headers = request_headers(due)
-            async with self.slots.acquire(due.tenant, host_key(due.request.url)):
-                started_at = self.clock.now()
-                result = await self.sender.send(due.request, headers)
+        async with self.queues.for_job(due), self.slots.acquire(due.tenant, host_key(due.request.url)):
+            started_at = self.clock.now()
+            # Signed at the send: webhook-timestamp is this attempt's, however long the slots took.
+            headers = signed_request_headers(due, keys, started_at)
+            result = await self.sender.send(due.request, headers)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
 
     async def deliver_callback(self, due: CallbackDue) -> None:
@@ -196,10 +202,11 @@ class ExecutorService:
             # The timer hands a retry out its lead early; round past the loop's millisecond granularity.
             await asyncio.sleep(wait + 0.001)
         request = callback_request(due, self.settings.default_timeout_seconds)
+        keys = await self.signing.keys(due.tenant)
         # A callback takes a slot like any request: fair across tenants, capped per host.
         async with self.slots.acquire(due.tenant, host_key(due.url)):
             started_at = self.clock.now()
-            result = await self.sender.send(request, callback_headers(due))
+            result = await self.sender.send(request, signed_callback_headers(due, keys, started_at))
         await self.producer.publish(self.topics.events, [callback_result_event(due, result, started_at)])
 
 
@@ -214,7 +221,14 @@ async def _main(settings: Settings, clock: Clock) -> None:
     )
     engine = make_engine(settings.resolved_database_url)  # the database ingest and the projector use
     create_schema(engine)
-    service = ExecutorService(settings, clock, sender, producer, queues=QueueGate(SqlSlotStore(engine), clock))
+    service = ExecutorService(
+        settings,
+        clock,
+        sender,
+        producer,
+        queues=QueueGate(SqlSlotStore(engine), clock),
+        signing=StoredSigningKeys(engine, clock.now),
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.stopping.set)
