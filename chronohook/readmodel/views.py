@@ -61,6 +61,7 @@ class JobView(BaseModel):
     schedule: str | None = None
     run_at: AwareDatetime | None = None
     callback_url: str | None = None
+    alert_threshold: int | None = None  # Recuro crons: failures in a row that raise a failure alert
     # QuedUp and Recuro crons
     status: str = "active"
     next_run_at: AwareDatetime | None = None
@@ -153,6 +154,7 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
                 schedule=event.schedule,
                 run_at=event.run_at,
                 callback_url=event.callback_url,
+                alert_threshold=event.alert_threshold,
                 status="active" if event.active else "paused",
                 paused=not event.active,
                 next_run_at=first_run_at(event.schedule, event.run_at, at),
@@ -189,6 +191,7 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
                     schedule=event.schedule,
                     run_at=event.run_at,
                     callback_url=event.callback_url,
+                    alert_threshold=event.alert_threshold,
                     updated_at=at,
                     status="paused" if view.paused else "active",
                     next_run_at=first_run_at(event.schedule, event.run_at, at),

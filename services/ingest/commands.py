@@ -139,6 +139,7 @@ def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: d
         callback_url=req.callback_url,
         active=req.is_active,
         integer_id=cron_id,
+        alert_threshold=req.alert_threshold,
     )
 
 
