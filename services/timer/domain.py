@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
 from chronohook.schedule import first_run_at, next_occurrence
-from schemas.changelog import CallbackEntry, Entry, RetrySlot, TimerEntry
+from schemas.changelog import AlertEntry, CallbackEntry, Entry, RetrySlot, TimerEntry
 from schemas.events import (
+    AlertDelivered,
+    AlertDeliveryFailed,
     CallbackFailed,
     CallbackSucceeded,
     Envelope,
@@ -25,6 +27,7 @@ from schemas.events import (
     JobSucceeded,
     JobUpdated,
 )
+from services.timer.alerts import fire_alert, on_alert_result, on_cron_run
 from services.timer.callbacks import fire_callback, on_callback_result, on_run_completed
 from services.timer.queues import QueueLookup, apply_queue_settings, default_settings, held
 
@@ -45,6 +48,11 @@ def decide(lookup: Callable[[str], Entry | None], event: Event, now: datetime) -
             before = cb if isinstance(cb, CallbackEntry) else None
             after, emitted = on_callback_result(before, event)
             return ({} if after is before else {event.callback_id: after}), emitted
+        case AlertDelivered() | AlertDeliveryFailed():
+            found = lookup(event.alert_id)
+            alert = found if isinstance(found, AlertEntry) else None
+            after_alert, emitted = on_alert_result(alert, event)
+            return ({} if after_alert is alert else {event.alert_id: after_alert}), emitted
     job = lookup(event.job_id)
     entry = job if isinstance(job, TimerEntry) else None
     new, emitted = on_event(entry, event, now)
@@ -58,6 +66,13 @@ def decide(lookup: Callable[[str], Entry | None], event: Event, now: datetime) -
         if cb is not None:
             changes[cb.callback_id] = cb
             emitted = [*emitted, *due]
+        # A cron's alerts (services/timer/alerts.py): its failures in a row, and the alert a run crosses.
+        counted, alert, raised = on_cron_run(entry, new, event)
+        if counted is not new:
+            changes[event.job_id] = counted
+        if alert is not None:
+            changes[alert.alert_id] = alert
+            emitted = [*emitted, *raised]
     return changes, emitted
 
 
@@ -79,6 +94,7 @@ def _named_entry(event: JobCreated | JobUpdated, integer_id: int | None) -> Time
         next_due=first_run_at(event.schedule, event.run_at, event.occurred_at),
         paused=not event.active,
         integer_id=integer_id,
+        alert_threshold=event.alert_threshold,
     )
 
 
@@ -119,6 +135,7 @@ def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome: 
                         "name": event.name,
                         "schedule": event.schedule,
                         "callback_url": event.callback_url,
+                        "alert_threshold": event.alert_threshold,
                         "next_due": first_run_at(event.schedule, event.run_at, event.occurred_at),
                         "retry_slot": None,
                     }
@@ -212,6 +229,8 @@ def fire_entry(
     queues' settings in force (services/timer/queues.py)."""
     if isinstance(entry, CallbackEntry):
         return fire_callback(entry, now, lead)
+    if isinstance(entry, AlertEntry):
+        return fire_alert(entry, now, lead)
     return fire(entry, now, lead, queues)
 
 
