@@ -105,7 +105,24 @@ class AlertEntry(BaseModel):
         return self.due_at
 
 
-Entry = TimerEntry | CallbackEntry | AlertEntry
+class PurgeEntry(BaseModel):
+    """A dead letter's retention: at ``purge_at`` (dead-lettered + the queue's ``dlq_retention_days``) the timer
+    purges the job (``JobPurged``), unless a replay or a delete came first. Keyed ``dlq:<job id>`` in the partition
+    of the dead-lettered job's events, where its replay and delete arrive too (services/timer/retention.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["dlq"] = "dlq"
+    job_id: str
+    tenant: str
+    dead_lettered_at: AwareDatetime
+    purge_at: AwareDatetime
+
+    def wake_at(self) -> AwareDatetime | None:
+        return self.purge_at
+
+
+Entry = TimerEntry | CallbackEntry | AlertEntry | PurgeEntry
 
 
 def decode_entry(value: bytes | str) -> Entry:
@@ -115,4 +132,6 @@ def decode_entry(value: bytes | str) -> Entry:
         return CallbackEntry.model_validate(doc)
     if isinstance(doc, dict) and doc.get("kind") == "alert":
         return AlertEntry.model_validate(doc)
+    if isinstance(doc, dict) and doc.get("kind") == "dlq":
+        return PurgeEntry.model_validate(doc)
     return TimerEntry.model_validate(doc)

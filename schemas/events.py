@@ -378,6 +378,26 @@ class AlertDestinationCleared(Envelope):
     type: Literal["AlertDestinationCleared"] = "AlertDestinationCleared"
 
 
+class DeadLetterReplayed(Envelope):
+    """A dead-lettered Recuro job was replayed as the fresh job ``replay_job_id`` (attempt 1, due at once; its own
+    ``JobPushed`` is in the same transaction). Keyed by the dead-lettered job: it leaves the dead letters, and its
+    retention purge is cancelled. The replay's id is derived from the dead letter, so a repeated replay names the
+    same job."""
+
+    type: Literal["DeadLetterReplayed"] = "DeadLetterReplayed"
+    replay_job_id: str
+    replay_integer_id: int
+
+
+class JobPurged(Envelope):
+    """A dead-lettered job is gone, with its runs and the rest of its retry chain, from every read; the timer forgets
+    it. ``deleted``: ``DELETE /api/dead-letters/{id}``; ``queue_purged``: ``DELETE /api/dead-letters?queue=``;
+    ``retention``: the timer, once the queue's ``dlq_retention_days`` have passed since it was dead-lettered."""
+
+    type: Literal["JobPurged"] = "JobPurged"
+    reason: Literal["deleted", "queue_purged", "retention"]
+
+
 Event = Annotated[
     JobCreated
     | JobPushed
@@ -403,7 +423,9 @@ Event = Annotated[
     | AlertRetryScheduled
     | AlertAbandoned
     | AlertDestinationSet
-    | AlertDestinationCleared,
+    | AlertDestinationCleared
+    | DeadLetterReplayed
+    | JobPurged,
     Field(discriminator="type"),
 ]
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 from pydantic_core import core_schema
 
-from schemas.changelog import AlertEntry, CallbackEntry, TimerEntry
+from schemas.changelog import AlertEntry, CallbackEntry, PurgeEntry, TimerEntry
 from schemas.codec import encode_event
 from schemas.events import (
     CURRENT_SCHEMA_VERSION,
@@ -46,6 +46,7 @@ from schemas.events import (
     CallbackFailed,
     CallbackRetryScheduled,
     CallbackSucceeded,
+    DeadLetterReplayed,
     Envelope,
     Event,
     HttpRequestSpec,
@@ -55,6 +56,7 @@ from schemas.events import (
     JobDue,
     JobFailed,
     JobPaused,
+    JobPurged,
     JobPushed,
     JobResumed,
     JobRetryScheduled,
@@ -190,6 +192,14 @@ CATALOGUE: dict[str, EventInfo] = {
     "AlertAbandoned": EventInfo(("timer",), ("projector",), "An alert is not sent again; it stays listed."),
     "AlertDestinationSet": EventInfo(("ingest",), ("projector",), "A tenant's alert URL and body format."),
     "AlertDestinationCleared": EventInfo(("ingest",), ("projector",), "A tenant's alerts are sent nowhere."),
+    "DeadLetterReplayed": EventInfo(
+        ("ingest",), ("timer", "projector"), "A dead letter was replayed as a fresh job (its JobPushed beside it)."
+    ),
+    "JobPurged": EventInfo(
+        ("ingest", "timer"),
+        ("timer", "projector"),
+        "A dead-lettered job is gone with its runs and retry chain (deleted, queue purged, or past retention).",
+    ),
 }
 
 # Consumer group of each service reading the job log (the GROUP constants in services/*/service.py).
@@ -353,6 +363,10 @@ EXAMPLES: tuple[Envelope, ...] = (
         **_base(f"alert-destination:{_TENANT}", 24), url="https://hooks.slack.com/services/T0/B0/XXXX", format="slack"
     ),
     AlertDestinationCleared(**_base(f"alert-destination:{_TENANT}", 25)),
+    DeadLetterReplayed(
+        **_base(_RECURO_JOB, 26), replay_job_id="rj_7310932476193841", replay_integer_id=7310932476193841
+    ),
+    JobPurged(**_base(_RECURO_JOB, 27), reason="retention"),
 )
 
 
@@ -418,7 +432,7 @@ def _topic_configuration(config: dict[str, str]) -> Json:
 
 
 def _component_schemas() -> Json:
-    described: tuple[type[BaseModel], ...] = (*EVENT_TYPES, TimerEntry, CallbackEntry, AlertEntry)
+    described: tuple[type[BaseModel], ...] = (*EVENT_TYPES, TimerEntry, CallbackEntry, AlertEntry, PurgeEntry)
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, MODE) for m in described]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}", schema_generator=WireJsonSchema)
     schemas: Json = defs["$defs"]
@@ -472,7 +486,8 @@ def _timer_entry_message() -> Json:
         "description": (
             "Internal to the timer (schemas/changelog.py): other services must not depend on it. A job's entry "
             "is keyed by its job id; a pending completion callback's entry (`kind` = `callback`) by its "
-            "callback id (`cb:<run id>`), a pending alert's (`kind` = `alert`) by its alert id (`alert:<run id>`), "
+            "callback id (`cb:<run id>`), a pending alert's (`kind` = `alert`) by its alert id (`alert:<run id>`), a dead "
+            "letter's retention (`kind` = `dlq`) by `dlq:<job id>`, "
             "in the partition of the job it belongs to. A record with no value "
             "(a tombstone) deletes an entry once nothing is left to fire. No headers."
         ),
@@ -482,6 +497,7 @@ def _timer_entry_message() -> Json:
                 {"$ref": "#/components/schemas/TimerEntry"},
                 {"$ref": "#/components/schemas/CallbackEntry"},
                 {"$ref": "#/components/schemas/AlertEntry"},
+                {"$ref": "#/components/schemas/PurgeEntry"},
             ]
         },
         "bindings": _kafka_key(),

@@ -342,7 +342,10 @@ def test_asyncapi_describes_the_timer_changelog() -> None:
     assert channel["address"] == "chronohook.timer-state"
     assert channel["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
     assert doc["components"]["messages"]["TimerEntry"]["payload"] == {
-        "oneOf": [{"$ref": "#/components/schemas/TimerEntry"}, {"$ref": "#/components/schemas/CallbackEntry"}]
+        "oneOf": [
+            {"$ref": f"#/components/schemas/{kind}"}
+            for kind in ("TimerEntry", "CallbackEntry", "AlertEntry", "PurgeEntry")
+        ]
     }
     assert doc["channels"]["jobEvents"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == -1
 
