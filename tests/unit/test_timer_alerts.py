@@ -144,7 +144,8 @@ def test_a_cron_without_a_threshold_raises_nothing() -> None:
 
     # Then no alert is raised and no count is kept
     assert raised == [[], [], [], []]
-    assert isinstance(timer.entries[CRON], TimerEntry) and timer.entries[CRON].consecutive_failures == 0
+    entry = timer.entries[CRON]
+    assert isinstance(entry, TimerEntry) and entry.consecutive_failures == 0
 
 
 def test_the_alert_carries_the_run_and_counts_and_its_post_is_due_at_once() -> None:
