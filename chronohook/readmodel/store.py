@@ -12,10 +12,11 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, sele
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from chronohook.readmodel.queues import write_queue_settings
 from chronohook.readmodel.views import JobView, RunView, evolve, run_view
 from chronohook.store.engine import RawJson
 from chronohook.store.tables import consumer_offsets, job_names, job_runs, jobs, queues
-from schemas.events import Event, JobDeleted, JobFailed, JobPushed, JobSucceeded
+from schemas.events import Event, JobDeleted, JobFailed, JobPushed, JobSucceeded, QueueSettingsChanged
 
 # The projector's name in consumer_offsets; ingest reads its progress for read-your-writes.
 PROJECTOR_CONSUMER = "projector"
@@ -59,9 +60,14 @@ class ReadModelStore:
             run_ids = [e.outcome.run_id for e in (i.event for i in fresh) if isinstance(e, JobSucceeded | JobFailed)]
             known_runs = self._existing_runs(conn, run_ids)
             writes = _Writes()
+            queue_settings: list[QueueSettingsChanged] = []
             for item in fresh:
                 event = item.event
                 job_id = event.job_id
+                if isinstance(event, QueueSettingsChanged):  # a queue's, from the queue-settings topic: no job
+                    queue_settings.append(event)
+                    stored[(item.topic, item.partition)] = item.offset + 1
+                    continue
                 after = evolve(views.get(job_id), event)
                 views[job_id] = after
                 if isinstance(event, JobPushed) and after is not None:
@@ -78,6 +84,7 @@ class ReadModelStore:
                     writes.deleted(job_id)
                 stored[(item.topic, item.partition)] = item.offset + 1
             writes.flush(conn, views, existed)
+            write_queue_settings(conn, queue_settings)
             for (topic, partition), nxt in stored.items():
                 self._store_offset(conn, consumer, topic, partition, nxt)
         # Committed: only now may the cache hold the new views.

@@ -31,6 +31,7 @@ from services.ingest.errors import (
     handle_node_lease_error,
     handle_validation_error,
 )
+from services.ingest.idempotency import IdempotentCreates
 from services.ingest.limits import BodySizeLimit
 from services.ingest.routers import health, quedup_jobs, recuro_crons, recuro_jobs
 
@@ -97,6 +98,8 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     for router in (quedup_jobs.router, recuro_jobs.router, recuro_crons.router, health.router):
         app.include_router(router)
+    # Innermost: the tenant is known (token checked) and the body it reads is bounded (size limit).
+    app.add_middleware(IdempotentCreates, ctx=ctx)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=ctx.settings.max_request_bytes,

@@ -70,7 +70,8 @@ class Projector:
         if self.dead is None:
             self.dead = DeadRecordSink(producer_config(self.settings), self.topics.dead_records, CONSUMER_NAME)
         consumer = Consumer(consumer_config(self.settings, GROUP))
-        consumer.subscribe([self.topics.events], on_assign=self._on_assign)
+        # The queue-settings topic too (decision 0015): its records fold into the queues' rows.
+        consumer.subscribe([self.topics.events, self.topics.queue_settings], on_assign=self._on_assign)
         log.info("projector started")
         try:
             while not self.stop.is_set():

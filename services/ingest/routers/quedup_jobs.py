@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from chronohook.ids import quedup_job_id, random_event_id
+from chronohook.ids import random_event_id
 from chronohook.readmodel.views import JobView, evolve
 from schemas.events import Envelope, JobDeleted, JobPaused, JobResumed
 from services.ingest import commands, names
@@ -23,6 +23,7 @@ from services.ingest.errors import (
     Responses,
     invalid_input,
 )
+from services.ingest.idempotency import NewIds
 from services.ingest.models import CreateJobRequest, Job, UpdateJobRequest
 
 router = APIRouter(prefix="/jobs", tags=["QuedUp jobs"])
@@ -54,11 +55,11 @@ def _taken(name: str) -> Conflict:
 
 
 @router.post("", response_model=Job, responses=ERRORS | TAKEN)
-async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
+async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -> Job:
     """Create a job: now, at ``run_at``, or on ``schedule`` (cron, UTC)."""
     _refuse_url(ctx, req.url)
-    job_id = quedup_job_id(ctx.clock)
-    event = commands.create_quedup_job(req, tenant, job_id, ctx.clock.now())
+    job_id = ids.quedup()
+    event = commands.create_quedup_job(req, tenant, job_id, ids.now)
     _refuse_oversized(event)
     if not await asyncio.to_thread(names.reserve, ctx.engine, tenant, req.name, job_id):
         raise _taken(req.name)

@@ -15,6 +15,7 @@ from services.ingest import commands
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import RECURO_RESPONSES, NotFound, PayloadTooLarge, RecuroErrorBody, invalid_input
+from services.ingest.idempotency import NewIds
 from services.ingest.models import (
     PushJobRequest,
     PushJobResponse,
@@ -47,10 +48,10 @@ def refuse_oversized(events: list[JobPushed], batch: bool = False) -> None:
 
 
 @router.post("", status_code=201, response_model=PushJobResponse, responses=ERRORS)
-async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant) -> PushJobResponse:
+async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -> PushJobResponse:
     """Push a one-off HTTP job to a named queue (created on first push)."""
     refuse_unsendable(ctx, [req])
-    event = commands.push_recuro_job(req, tenant, ctx.ids.next_id(), ctx.clock.now())
+    event = commands.push_recuro_job(req, tenant, ids.integer(), ids.now)
     refuse_oversized([event])
     await ctx.publish([event])
     return PushJobResponse(
@@ -71,15 +72,15 @@ async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant) -> PushJobResp
         }
     },
 )
-async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant) -> PushJobsBatchResponse:
+async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -> PushJobsBatchResponse:
     """Push up to 1,000 jobs at once: all validated before any is accepted; one response per job, in order.
 
     A 422 names the failing job by its index (``jobs.3.url``) and accepts none. The jobs are appended as one
     Kafka transaction: a 503 means none of them was accepted, so the batch can simply be sent again.
     """
     refuse_unsendable(ctx, req.jobs, prefix="jobs.")
-    now = ctx.clock.now()
-    events = [commands.push_recuro_job(job, tenant, ctx.ids.next_id(), now) for job in req.jobs]
+    now = ids.now  # with an Idempotency-Key: each job's id derives from the key and its index
+    events = [commands.push_recuro_job(job, tenant, ids.integer(i), now) for i, job in enumerate(req.jobs)]
     refuse_oversized(events, batch=True)
     await ctx.publish(list[Envelope](events), atomically=True)
     return PushJobsBatchResponse(
