@@ -212,6 +212,11 @@ class JobDeadLettered(Envelope):
     failed_run_id: str
     attempts: int
     retries_enabled: bool
+    purge_at: AwareDatetime | None = Field(
+        default=None,
+        description="A Recuro dead letter's end: dead-lettered + its queue's dlq_retention_days as they stood then, "
+        "when the timer purges it (JobPurged) unless it is replayed or deleted first. None: not kept as a dead letter.",
+    )
 
 
 class CallbackDue(Envelope):
