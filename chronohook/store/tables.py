@@ -143,3 +143,52 @@ idempotency_keys = Table(
     Column("response_json", Text),
     Index("ix_idempotency_keys_expires", "expires_ms"),
 )
+
+# Dead letters (chronohook/readmodel/dead_letters.py): one row per Recuro job whose retries ran out, keyed by the job the
+# chain started from, folded by the projector from JobDeadLettered; a replay marks it (replayed_job_id, then left out
+# of the list), a purge deletes it. last_run_id names the failed run whose summary the list shows.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    Column("integer_id", BigInteger, nullable=False),
+    Column("queue", String(255), nullable=False),
+    Column("queue_id", BigInteger, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("dead_lettered_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_id", String(160)),
+    Column("replayed_job_id", String(64)),
+    Column("replayed_at", DateTime(timezone=True)),
+    Index("ix_dead_letters_tenant_at", "tenant", "dead_lettered_at"),
+    Index("ix_dead_letters_tenant_queue_at", "tenant", "queue_id", "dead_lettered_at"),
+)
+
+# Alerts (chronohook/readmodel/alerts.py, decision 0020): one row per AlertRaised, listed newest first per tenant; the
+# delivery columns follow the alert's POST. A tenant's alert destination, as its last set/clear left it.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(200), primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    Column("job_id", String(64), nullable=False, index=True),
+    Column("cron_id", BigInteger),
+    Column("queue", String(255)),
+    Column("kind", String(16), nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("delivery_status", String(16), nullable=False),
+    Column("delivery_attempts", Integer, nullable=False),
+    Column("doc", JSON, nullable=False),
+    Index("ix_alerts_tenant_raised", "tenant", "raised_at"),
+)
+
+alert_destinations = Table(
+    "alert_destinations",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
