@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, sele
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from chronohook.readmodel.alerts import AlertWrites
 from chronohook.readmodel.queues import write_queue_settings
 from chronohook.readmodel.views import JobView, RunView, evolve, run_view
 from chronohook.store.engine import RawJson
@@ -61,6 +62,7 @@ class ReadModelStore:
             known_runs = self._existing_runs(conn, run_ids)
             writes = _Writes()
             queue_settings: list[QueueSettingsChanged] = []
+            alert_writes = AlertWrites()  # alerts and alert destinations (chronohook/readmodel/alerts.py)
             for item in fresh:
                 event = item.event
                 job_id = event.job_id
@@ -70,6 +72,7 @@ class ReadModelStore:
                     continue
                 after = evolve(views.get(job_id), event)
                 views[job_id] = after
+                alert_writes.add(event)
                 if isinstance(event, JobPushed) and after is not None:
                     writes.queues.setdefault(
                         event.queue_id,
@@ -85,6 +88,7 @@ class ReadModelStore:
                 stored[(item.topic, item.partition)] = item.offset + 1
             writes.flush(conn, views, existed)
             write_queue_settings(conn, queue_settings)
+            alert_writes.flush(conn)
             for (topic, partition), nxt in stored.items():
                 self._store_offset(conn, consumer, topic, partition, nxt)
         # Committed: only now may the cache hold the new views.

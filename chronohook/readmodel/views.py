@@ -141,6 +141,9 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
         )
     at = event.occurred_at
     match event:
+        case JobCreated() | JobPushed() if view is not None and view.created_at == at:
+            # The same creation again (a create under an Idempotency-Key taken over, decision 0019): no reset.
+            return view
         case JobCreated():
             return JobView(
                 job_id=event.job_id,

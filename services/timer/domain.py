@@ -104,6 +104,9 @@ def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome: 
     ``now`` is unused today: decisions use the events' own times, so a replay of the log decides the same.
     """
     match event:
+        case JobCreated() | JobPushed() if entry is not None:
+            # Created already: a repeat (a create under an Idempotency-Key taken over, decision 0019) changes nothing.
+            return entry, []
         case JobCreated():
             return _named_entry(event, event.integer_id), []
         case JobPushed():
