@@ -55,6 +55,9 @@ class IngestContext:
     ids: SnowflakeIds
     topic: str
     recent: RecentWrites = field(default_factory=RecentWrites)
+    # Where queue settings changes go (decision 0015), and that topic's name; a test's one log may take both.
+    queue_log: EventLog | None = None
+    queue_topic: str = ""
     auth: TokenAuthenticator = field(init=False)
     quotas: TenantQuotas = field(init=False)
 
@@ -89,8 +92,9 @@ class IngestContext:
         for event, (partition, offset) in zip(events, positions, strict=True):
             self.recent.wrote(event.job_id, partition, offset)
 
-    async def caught_up(self, job_id: str) -> None:
-        """Wait (bounded) until the projector applied this process's last write of ``job_id``."""
+    async def caught_up(self, job_id: str, topic: str | None = None) -> None:
+        """Wait (bounded) until the projector applied this process's last write of ``job_id`` (to ``topic``, by
+        default the job log)."""
         where = self.recent.position(job_id)
         if where is None:
             return
@@ -98,7 +102,7 @@ class IngestContext:
         deadline = time.monotonic() + READ_YOUR_WRITES_WAIT
         while time.monotonic() < deadline:
             applied = await asyncio.to_thread(self.store.offsets, CONSUMER_NAME)
-            if applied.get((self.topic, partition), 0) > offset:
+            if applied.get((topic or self.topic, partition), 0) > offset:
                 return
             await asyncio.sleep(0.01)
 

@@ -1,0 +1,84 @@
+"""Recuro's queues: the PATCH body and the queue as GET and PATCH answer it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
+
+from services.ingest import validation as v
+from services.ingest.models import Request, SuccessAssertion
+
+# A retry waits at least a second and at most 30 days (a dead letter is kept 30 days at the longest).
+RETRY_DELAY_MAX = 30 * 24 * 3600
+RetryDelay = Annotated[StrictInt, Field(ge=1, le=RETRY_DELAY_MAX)]
+_NOT_NULL = (
+    "is_active",
+    "timeout_seconds",
+    "retries_enabled",
+    "retry_delays",
+    "success_assertions",
+    "alerts_enabled",
+    "dlq_retention_days",
+)
+
+
+class UpdateQueueRequest(Request):
+    """Recuro's PATCH /api/queues/{name}: only the fields present change, each validated with Recuro's range.
+
+    ``max_parallelism: null`` means unlimited; the other fields cannot be null. Unknown fields are ignored.
+    """
+
+    is_active: StrictBool | None = Field(
+        default=None, description="false pauses the queue: its jobs are held (not run, not lost) until true again."
+    )
+    timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=300, description="HTTP timeout, 1-300 s.")
+    retries_enabled: StrictBool | None = Field(default=None, description="false: a failed job is not retried.")
+    retry_delays: Annotated[list[RetryDelay], Field(min_length=1, max_length=10)] | None = Field(
+        default=None,
+        description="Seconds before each retry, 1 to 10 values, each 1 s to 30 days. To retry never, set "
+        "retries_enabled to false.",
+        examples=[[60, 1800, 10800]],
+    )
+    success_assertions: Annotated[list[SuccessAssertion], Field(max_length=10)] | None = Field(
+        default=None, description="At most 10; every one must pass, besides a 2xx status, for a run to succeed."
+    )
+    alerts_enabled: StrictBool | None = None
+    max_parallelism: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        description="Most of the queue's jobs in flight at once, over every executor; null: no bound.",
+    )
+    dlq_retention_days: Literal[3, 7, 14, 30] | None = Field(
+        default=None, description="Days a dead-lettered job is kept: 3, 7, 14 or 30."
+    )
+
+    @field_validator(*_NOT_NULL)
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Called only for fields the body names: an explicit null of a field every queue has is refused.
+        if value is None:
+            raise v.RuleError("is required.")
+        return value
+
+
+class QueueAssertion(BaseModel):
+    type: str
+    value: str
+
+
+class QueueResponse(BaseModel):
+    """A Recuro queue, as GET, PATCH and the list answer it; ``id`` is the ``queue_id`` pushes answer."""
+
+    id: int
+    name: str
+    is_active: bool
+    timeout_seconds: int
+    retries_enabled: bool
+    retry_delays: list[int]
+    success_assertions: list[QueueAssertion]
+    alerts_enabled: bool
+    max_parallelism: int | None = Field(description="null: unlimited.")
+    dlq_retention_days: int
+    created_at: str
+    updated_at: str

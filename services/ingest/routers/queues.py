@@ -1,0 +1,122 @@
+"""Recuro's queues: ``/api/queues`` (decision 0015).
+
+A queue exists once a job was pushed to it, or once its settings were set: ``PATCH`` of a queue never pushed to
+creates it with the settings given (Recuro's defaults for the rest), so a queue can be paused or configured before
+its first job. Each change is a ``QueueSettingsChanged`` with the queue's full new settings, on the compacted
+queue-settings topic that every timer reads; a job takes the settings in force when it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from chronohook.clock import iso8601_offset
+from chronohook.errors import PublishFailed
+from chronohook.ids import queue_id, random_event_id
+from chronohook.readmodel.queues import QueueView, queue_by_name, queues_page
+from schemas.events import QueueSettings, QueueSettingsChanged, SuccessAssertion
+from schemas.topics import queue_settings_key
+from services.ingest import validation as v
+from services.ingest.context import Ctx, IngestContext, Tenant
+from services.ingest.errors import RECURO_RESPONSES, NotFound, RecuroErrorBody, Responses, Unavailable, invalid_input
+from services.ingest.pagination import Page, Paging, laravel_page
+from services.ingest.queue_models import QueueAssertion, QueueResponse, UpdateQueueRequest
+
+router = APIRouter(prefix="/api/queues", tags=["Recuro queues"])
+NOT_FOUND: Responses = {404: {"model": RecuroErrorBody, "description": "No such queue for this tenant"}}
+
+
+def queue_response(view: QueueView) -> QueueResponse:
+    s = view.settings
+    return QueueResponse(
+        id=view.queue_id,
+        name=view.name,
+        is_active=s.is_active,
+        timeout_seconds=s.timeout_seconds,
+        retries_enabled=s.retries_enabled,
+        retry_delays=list(s.retry_delays),
+        success_assertions=[QueueAssertion(type=a.type, value=a.value) for a in s.success_assertions],
+        alerts_enabled=s.alerts_enabled,
+        max_parallelism=s.max_parallelism,
+        dlq_retention_days=s.dlq_retention_days,
+        created_at=iso8601_offset(view.created_at),
+        updated_at=iso8601_offset(view.updated_at),
+    )
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        v.plain_text(name)
+    except v.RuleError:
+        return False
+    return 0 < len(name) <= v.NAME_MAX
+
+
+async def _read(ctx: IngestContext, tenant: str, name: str) -> QueueView | None:
+    # A change this process just wrote is waited for (bounded), so a PATCH then a GET reads the PATCH.
+    await ctx.caught_up(queue_settings_key(tenant, queue_id(tenant, name)), ctx.queue_topic)
+    return await asyncio.to_thread(queue_by_name, ctx.engine, tenant, name)
+
+
+@router.get("", response_model=Page[QueueResponse], responses=RECURO_RESPONSES)
+async def list_queues(ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[QueueResponse]:
+    """The tenant's queues, oldest first, a page at a time (``?page=``, ``?per_page=`` up to 100)."""
+    views, total = await asyncio.to_thread(queues_page, ctx.engine, tenant, paging.per_page, paging.offset)
+    return laravel_page(paging, [queue_response(q) for q in views], total)
+
+
+@router.get("/{name}", response_model=QueueResponse, responses=RECURO_RESPONSES | NOT_FOUND)
+async def get_queue(name: str, ctx: Ctx, tenant: Tenant) -> QueueResponse:
+    """The queue and its settings."""
+    view = await _read(ctx, tenant, name) if _valid_name(name) else None
+    if view is None:
+        raise NotFound("Queue not found.")
+    return queue_response(view)
+
+
+@router.patch("/{name}", response_model=QueueResponse, responses=RECURO_RESPONSES)
+async def update_queue(name: str, req: UpdateQueueRequest, ctx: Ctx, tenant: Tenant) -> QueueResponse:
+    """Change some of the queue's settings; the others keep their values. A queue not yet pushed to is created.
+
+    Jobs take the new settings when they run: a paused queue (``is_active: false``) holds its jobs, and resuming
+    releases them at once (overdue ones first). Two PATCHes of one queue at the same moment: the later wins whole.
+    """
+    if not _valid_name(name):
+        raise invalid_input({"name": [f"The name field must be a string of 1 to {v.NAME_MAX} characters without "
+                                      "control characters."]})  # fmt: skip
+    now = ctx.clock.now()
+    current = await _read(ctx, tenant, name)
+    changed = req.model_dump(include=req.model_fields_set)
+    if "success_assertions" in changed:
+        changed["success_assertions"] = tuple(SuccessAssertion(**a) for a in changed["success_assertions"])
+    settings = QueueSettings.model_validate(
+        (current.settings if current is not None else QueueSettings()).model_dump() | changed
+    )
+    qid = queue_id(tenant, name)
+    event = QueueSettingsChanged(
+        event_id=random_event_id(),
+        job_id=queue_settings_key(tenant, qid),
+        tenant=tenant,
+        occurred_at=now,
+        queue=name,
+        queue_id=qid,
+        settings=settings,
+    )
+    if ctx.queue_log is None:
+        raise Unavailable("This API process has no queue settings log; nothing was changed.")
+    try:
+        ((partition, offset),) = await ctx.queue_log.append([event])
+    except PublishFailed as exc:
+        raise Unavailable(f"The queue settings log did not acknowledge the write, nothing was changed: {exc}") from exc
+    ctx.recent.wrote(event.job_id, partition, offset)
+    view = QueueView(
+        queue_id=qid,
+        tenant=tenant,
+        name=name,
+        settings=settings,
+        created_at=current.created_at if current is not None else now,
+        updated_at=now,
+    )
+    return queue_response(view)
