@@ -31,8 +31,9 @@ from services.ingest.errors import (
     handle_node_lease_error,
     handle_validation_error,
 )
+from services.ingest.idempotency import IdempotentCreates
 from services.ingest.limits import BodySizeLimit
-from services.ingest.routers import health, quedup_jobs, recuro_crons, recuro_jobs, signing
+from services.ingest.routers import health, quedup_jobs, queues, recuro_crons, recuro_jobs, runs
 
 DESCRIPTION = """\
 chronohook sends HTTP requests for you: now, after a delay, at a time, or on a cron schedule.
@@ -54,6 +55,8 @@ def build_context(settings: Settings, clock: Clock, log: EventLog | None = None)
     create_schema(engine)
     preferred = settings.node_id if "node_id" in settings.model_fields_set else None
     ids = leased_ids(engine, clock, preferred, on_lost=_stop_this_process if log is None else None)
+    # A given log (tests) takes the queue settings changes too, under the job log's topic name.
+    queue_log, queue_topic = log, topics.events
     if log is None:
         ensure_topics(settings)
         # Batches go through a transaction of their own, whose id must be this process's alone. The supervisor's
@@ -62,7 +65,10 @@ def build_context(settings: Settings, clock: Clock, log: EventLog | None = None)
         # leased node id is unique among live processes (its next holder fences the transactions left open).
         txn_id = settings.group_instance_id or f"{settings.topic_prefix}.ingest.{ids.node_id}"
         batches = TransactionalAppender(transactional_producer_config(settings, txn_id))
-        log = KafkaEventLog(AsyncEventProducer(producer_config(settings)), topics.events, batches)
+        producer = AsyncEventProducer(producer_config(settings))
+        log = KafkaEventLog(producer, topics.events, batches)
+        # Queue settings go to their own compacted topic (decision 0015), through the same producer (closed with log).
+        queue_log, queue_topic = KafkaEventLog(producer, topics.queue_settings), topics.queue_settings
     return IngestContext(
         settings=settings,
         clock=clock,
@@ -71,6 +77,8 @@ def build_context(settings: Settings, clock: Clock, log: EventLog | None = None)
         store=ReadModelStore(engine),
         ids=ids,
         topic=topics.events,
+        queue_log=queue_log,
+        queue_topic=queue_topic,
     )
 
 
@@ -95,8 +103,17 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app.add_exception_handler(NodeLeaseError, handle_node_lease_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
-    for router in (quedup_jobs.router, recuro_jobs.router, recuro_crons.router, signing.router, health.router):
+    for router in (
+        quedup_jobs.router,
+        recuro_jobs.router,
+        recuro_crons.router,
+        queues.router,
+        runs.router,
+        health.router,
+    ):
         app.include_router(router)
+    # Innermost: the tenant is known (token checked) and the body it reads is bounded (size limit).
+    app.add_middleware(IdempotentCreates, ctx=ctx)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=ctx.settings.max_request_bytes,

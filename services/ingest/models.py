@@ -201,3 +201,91 @@ class Health(BaseModel):
     status: str
     kafka: str | None = None
     database: str | None = None
+
+
+# -- Recuro crons: read and update; runs of every kind of job ----------------------------------------------------
+_NOT_NULL = ("name", "url", "cron_expression", "method", "timeout_seconds", "success_assertions", "is_active")
+
+
+class UpdateCronRequest(Request):
+    """Recuro's PATCH /api/crons/{id}: any create field, validated as at create; only the fields present change.
+
+    ``null`` clears ``headers``, ``payload``, ``callback_url`` and ``alert_threshold``; the other fields cannot be
+    null. ``is_active: false`` pauses the cron, ``true`` resumes it (occurrences missed while paused are skipped).
+    """
+
+    name: Name | None = None
+    url: Url | None = None
+    cron_expression: Cron | None = None
+    method: Method | None = None
+    headers: Headers | None = None
+    payload: Text | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
+    callback_url: Url | None = None
+    timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=300)
+    alert_threshold: Literal[1, 2, 3] | None = None
+    success_assertions: Annotated[list[SuccessAssertion], Field(max_length=10)] | None = None
+    is_active: StrictBool | None = None
+
+    @field_validator(*_NOT_NULL)
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Called only for fields the body names: an explicit null of a field every cron has is refused.
+        if value is None:
+            raise v.RuleError("is required.")
+        return value
+
+
+class CronAssertion(BaseModel):
+    type: str
+    value: str
+
+
+class CronDetail(BaseModel):
+    """Recuro's cron, as GET, PATCH and the list answer it."""
+
+    id: int
+    name: str
+    url: str
+    method: str
+    headers: dict[str, str]
+    payload: str | None
+    cron_expression: str
+    callback_url: str | None
+    timeout_seconds: int
+    alert_threshold: int | None
+    success_assertions: list[CronAssertion]
+    is_active: bool
+    next_run_at: str | None = Field(description="The next occurrence; null while the cron is paused.")
+    last_run_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class RecuroRunResponse(RunResponse):
+    """One attempt, as GET /api/jobs/{id}/runs and GET /api/crons/{id}/runs list it."""
+
+    job_id: int | None = Field(description="The job record the run belongs to (of a retry chain); null for a cron's.")
+    status: Literal["success", "failed"]
+    due_at: str
+    response_truncated: bool = Field(description="The response body was cut at 16 KiB.")
+
+
+class QuedupRun(BaseModel):
+    """One attempt of a QuedUp job, as GET /jobs/{id}/runs lists it (RFC 3339 times, as QuedUp's)."""
+
+    id: str = Field(description="The run id, also sent as X-Chronohook-Run-Id.")
+    job_id: str
+    attempt: int
+    status: Literal["success", "failed"]
+    due_at: str
+    started_at: str
+    executed_at: str
+    duration_ms: float
+    response_status: int | None
+    response_headers: dict[str, str]
+    response_body: str | None
+    response_truncated: bool = Field(description="The response body was cut at 16 KiB.")
+    request_headers: dict[str, str]
+    request_body: str | None
+    error_message: str | None
+    failure_reason: str | None
