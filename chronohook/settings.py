@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chronohook.outbound.egress import EgressPolicy
 from schemas.topics import DEFAULT_BOOTSTRAP, DEFAULT_PARTITIONS, DEFAULT_PREFIX, topic_name
 
 
@@ -58,8 +58,13 @@ class Settings(BaseSettings):
     @field_validator("egress_allow")
     @classmethod
     def _cidr_list(cls, value: str) -> str:
-        # Checked at start: a typo here must stop the process, not turn every later create into an error.
-        EgressPolicy.from_setting(value)
+        # Checked at start: a typo here must stop the process, not turn every later create into an error. (Parsed
+        # here with ipaddress alone: every process reads settings, and only the senders need the outbound room.)
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"CHRONOHOOK_EGRESS_ALLOW: {entry!r} is not a CIDR network") from exc
         return value
 
     @property
