@@ -33,7 +33,7 @@ from services.ingest.errors import (
 )
 from services.ingest.idempotency import IdempotentCreates
 from services.ingest.limits import BodySizeLimit
-from services.ingest.routers import health, quedup_jobs, queues, recuro_crons, recuro_jobs, runs
+from services.ingest.routers import health, quedup_jobs, queues, recuro_crons, recuro_jobs, runs, signing
 
 DESCRIPTION = """\
 chronohook sends HTTP requests for you: now, after a delay, at a time, or on a cron schedule.
@@ -109,6 +109,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
         recuro_crons.router,
         queues.router,
         runs.router,
+        signing.router,
         health.router,
     ):
         app.include_router(router)
