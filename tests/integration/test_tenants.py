@@ -109,6 +109,22 @@ def _creates_its_own(path: str, body: dict[str, Any], status: int) -> Check:
     return check
 
 
+def _pages_none_of_a(path: str) -> Check:
+    """A Laravel-paged /api list: none of A's things on any of B's pages."""
+
+    def check(b: httpx.Client, owned: Owned) -> None:
+        listed: set[object] = set()
+        for page in range(1, 101):  # B owns a handful of things: far fewer pages than this
+            r = b.get(path, params={"page": page, "per_page": 100})
+            assert r.status_code == 200, r.text
+            listed.update(item.get("id") for item in r.json()["data"])
+            if r.json()["links"]["next"] is None:
+                break
+        assert owned.cron_id not in listed and owned.recuro_id not in listed, f"GET {path}: {listed}"
+
+    return check
+
+
 def _public(_: httpx.Client, __: Owned) -> None:
     """Not tenant data (checked by PUBLIC)."""
 
@@ -133,6 +149,14 @@ TABLE: dict[tuple[str, str], Check] = {
     ("POST", "/api/crons"): _creates_its_own(
         "/api/crons", {"name": "tenant-a", "url": TARGET, "cron_expression": "0 0 1 1 *", "is_active": False}, 201
     ),
+    ("GET", "/api/crons"): _pages_none_of_a("/api/crons"),
+    ("GET", "/api/crons/{cron_id}"): _not_found("GET", "/api/crons/{cron_id}"),
+    ("PATCH", "/api/crons/{cron_id}"): _not_found("PATCH", "/api/crons/{cron_id}", {"is_active": True}),
+    ("DELETE", "/api/crons/{cron_id}"): _not_found("DELETE", "/api/crons/{cron_id}"),
+    # Runs
+    ("GET", "/api/jobs/{job_id}/runs"): _not_found("GET", "/api/jobs/{recuro_id}/runs"),
+    ("GET", "/api/crons/{cron_id}/runs"): _not_found("GET", "/api/crons/{cron_id}/runs"),
+    ("GET", "/jobs/{job_id}/runs"): _not_found("GET", "/jobs/{quedup_id}/runs"),
 }
 
 
