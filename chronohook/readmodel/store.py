@@ -13,11 +13,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from chronohook.readmodel.alerts import AlertWrites
+from chronohook.readmodel.dead_letters import DeadLetterWrites
 from chronohook.readmodel.queues import write_queue_settings
 from chronohook.readmodel.views import JobView, RunView, evolve, run_view
 from chronohook.store.engine import RawJson
 from chronohook.store.tables import consumer_offsets, job_names, job_runs, jobs, queues
-from schemas.events import Event, JobDeleted, JobFailed, JobPushed, JobSucceeded, QueueSettingsChanged
+from schemas.events import Event, JobDeleted, JobFailed, JobPurged, JobPushed, JobSucceeded, QueueSettingsChanged
 
 # The projector's name in consumer_offsets; ingest reads its progress for read-your-writes.
 PROJECTOR_CONSUMER = "projector"
@@ -63,6 +64,7 @@ class ReadModelStore:
             writes = _Writes()
             queue_settings: list[QueueSettingsChanged] = []
             alert_writes = AlertWrites()  # alerts and alert destinations (chronohook/readmodel/alerts.py)
+            dead_writes = DeadLetterWrites()  # dead letters, and purged retry chains (readmodel/dead_letters.py)
             for item in fresh:
                 event = item.event
                 job_id = event.job_id
@@ -70,8 +72,10 @@ class ReadModelStore:
                     queue_settings.append(event)
                     stored[(item.topic, item.partition)] = item.offset + 1
                     continue
-                after = evolve(views.get(job_id), event)
+                before = views.get(job_id)
+                after = evolve(before, event)
                 views[job_id] = after
+                dead_writes.fold(event, before, after)
                 alert_writes.add(event)
                 if isinstance(event, JobPushed) and after is not None:
                     writes.queues.setdefault(
@@ -83,12 +87,13 @@ class ReadModelStore:
                     if run.run_id not in known_runs:  # else a redelivered result of a run already recorded
                         known_runs.add(run.run_id)
                         writes.run(run)
-                if isinstance(event, JobDeleted):
+                if isinstance(event, JobDeleted | JobPurged):
                     writes.deleted(job_id)
                 stored[(item.topic, item.partition)] = item.offset + 1
             writes.flush(conn, views, existed)
             write_queue_settings(conn, queue_settings)
             alert_writes.flush(conn)
+            dead_writes.flush(conn)
             for (topic, partition), nxt in stored.items():
                 self._store_offset(conn, consumer, topic, partition, nxt)
         # Committed: only now may the cache hold the new views.

@@ -25,6 +25,7 @@ from schemas.events import (
     JobDue,
     JobFailed,
     JobPaused,
+    JobPurged,
     JobPushed,
     JobResumed,
     JobRetryScheduled,
@@ -184,7 +185,7 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
             )
         case _ if view is None:
             return None
-        case JobDeleted():
+        case JobDeleted() | JobPurged():
             return None
         case JobUpdated():
             return view.model_copy(
