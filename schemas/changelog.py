@@ -47,6 +47,12 @@ class TimerEntry(BaseModel):
     queue_id: int | None = None
     payload: dict[str, object] | None = None
     attempt_number: int = 1
+    # A Recuro retry: the chain's original job (which carries the chain's outcome), and the webhook-id that every
+    # attempt of the chain sends (the original's).
+    retry_of: str | None = None
+    webhook_id: str | None = None
+    # The latest occurrence handed out: a failure of an older one is superseded, not retried (decision 0016).
+    occurrence: AwareDatetime | None = None
     # Recuro cron alerts (services/timer/alerts.py): the threshold, and the failures in a row so far.
     alert_threshold: int | None = None
     consecutive_failures: int = 0

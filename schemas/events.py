@@ -115,7 +115,13 @@ class JobPushed(Envelope):
     callback_url: str | None = None
     retry: RetryPolicy = RetryPolicy()
     attempt_number: int = 1
-    retry_of: str | None = None
+    retry_of: str | None = Field(
+        default=None, description="A retry's: the retry chain's original job, which carries the chain's outcome."
+    )
+    webhook_id: str | None = Field(
+        default=None,
+        description="A retry's: the chain's webhook-id (the original's), sent on every attempt of the chain.",
+    )
 
 
 class JobUpdated(Envelope):
@@ -206,7 +212,8 @@ class JobRetryScheduled(Envelope):
 
 
 class JobDeadLettered(Envelope):
-    """Every attempt failed (or retries are off): the job ends as failed."""
+    """Every attempt failed (or retries are off): the job ends as failed. A Recuro retry chain's is keyed by the
+    chain's original job (``failed_run_id`` is then the last retry's run)."""
 
     type: Literal["JobDeadLettered"] = "JobDeadLettered"
     failed_run_id: str
@@ -217,6 +224,17 @@ class JobDeadLettered(Envelope):
         description="A Recuro dead letter's end: dead-lettered + its queue's dlq_retention_days as they stood then, "
         "when the timer purges it (JobPurged) unless it is replayed or deleted first. None: not kept as a dead letter.",
     )
+
+
+class JobRetryChainResolved(Envelope):
+    """A retry chain ended without a dead letter. ``success``: a retry of a Recuro job succeeded; keyed by the
+    chain's original job, whose ``final_status`` becomes ``success``. ``superseded``: a newer occurrence of a
+    scheduled job was handed out while an older one's retries were pending; that older one is not tried again."""
+
+    type: Literal["JobRetryChainResolved"] = "JobRetryChainResolved"
+    resolution: Literal["success", "superseded"]
+    run_id: str = Field(description="The run that resolved it: the retry that succeeded, or the newer occurrence's.")
+    attempts: int = Field(description="Attempts made in the chain.")
 
 
 class CallbackDue(Envelope):
@@ -415,6 +433,7 @@ Event = Annotated[
     | JobFailed
     | JobRetryScheduled
     | JobDeadLettered
+    | JobRetryChainResolved
     | CallbackDue
     | CallbackSucceeded
     | CallbackFailed

@@ -59,6 +59,7 @@ from schemas.events import (
     JobPurged,
     JobPushed,
     JobResumed,
+    JobRetryChainResolved,
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
@@ -155,6 +156,11 @@ CATALOGUE: dict[str, EventInfo] = {
     ),
     "JobDeadLettered": EventInfo(
         ("timer",), ("projector",), "Every attempt failed, or retries are off: the job ends as failed."
+    ),
+    "JobRetryChainResolved": EventInfo(
+        ("timer",),
+        ("projector",),
+        "A retry chain ended without a dead letter: a Recuro retry succeeded, or a newer occurrence superseded it.",
     ),
     "CallbackDue": EventInfo(
         ("timer",),
@@ -305,6 +311,7 @@ EXAMPLES: tuple[Envelope, ...] = (
     ),
     JobRetryScheduled(**_base(n=10), failed_run_id=_RUN_ID, next_attempt=2, retry_at=_AT),
     JobDeadLettered(**_base(n=11), failed_run_id=_RUN_ID, attempts=8, retries_enabled=True),
+    JobRetryChainResolved(**_base(_RECURO_JOB, n=40), resolution="success", run_id=_RUN_ID, attempts=3),
     CallbackDue(
         **_base(n=12),
         callback_id=_CALLBACK_ID,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
 from chronohook.schedule import first_run_at, next_occurrence
@@ -23,21 +24,29 @@ from schemas.events import (
     JobPaused,
     JobPushed,
     JobResumed,
+    JobRetryChainResolved,
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
+    QueueSettings,
 )
 from services.timer.alerts import fire_alert, on_alert_result, on_cron_run
 from services.timer.callbacks import fire_callback, on_callback_result, on_run_completed
 from services.timer.queues import QueueLookup, apply_queue_settings, default_settings, held
+from services.timer.retries import DeadLetter, Done, QueueSettingsLookup, next_step, policy_for
 
 Outcome = tuple[TimerEntry | None, list[Envelope]]
 # Every entry one event changed, by key (None: the entry is gone), and the events decided.
 Decision = tuple[dict[str, Entry | None], list[Envelope]]
 
 
-def decide(lookup: Callable[[str], Entry | None], event: Event, now: datetime) -> Decision:
+def decide(
+    lookup: Callable[[str], Entry | None], event: Event, now: datetime, queues: QueueSettingsLookup | None = None
+) -> Decision:
     """Everything one consumed event changes: the job's entry, and the entries of its runs' callbacks.
+
+    ``queues`` gives a Recuro queue's settings in force (tenant, queue name): a failed run's retries follow them
+    (services/timer/retries.py); without it, a job follows the retry policy its push carried.
 
     A callback has an entry of its own, keyed by its callback id in the job's partition: a one-off job's entry
     goes as soon as its run is done, while the callback may still be retried for the next 45 minutes.
@@ -55,7 +64,7 @@ def decide(lookup: Callable[[str], Entry | None], event: Event, now: datetime) -
             return ({} if after_alert is alert else {event.alert_id: after_alert}), emitted
     job = lookup(event.job_id)
     entry = job if isinstance(job, TimerEntry) else None
-    new, emitted = on_event(entry, event, now)
+    new, emitted = on_event(entry, event, now, _queue_settings(entry, queues))
     changes: dict[str, Entry | None] = {} if new is entry else {event.job_id: new}
     if (
         isinstance(event, JobSucceeded | JobFailed)
@@ -77,7 +86,22 @@ def decide(lookup: Callable[[str], Entry | None], event: Event, now: datetime) -
 
 
 def run_id(job_id: str, occurrence: datetime, attempt: int) -> str:
-    return f"{job_id}:{int(occurrence.timestamp() * 1000)}:{attempt}"
+    return f"{webhook_id(job_id, occurrence)}:{attempt}"
+
+
+def webhook_id(job_id: str, occurrence: datetime) -> str:
+    """The Standard Webhooks ``webhook-id`` of one occurrence: the same on every attempt (the run id without it)."""
+    return f"{job_id}:{int(occurrence.timestamp() * 1000)}"
+
+
+def _webhook_id_of_run(run: str) -> str:
+    return run.rsplit(":", 1)[0]
+
+
+def _queue_settings(entry: TimerEntry | None, queues: QueueSettingsLookup | None) -> QueueSettings | None:
+    if queues is None or entry is None or entry.api != "recuro" or entry.queue is None:
+        return None
+    return queues(entry.tenant, entry.queue)
 
 
 def _named_entry(event: JobCreated | JobUpdated, integer_id: int | None) -> TimerEntry:
@@ -98,10 +122,16 @@ def _named_entry(event: JobCreated | JobUpdated, integer_id: int | None) -> Time
     )
 
 
-def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome:  # noqa: ARG001
+def on_event(
+    entry: TimerEntry | None,
+    event: Event,
+    now: datetime,  # noqa: ARG001
+    queue: QueueSettings | None = None,
+) -> Outcome:
     """Evolve a job's timer entry by one consumed event; may decide follow-up events (retries).
 
     ``now`` is unused today: decisions use the events' own times, so a replay of the log decides the same.
+    ``queue``: a Recuro queue job's queue settings in force, whose retries a failure follows.
     """
     match event:
         case JobCreated() | JobPushed() if entry is not None:
@@ -124,6 +154,8 @@ def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome: 
                     queue_id=event.queue_id,
                     payload=event.payload,
                     attempt_number=event.attempt_number,
+                    retry_of=event.retry_of,
+                    webhook_id=event.webhook_id,
                 ),
                 [],
             )
@@ -155,74 +187,120 @@ def on_event(entry: TimerEntry | None, event: Event, now: datetime) -> Outcome: 
             return entry.model_copy(update=update), []
         case JobDeleted():
             return None, []
-        case JobSucceeded() if entry is not None and event.outcome.run_id in entry.in_flight:
-            return _settle(entry, event.outcome.run_id), []
-        case JobFailed() if entry is not None and event.outcome.run_id in entry.in_flight:
-            return _on_failure(entry, event)
+        case JobSucceeded() | JobFailed() if entry is not None and event.outcome.run_id in entry.in_flight:
+            return _after_run(entry, event, queue)
         case _:
             return entry, []
 
 
-def _settle(entry: TimerEntry, finished_run: str) -> TimerEntry | None:
-    settled = entry.model_copy(update={"in_flight": tuple(r for r in entry.in_flight if r != finished_run)})
-    return None if settled.done else settled
-
-
-def _on_failure(entry: TimerEntry, event: JobFailed) -> Outcome:
+def _after_run(entry: TimerEntry, event: JobSucceeded | JobFailed, queue: QueueSettings | None) -> Outcome:
+    """Settle a finished run and decide what follows it (services/timer/retries.py, decision 0016): nothing, a
+    retry (a retry slot, or for Recuro a new job), a dead letter, or the end of a Recuro chain on its original."""
     outcome = event.outcome
-    failed_at = outcome.finished_at
+    at = outcome.finished_at
     settled = entry.model_copy(update={"in_flight": tuple(r for r in entry.in_flight if r != outcome.run_id)})
+    left = None if settled.done else settled
     # Attempt numbers count across a Recuro retry chain (each retry is a new job).
     attempt = max(outcome.attempt, entry.attempt_number)
-    delays = entry.retry.delays
-    base = dict(job_id=entry.job_id, tenant=entry.tenant, occurred_at=failed_at)
-    if attempt > len(delays):
+    if isinstance(event, JobFailed) and _superseded(entry, outcome.run_id):
+        # A newer occurrence has been handed out since this one: it is the next try, this chain ends here.
+        return left, [_chain_resolved(entry.job_id, entry.tenant, at, "superseded", outcome.run_id, attempt)]
+    step = next_step(policy_for(entry.api, entry.retry, queue), attempt, event, at)
+    # A Recuro retry chain's outcome is its original job's (final_status, dead_lettered_at are read there).
+    owner = entry.retry_of or entry.job_id
+    if isinstance(step, Done):
+        if entry.retry_of is None:
+            return left, []
+        return left, [_chain_resolved(owner, entry.tenant, at, "success", outcome.run_id, attempt)]
+    if isinstance(step, DeadLetter):
         dead = JobDeadLettered(
-            **base,
             event_id=deterministic_event_id("dead", outcome.run_id),
-            failed_run_id=outcome.run_id,
-            attempts=attempt,
-            retries_enabled=bool(delays),
-        )
-        return (None if settled.done else settled), [dead]
-    retry_at = failed_at + timedelta(seconds=delays[attempt - 1])
-    if entry.api == "recuro" and entry.integer_id is not None:
-        new_integer_id = retry_job_id(entry.integer_id, attempt + 1)
-        new_key = recuro_job_key(new_integer_id)
-        push = JobPushed(
-            job_id=new_key,
+            job_id=owner,
             tenant=entry.tenant,
-            occurred_at=failed_at,
-            event_id=deterministic_event_id("retry-push", outcome.run_id),
-            integer_id=new_integer_id,
-            queue=entry.queue or "",
-            queue_id=entry.queue_id or 0,
-            request=entry.request,
-            payload=entry.payload,
-            scheduled_at=retry_at,
-            callback_url=entry.callback_url,
-            retry=entry.retry,
-            attempt_number=attempt + 1,
-            retry_of=entry.job_id,
-        )
-        scheduled = JobRetryScheduled(
-            **base,
-            event_id=deterministic_event_id("retry", outcome.run_id),
+            occurred_at=at,
             failed_run_id=outcome.run_id,
-            next_attempt=attempt + 1,
-            retry_at=retry_at,
-            retry_job_id=new_key,
+            attempts=step.attempts,
+            retries_enabled=step.retries_enabled,
         )
-        return (None if settled.done else settled), [scheduled, push]
-    slot = RetrySlot(due_at=retry_at, attempt=attempt + 1, occurrence=outcome.due_at)
+        return left, [dead]
     scheduled = JobRetryScheduled(
-        **base,
         event_id=deterministic_event_id("retry", outcome.run_id),
+        job_id=entry.job_id,
+        tenant=entry.tenant,
+        occurred_at=at,
         failed_run_id=outcome.run_id,
-        next_attempt=attempt + 1,
-        retry_at=retry_at,
+        next_attempt=step.attempt,
+        retry_at=step.at,
     )
+    if entry.api == "recuro" and entry.integer_id is not None:
+        push = _retry_push(entry, outcome.run_id, step.at, step.attempt)
+        return left, [scheduled.model_copy(update={"retry_job_id": push.job_id}), push]
+    occurrence = entry.occurrence or outcome.due_at  # entries from before ``occurrence`` was kept: as before
+    slot = RetrySlot(due_at=step.at, attempt=step.attempt, occurrence=occurrence)
     return settled.model_copy(update={"retry_slot": slot}), [scheduled]
+
+
+def _retry_push(entry: TimerEntry, failed_run: str, at: datetime, attempt: int) -> JobPushed:
+    """A Recuro retry: a new job, linked to the chain's original, sending the original's webhook-id."""
+    assert entry.integer_id is not None
+    new_integer_id = retry_job_id(entry.integer_id, attempt)
+    return JobPushed(
+        job_id=recuro_job_key(new_integer_id),
+        tenant=entry.tenant,
+        occurred_at=at,
+        event_id=deterministic_event_id("retry-push", failed_run),
+        integer_id=new_integer_id,
+        queue=entry.queue or "",
+        queue_id=entry.queue_id or 0,
+        request=entry.request,
+        payload=entry.payload,
+        scheduled_at=at,
+        callback_url=entry.callback_url,
+        retry=entry.retry,
+        attempt_number=attempt,
+        retry_of=entry.retry_of or entry.job_id,
+        webhook_id=entry.webhook_id or _webhook_id_of_run(failed_run),
+    )
+
+
+def _superseded(entry: TimerEntry, run: str) -> bool:
+    """True when ``run`` belongs to an older occurrence than the latest one handed out."""
+    if entry.occurrence is None:
+        return False
+    return _webhook_id_of_run(run) != webhook_id(entry.job_id, entry.occurrence)
+
+
+def _superseded_at_fire(entry: TimerEntry, slot: RetrySlot, newer: datetime) -> JobRetryChainResolved:
+    dropped = run_id(entry.job_id, slot.occurrence, slot.attempt)
+    return _chain_resolved(
+        entry.job_id,
+        entry.tenant,
+        newer,
+        "superseded",
+        run_id(entry.job_id, newer, entry.attempt_number),
+        slot.attempt - 1,
+        event_id=deterministic_event_id("superseded", dropped),
+    )
+
+
+def _chain_resolved(
+    job_id: str,
+    tenant: str,
+    at: datetime,
+    resolution: Literal["success", "superseded"],
+    run: str,
+    attempts: int,
+    event_id: str | None = None,
+) -> JobRetryChainResolved:
+    return JobRetryChainResolved(
+        event_id=event_id or deterministic_event_id("chain", resolution, run),
+        job_id=job_id,
+        tenant=tenant,
+        occurred_at=at,
+        resolution=resolution,
+        run_id=run,
+        attempts=attempts,
+    )
 
 
 def fire_entry(
@@ -245,6 +323,10 @@ def fire(
         return entry, []
     horizon = now + lead
     emitted: list[Envelope] = []
+    if entry.retry_slot is not None and entry.next_due is not None and entry.next_due <= horizon:
+        # The newest occurrence wins: an older occurrence's pending retry is dropped, never run beside it.
+        emitted.append(_superseded_at_fire(entry, entry.retry_slot, entry.next_due))
+        entry = entry.model_copy(update={"retry_slot": None})
     if entry.retry_slot is not None and entry.retry_slot.due_at <= horizon:
         slot = entry.retry_slot
         due = _due(entry, slot.due_at, slot.occurrence, slot.attempt, entry.next_due, now)
@@ -259,7 +341,9 @@ def fire(
                 # After downtime, fire the missed occurrence once and resume from the present.
                 following = next_occurrence(entry.schedule, now)
         due = _due(entry, occurrence, occurrence, entry.attempt_number, following, now)
-        entry = entry.model_copy(update={"next_due": following, "in_flight": (*entry.in_flight, due.run_id)})
+        entry = entry.model_copy(
+            update={"next_due": following, "in_flight": (*entry.in_flight, due.run_id), "occurrence": occurrence}
+        )
         emitted.append(due)
     return entry, apply_queue_settings(entry, emitted, queues)
 
@@ -284,4 +368,5 @@ def _due(
         request=entry.request,
         callback_url=entry.callback_url,
         next_run_at=next_run_at,
+        webhook_id=entry.webhook_id or webhook_id(entry.job_id, occurrence),
     )

@@ -45,6 +45,7 @@ COMMIT_DEADLINE_S = 15.0
 # The timer's own decisions: nothing in them changes its entries.
 IGNORED_TYPES = frozenset(
     {"JobDue", "JobRetryScheduled", "JobDeadLettered", "CallbackDue", "CallbackRetryScheduled", "CallbackAbandoned"}
+    | {"JobRetryChainResolved"}
     # Alerts: the timer's own decisions, and the destination (the executor's to look up at send time).
     | {"AlertRaised", "AlertDue", "AlertRetryScheduled", "AlertAbandoned", "AlertDestinationSet"}
     | {"AlertDestinationCleared"}

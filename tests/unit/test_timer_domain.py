@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from chronohook.ids import recuro_job_key, retry_job_id
 from schemas.changelog import TimerEntry
 from schemas.events import (
+    Envelope,
     Event,
     HttpRequestSpec,
     JobCreated,
@@ -17,14 +19,17 @@ from schemas.events import (
     JobPaused,
     JobPushed,
     JobResumed,
+    JobRetryChainResolved,
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
+    QueueSettings,
     RetryPolicy,
     RunOutcome,
 )
 from services.ingest.commands import QUEDUP_RETRIES, RECURO_QUEUE_RETRIES
-from services.timer.domain import fire, on_event, run_id
+from services.timer.domain import decide, fire, on_event, run_id, webhook_id
+from services.timer.retries import QueueSettingsLookup
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
 REQUEST = HttpRequestSpec(method="POST", url="https://example.com/hook", body='{"a":1}')
@@ -517,35 +522,199 @@ def test_recuro_failure_pushes_the_retry_as_a_new_job() -> None:
     assert on_event(entry, failed(due, failed_at), failed_at)[1] == emitted
 
 
-def test_recuro_retry_chain_ends_dead_lettered() -> None:
-    # Given a Recuro job whose every attempt fails, each retry pushed as a new job
-    entry: TimerEntry | None = apply(None, pushed())
+def run_chain(
+    entry: TimerEntry | None, fails: int, queues: QueueSettingsLookup | None = None
+) -> tuple[list[str], list[JobDue], list[Envelope]]:
+    """Fire each job of a Recuro chain when due; the first ``fails`` attempts fail, the next one succeeds.
+
+    Returns the chain's job ids, the JobDue of each attempt, and every event decided after a run."""
     now = T0
     chain: list[str] = []
-    dead: list[JobDeadLettered] = []
-    attempts: list[int] = []
-
-    # When each job of the chain is fired when due and fails
-    while entry is not None:
+    dues: list[JobDue] = []
+    decided: list[Envelope] = []
+    for _ in range(20):
+        if entry is None:
+            break
         chain.append(entry.job_id)
         entry, due = fire_one(entry, now)
-        attempts.append(due.attempt)
+        dues.append(due)
         now = now + S
-        after, emitted = on_event(entry, failed(due, now), now)
-        assert after is None
+        result = failed(due, now) if len(dues) <= fails else succeeded(due, now)
+        changes, emitted = decide({entry.job_id: entry}.get, result, now, queues)
+        assert changes.get(due.job_id, "gone") is None  # each job of the chain ends with its run
+        decided.extend(emitted)
         entry = None
         for event in emitted:
             if isinstance(event, JobPushed):
-                assert event.retry_of == chain[-1]
                 entry = apply(None, event, now)
                 now = event.scheduled_at
-            elif isinstance(event, JobDeadLettered):
-                dead.append(event)
+    return chain, dues, decided
 
-    # Then there were 1 + 3 attempts on 4 distinct jobs, and the last one was dead-lettered
-    assert attempts == [1, 2, 3, 4]
+
+def test_recuro_retry_chain_ends_dead_lettered_on_the_original() -> None:
+    # Given a Recuro job whose every attempt fails, each retry pushed as a new job
+    # When each job of the chain is fired when due and fails
+    chain, dues, decided = run_chain(apply(None, pushed()), fails=99)
+
+    # Then there were 1 + 3 attempts on 4 distinct jobs, each retry linked to the original
+    assert [d.attempt for d in dues] == [1, 2, 3, 4]
     assert len(set(chain)) == 4
+    pushes = [e for e in decided if isinstance(e, JobPushed)]
+    assert [p.retry_of for p in pushes] == ["rj_847"] * 3
+    assert [p.attempt_number for p in pushes] == [2, 3, 4]
+    # And each JobRetryScheduled is announced on the job that failed, naming its successor
+    scheduled = [e for e in decided if isinstance(e, JobRetryScheduled)]
+    assert [(s.job_id, s.retry_job_id) for s in scheduled] == list(pairwise(chain))
+    # And the dead letter is on the original, naming the last retry's run, with retries enabled
+    dead = [e for e in decided if isinstance(e, JobDeadLettered)]
     assert len(dead) == 1
-    assert dead[0].job_id == chain[-1]
-    assert dead[0].attempts == 4
+    assert (dead[0].job_id, dead[0].failed_run_id, dead[0].attempts) == ("rj_847", dues[-1].run_id, 4)
     assert dead[0].retries_enabled
+    # And every attempt of the chain sends one webhook-id: the original's
+    assert {d.webhook_id for d in dues} == {webhook_id("rj_847", T0)}
+    assert not [e for e in decided if isinstance(e, JobRetryChainResolved)]
+
+
+def test_recuro_retry_that_succeeds_resolves_the_chain_on_the_original() -> None:
+    # Given a Recuro job whose receiver fails twice, then succeeds
+    # When the chain runs
+    _, dues, decided = run_chain(apply(None, pushed()), fails=2)
+
+    # Then three attempts ran on three jobs, one webhook-id across them
+    assert [d.attempt for d in dues] == [1, 2, 3]
+    assert len({d.webhook_id for d in dues}) == 1
+    # And the chain is resolved as a success on the original, naming the succeeding run
+    resolved = [e for e in decided if isinstance(e, JobRetryChainResolved)]
+    assert len(resolved) == 1
+    assert (resolved[0].job_id, resolved[0].resolution) == ("rj_847", "success")
+    assert (resolved[0].run_id, resolved[0].attempts) == (dues[-1].run_id, 3)
+    assert not [e for e in decided if isinstance(e, JobDeadLettered)]
+
+
+def test_a_first_time_success_resolves_nothing() -> None:
+    # Given a Recuro job that succeeds on its first attempt
+    # When it runs
+    _, _, decided = run_chain(apply(None, pushed()), fails=0)
+    # Then nothing follows (its own JobSucceeded says it all)
+    assert decided == []
+
+
+def test_the_queue_settings_in_force_when_the_run_fails_decide() -> None:
+    # Given a Recuro job pushed with the default delays, and its queue now at retry_delays [1, 2]
+    fast = QueueSettings(retry_delays=(1, 2))
+
+    # When the chain always fails
+    _, dues, decided = run_chain(apply(None, pushed()), fails=99, queues=lambda _t, _q: fast)
+
+    # Then the retries came 1 s and 2 s after each failure, and the third failure dead-lettered the original
+    assert [d.attempt for d in dues] == [1, 2, 3]
+    gaps = [(b.due_at - a.due_at) for a, b in pairwise(dues)]
+    assert gaps == [2 * S, 3 * S]  # each run takes 1 s here, then the delay
+    dead = [e for e in decided if isinstance(e, JobDeadLettered)]
+    assert [(d.job_id, d.attempts, d.retries_enabled) for d in dead] == [("rj_847", 3, True)]
+
+
+def test_retries_disabled_on_the_queue_fail_the_job_without_retries() -> None:
+    # Given a Recuro job whose queue has retries off
+    off = QueueSettings(retries_enabled=False)
+
+    # When its only attempt fails
+    _, dues, decided = run_chain(apply(None, pushed()), fails=99, queues=lambda _t, _q: off)
+
+    # Then one attempt ran and the job is dead-lettered with retries disabled (failed_no_retries)
+    assert len(dues) == 1
+    assert [type(e) for e in decided] == [JobDeadLettered]
+    dead = decided[0]
+    assert isinstance(dead, JobDeadLettered)
+    assert (dead.job_id, dead.attempts, dead.retries_enabled) == ("rj_847", 1, False)
+
+
+def test_retry_after_postpones_a_recuro_retry() -> None:
+    # Given a Recuro job handed out
+    entry = apply(None, pushed())
+    assert entry is not None
+    entry, due = fire_one(entry, T0)
+
+    # When it fails with a 429 asking for 120 s (the queue's first delay is 60 s)
+    at = T0 + S
+    answer = outcome(due, at).model_copy(update={"response_status": 429, "response_headers": {"Retry-After": "120"}})
+    result = JobFailed(**envelope(due.job_id, at), outcome=answer, failure_reason="http_client_error")
+    _, emitted = on_event(entry, result, at)
+
+    # Then the retry job is scheduled 120 s after the failure
+    push = next(e for e in emitted if isinstance(e, JobPushed))
+    assert push.scheduled_at == at + 120 * S
+
+
+def test_quedup_retries_of_one_occurrence_share_its_run_id_prefix_and_webhook_id() -> None:
+    # Given a one-off QuedUp job failing three times
+    entry: TimerEntry | None = apply(None, created())
+    now = T0
+    dues: list[JobDue] = []
+    for _ in range(3):
+        assert entry is not None
+        entry, due = fire_one(entry, now)
+        dues.append(due)
+        now = now + S
+        entry, emitted = on_event(entry, failed(due, now), now)
+        now = next(e for e in emitted if isinstance(e, JobRetryScheduled)).retry_at
+
+    # Then the attempts' run ids differ only by attempt, and the webhook-id is the same on all
+    assert [d.run_id for d in dues] == [run_id("job_a", T0, n) for n in (1, 2, 3)]
+    assert {d.webhook_id for d in dues} == {webhook_id("job_a", T0)}
+    assert (dues[1].due_at, dues[2].due_at) == (T0 + S, T0 + 2 * S + 300 * S)
+
+
+def test_a_newer_cron_occurrence_supersedes_a_pending_retry_and_is_not_delayed() -> None:
+    # Given an every-minute QuedUp cron whose 14:06 run failed twice (its next retry is 5 min out)
+    entry: TimerEntry | None = apply(None, created(schedule="* * * * *"))
+    assert entry is not None
+    first = datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
+    entry, due = fire_one(entry, first)
+    entry, _ = on_event(entry, failed(due, first + S), first + S)
+    assert entry is not None
+    entry, retry = fire_one(entry, first + S)
+    entry, _ = on_event(entry, failed(retry, first + 2 * S), first + 2 * S)
+    assert entry is not None and entry.retry_slot is not None
+    assert entry.retry_slot.due_at == first + 2 * S + 300 * S
+
+    # When 14:07 comes
+    second = first + timedelta(minutes=1)
+    after, emitted = fire(entry, second)
+
+    # Then 14:07 is handed out on time, the 14:06 retry is dropped, and that is announced
+    assert after is not None
+    assert after.retry_slot is None
+    resolved, next_due = emitted
+    assert isinstance(resolved, JobRetryChainResolved)
+    assert (resolved.resolution, resolved.attempts, resolved.job_id) == ("superseded", 2, "job_a")
+    assert isinstance(next_due, JobDue)
+    assert (next_due.due_at, next_due.attempt, next_due.run_id) == (second, 1, run_id("job_a", second, 1))
+    assert resolved.run_id == next_due.run_id
+    assert after.next_due == second + timedelta(minutes=1)
+
+
+def test_a_late_failure_of_an_older_occurrence_schedules_nothing() -> None:
+    # Given an every-minute cron whose 14:06 run is still in flight when 14:07 is handed out
+    entry: TimerEntry | None = apply(None, created(schedule="* * * * *"))
+    assert entry is not None
+    first = datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
+    second = first + timedelta(minutes=1)
+    entry, slow = fire_one(entry, first)
+    entry, newer = fire_one(entry, second)
+    # And 14:07 failed and has its own retry pending
+    entry, _ = on_event(entry, failed(newer, second + S), second + S)
+    assert entry is not None and entry.retry_slot is not None
+    slot = entry.retry_slot
+
+    # When the 14:06 run finally fails (a 15-minute timeout, say)
+    late = first + 15 * 60 * S
+    after, emitted = on_event(entry, failed(slow, late), late)
+
+    # Then 14:06 is not retried: its chain is superseded, and 14:07's retry and schedule stand
+    assert after is not None
+    assert after.retry_slot == slot
+    assert after.in_flight == ()
+    assert [type(e) for e in emitted] == [JobRetryChainResolved]
+    assert isinstance(emitted[0], JobRetryChainResolved)
+    assert (emitted[0].resolution, emitted[0].run_id) == ("superseded", slow.run_id)
