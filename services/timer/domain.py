@@ -8,7 +8,7 @@ from typing import Literal
 
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
 from chronohook.schedule import first_run_at, next_occurrence
-from schemas.changelog import AlertEntry, CallbackEntry, Entry, RetrySlot, TimerEntry
+from schemas.changelog import AlertEntry, CallbackEntry, Entry, PurgeEntry, RetrySlot, TimerEntry
 from schemas.events import (
     AlertDelivered,
     AlertDeliveryFailed,
@@ -30,6 +30,7 @@ from schemas.events import (
     JobUpdated,
     QueueSettings,
 )
+from services.timer import retention
 from services.timer.alerts import fire_alert, on_alert_result, on_cron_run
 from services.timer.callbacks import fire_callback, on_callback_result, on_run_completed
 from services.timer.queues import QueueLookup, apply_queue_settings, default_settings, held
@@ -51,6 +52,8 @@ def decide(
     A callback has an entry of its own, keyed by its callback id in the job's partition: a one-off job's entry
     goes as soon as its run is done, while the callback may still be retried for the next 45 minutes.
     """
+    if retention.concerns(event):  # a dead letter's retention: armed, cancelled (services/timer/retention.py)
+        return retention.on_event(lookup, event)
     match event:
         case CallbackSucceeded() | CallbackFailed():
             cb = lookup(event.callback_id)
@@ -65,6 +68,7 @@ def decide(
     job = lookup(event.job_id)
     entry = job if isinstance(job, TimerEntry) else None
     new, emitted = on_event(entry, event, now, _queue_settings(entry, queues))
+    emitted = retention.stamp(emitted, retention.settings_of(entry, queues))  # a dead letter's purge_at
     changes: dict[str, Entry | None] = {} if new is entry else {event.job_id: new}
     if (
         isinstance(event, JobSucceeded | JobFailed)
@@ -312,6 +316,8 @@ def fire_entry(
         return fire_callback(entry, now, lead)
     if isinstance(entry, AlertEntry):
         return fire_alert(entry, now, lead)
+    if isinstance(entry, PurgeEntry):
+        return retention.fire_purge(entry, now)
     return fire(entry, now, lead, queues)
 
 

@@ -42,9 +42,10 @@ MAX_IDLE_WAIT = 0.1
 INPUT_COMMIT_INTERVAL = 0.05
 # A step's transaction that has not committed by then is stuck, not slow (see Watchdog).
 COMMIT_DEADLINE_S = 15.0
-# The timer's own decisions: nothing in them changes its entries.
+# The timer's own decisions: nothing in them changes its entries. (JobDeadLettered is read: keyed by the chain's
+# original, it arms the dead letter's retention entry in that job's partition, services/timer/retention.py.)
 IGNORED_TYPES = frozenset(
-    {"JobDue", "JobRetryScheduled", "JobDeadLettered", "CallbackDue", "CallbackRetryScheduled", "CallbackAbandoned"}
+    {"JobDue", "JobRetryScheduled", "CallbackDue", "CallbackRetryScheduled", "CallbackAbandoned"}
     | {"JobRetryChainResolved"}
     # Alerts: the timer's own decisions, and the destination (the executor's to look up at send time).
     | {"AlertRaised", "AlertDue", "AlertRetryScheduled", "AlertAbandoned", "AlertDestinationSet"}
