@@ -41,6 +41,7 @@ class DeadLetter:
     last_run_id: str | None
     replayed_job_id: str | None
     replayed_at: datetime | None
+    purge_at: datetime | None = None
     last_run: RunView | None = None
 
 
@@ -114,6 +115,7 @@ def _row(event: JobDeadLettered, view: JobView) -> dict[str, Any]:
         last_run_id=event.failed_run_id,
         replayed_job_id=None,
         replayed_at=None,
+        purge_at=event.purge_at,
     )
 
 
@@ -203,6 +205,7 @@ def _dead_letter(row: Any) -> DeadLetter:
         last_run_id=row["last_run_id"],
         replayed_job_id=row["replayed_job_id"],
         replayed_at=None if row["replayed_at"] is None else _aware(row["replayed_at"]),
+        purge_at=None if row["purge_at"] is None else _aware(row["purge_at"]),
     )
 
 

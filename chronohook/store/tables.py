@@ -162,6 +162,8 @@ dead_letters = Table(
     Column("last_run_id", String(160)),
     Column("replayed_job_id", String(64)),
     Column("replayed_at", DateTime(timezone=True)),
+    # When the timer purges it (the queue's dlq_retention_days after dead_lettered_at, as they stood then).
+    Column("purge_at", DateTime(timezone=True)),
     Index("ix_dead_letters_tenant_at", "tenant", "dead_lettered_at"),
     Index("ix_dead_letters_tenant_queue_at", "tenant", "queue_id", "dead_lettered_at"),
 )

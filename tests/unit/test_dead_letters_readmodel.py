@@ -129,7 +129,7 @@ def test_an_exhausted_chain_is_listed_once_on_its_original_with_the_last_failure
     assert total == 1
     [letter] = letters
     assert (letter.job_id, letter.integer_id, letter.queue, letter.attempts) == (key, 101, "emails", 3)
-    assert letter.dead_lettered_at == T0 + 40 * S
+    assert letter.dead_lettered_at == T0 + 40 * S and letter.purge_at == T0 + timedelta(days=14)
     assert letter.last_run is not None and letter.last_run.job_id == "rj_1012"
     assert letter.last_run.failure_reason == "http_server_error" and letter.last_run.response_status == 500
     # And another tenant sees none of it
