@@ -227,3 +227,15 @@ def _with_runs(conn: Connection, letters: list[DeadLetter]) -> list[DeadLetter]:
 
 def _doc(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def job_views(engine: Engine, tenant: str, job_ids: list[str]) -> dict[str, JobView]:
+    """The tenant's job views among ``job_ids`` (a replay's request, queue and callback come from there)."""
+    found: dict[str, JobView] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(job_ids), IN_CHUNK):
+            chunk = job_ids[start : start + IN_CHUNK]
+            query = select(jobs.c.job_id, jobs.c.doc).where(and_(jobs.c.tenant == tenant, jobs.c.job_id.in_(chunk)))
+            for job_id, doc in conn.execute(query):
+                found[job_id] = JobView.model_validate(_doc(doc))
+    return found

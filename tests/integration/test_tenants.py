@@ -125,6 +125,23 @@ def _pages_none_of_a(path: str) -> Check:
     return check
 
 
+def _dead_letters_none_of_a(b: httpx.Client, owned: Owned) -> None:
+    r = b.get("/api/dead-letters", params={"per_page": 100, "queue": "tenant-a"})
+    assert r.status_code == 200, r.text
+    assert owned.recuro_id not in {item["job_id"] for item in r.json()["data"]}, r.text
+
+
+def _bulk_replays_none_of_a(b: httpx.Client, owned: Owned) -> None:
+    for body in ({"job_ids": [owned.recuro_id]}, {"queue": "tenant-a"}):
+        r = b.post("/api/dead-letters/replay", json=body)
+        assert r.status_code == 200 and r.json()["count"] == 0, r.text
+
+
+def _purges_none_of_a(b: httpx.Client, _: Owned) -> None:
+    r = b.request("DELETE", "/api/dead-letters", params={"queue": "tenant-a"})
+    assert r.status_code == 200 and r.json()["purged"] == 0, r.text
+
+
 def _public(_: httpx.Client, __: Owned) -> None:
     """Not tenant data (checked by PUBLIC)."""
 
@@ -157,6 +174,12 @@ TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/api/jobs/{job_id}/runs"): _not_found("GET", "/api/jobs/{recuro_id}/runs"),
     ("GET", "/api/crons/{cron_id}/runs"): _not_found("GET", "/api/crons/{cron_id}/runs"),
     ("GET", "/jobs/{job_id}/runs"): _not_found("GET", "/jobs/{quedup_id}/runs"),
+    # Dead letters (A's Recuro job is not one, but B must get a 404 or nothing of A's either way)
+    ("GET", "/api/dead-letters"): _dead_letters_none_of_a,
+    ("POST", "/api/dead-letters/{job_id}/replay"): _not_found("POST", "/api/dead-letters/{recuro_id}/replay"),
+    ("POST", "/api/dead-letters/replay"): _bulk_replays_none_of_a,
+    ("DELETE", "/api/dead-letters/{job_id}"): _not_found("DELETE", "/api/dead-letters/{recuro_id}"),
+    ("DELETE", "/api/dead-letters"): _purges_none_of_a,
 }
 
 
