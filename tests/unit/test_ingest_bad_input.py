@@ -249,7 +249,9 @@ def test_the_openapi_document_gives_each_error_its_shape(api: Api) -> None:  # n
         ("PUT", "/jobs/job_1", {"GET", "PATCH", "DELETE"}),
         ("GET", "/jobs/job_1/pause", {"POST"}),
         ("DELETE", "/api/jobs/1", {"GET"}),
-        ("GET", "/api/crons", {"POST"}),
+        ("PUT", "/api/crons", {"GET", "POST"}),
+        ("POST", "/api/crons/1", {"GET", "PATCH", "DELETE"}),
+        ("DELETE", "/api/jobs/1/runs", {"GET"}),
     ],
 )
 def test_405_allows_every_method_of_the_path(api: Api, method: str, path: str, allowed: set[str]) -> None:  # noqa: F811
