@@ -229,7 +229,8 @@ class TimerService:
         try:
             event = decode_event(record.value or b"")
             # The job's entry, and its callbacks' entries (keyed by callback id, in the job's partition).
-            changes, emitted = decide(self.entries.get, event, now)
+            # The queues' settings in force: a failed run's retries, and a dead letter's retention, follow them.
+            changes, emitted = decide(self.entries.get, event, now, self.queues.settings_for)
         except Exception as exc:
             # Whatever a record makes the pure fold raise is that record's fault, and nothing changed: it goes aside
             # in this step's transaction, with the offsets.
