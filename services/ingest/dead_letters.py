@@ -65,7 +65,9 @@ class BulkReplayRequest(Request):
 
 class Skipped(BaseModel):
     job_id: int
-    reason: Literal["not_found", "already_replayed"]
+    reason: Literal["not_found", "already_replayed", "deferred"] = Field(
+        description="deferred: past this call's size budget; send it again."
+    )
 
 
 class BulkReplayResponse(BaseModel):

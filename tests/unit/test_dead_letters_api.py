@@ -55,11 +55,18 @@ class Api:
         ]
         self.ctx.store.apply(PROJECTOR_CONSUMER, batch, NOW)
 
-    def dead_letter(self, queue: str = "emails", headers: dict[str, str] | None = None, at: datetime = NOW) -> int:
+    def dead_letter(
+        self, queue: str = "emails", headers: dict[str, str] | None = None, at: datetime = NOW, pad: str = ""
+    ) -> int:
         """Push a job, then append its failed run and its dead letter as the executor and timer would."""
         r = self.client.post(
             "/api/jobs",
-            json={"queue": queue, "url": TARGET, "payload": {"n": 1}, "callback_url": "http://127.0.0.2:9/cb"},
+            json={
+                "queue": queue,
+                "url": TARGET,
+                "payload": {"n": 1, "pad": pad},
+                "callback_url": "http://127.0.0.2:9/cb",
+            },
             headers=headers or self.t1,
         )
         assert r.status_code == 201, r.text
@@ -283,3 +290,25 @@ def test_a_queue_purge_deletes_that_queues_dead_letters(api: Api) -> None:
 def test_a_purge_without_a_queue_is_422(api: Api) -> None:
     body = assert_laravel_422(api.client.delete("/api/dead-letters", headers=api.t1), "queue")
     assert body["message"] == "The queue field is required."
+
+
+def test_a_bulk_replay_past_the_size_budget_defers_the_rest(tmp_path: Path) -> None:
+    # Given three dead letters and a batch budget that one replay's push fills
+    log = InMemoryEventLog()
+    settings = Settings(data_dir=tmp_path, egress_allow="127.0.0.2/32", max_batch_request_bytes=1024)
+    ctx = build_context(settings, FixedClock(NOW), log=log)
+    token = {"Authorization": f"Bearer {create_token(ctx.engine, 't1')}"}
+    with TestClient(create_app(ctx)) as client:
+        api = Api(client, ctx, log, token, token)
+        ids = [api.dead_letter("emails", at=NOW + i * S, pad="x" * 700) for i in range(3)]
+        # When the queue, then the ids, are replayed
+        by_queue = client.post("/api/dead-letters/replay", json={"queue": "emails"}, headers=token).json()
+        api.project()
+        by_ids = client.post("/api/dead-letters/replay", json={"job_ids": ids}, headers=token).json()
+    # Then each call replays one and says the rest are left: remaining for the queue, deferred for listed ids
+    assert by_queue["count"] == 1 and by_queue["remaining"] == 2
+    assert by_ids["count"] == 1
+    assert by_ids["skipped"] == [
+        {"job_id": ids[0], "reason": "already_replayed"},
+        {"job_id": ids[2], "reason": "deferred"},
+    ]

@@ -19,6 +19,7 @@ from chronohook.readmodel.dead_letters import (
     list_dead_letters,
     oldest_dead_letters,
 )
+from schemas.codec import encode_event
 from schemas.events import Envelope
 from services.ingest import dead_letters as dl
 from services.ingest.context import Ctx, IngestContext, Tenant
@@ -78,7 +79,8 @@ async def replay(job_id: int, ctx: Ctx, tenant: Tenant) -> dl.ReplayResponse:
 async def replay_many(req: dl.BulkReplayRequest, ctx: Ctx, tenant: Tenant) -> dl.BulkReplayResponse:
     """Replay a queue's dead letters (``{"queue": ...}``, oldest first, up to 1,000 per call: ``remaining`` says
     how many are left) or the listed ones (``{"job_ids": [...]}``, up to 1,000). Each becomes a fresh job as
-    ``POST /api/dead-letters/{id}/replay`` makes it; ids that are not (or no longer) dead letters are ``skipped``.
+    ``POST /api/dead-letters/{id}/replay`` makes it; ids that are not (or no longer) dead letters are ``skipped``,
+    and so are those past one call's size budget (the batch limit, 16 MiB by default) as ``deferred``.
     All of one call's jobs are appended in one transaction: a 503 means none was replayed."""
     if (req.queue is None) == (req.job_ids is None):
         message = "Exactly one of queue or job_ids is required."
@@ -106,12 +108,21 @@ async def replay_many(req: dl.BulkReplayRequest, ctx: Ctx, tenant: Tenant) -> dl
     now = ctx.clock.now()
     events: list[Envelope] = []
     answers: list[dl.ReplayResponse] = []
-    for letter in letters:
+    budget = ctx.settings.max_batch_request_bytes  # one call's transaction stays as large as a batch push at most
+    for index, letter in enumerate(letters):
         view = views.get(letter.job_id)
         if view is None:  # purged between the two reads
             skipped.append(dl.Skipped(job_id=letter.integer_id, reason="not_found"))
             continue
         replayed, pushed = dl.replay_events(letter, view, now)
+        budget -= len(encode_event(pushed))
+        if budget < 0 and answers:
+            # The rest waits for the next call: a queue's count as remaining, listed ids as deferred.
+            later = letters[index:]
+            remaining += len(later) if req.queue is not None else 0
+            if req.queue is None:
+                skipped += [dl.Skipped(job_id=d.integer_id, reason="deferred") for d in later]
+            break
         events += [replayed, pushed]
         answers.append(dl.replay_response(letter, pushed))
     if events:
