@@ -18,6 +18,7 @@ T = TypeVar("T")
 
 PER_PAGE_DEFAULT = 15  # Laravel's default
 PER_PAGE_MAX = 100
+MAX_OFFSET = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class PageRequest:
 
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.per_page
+        # A database's OFFSET holds a signed 64-bit integer: a page past it is as empty as any page past the end.
+        return min((self.page - 1) * self.per_page, MAX_OFFSET)
 
 
 async def page_request(
