@@ -210,9 +210,10 @@ class TimerService:
             entry = self.entries.get(job_id)
             if entry is None:
                 continue
+            partition = self.partition_of[job_id]  # before _put: an entry that fired its last (a purge) goes
             new, emitted = fire_entry(entry, now, self.lead, self.queues.settings_for)
-            self._put(job_id, self.partition_of[job_id], new)
-            self._changed[job_id] = self.partition_of[job_id]
+            self._put(job_id, partition, new)
+            self._changed[job_id] = partition
             out.extend(emitted)
         # Events out (due jobs, retries) are committed at once. Input that only arms later timers may wait up to
         # INPUT_COMMIT_INTERVAL to share a transaction: one per poll cost the broker most of its CPU under load.
