@@ -16,6 +16,7 @@ from schemas.events import (
     CallbackFailed,
     CallbackRetryScheduled,
     CallbackSucceeded,
+    DeadLetterReplayed,
     Envelope,
     HttpRequestSpec,
     JobCreated,
@@ -24,6 +25,7 @@ from schemas.events import (
     JobDue,
     JobFailed,
     JobPaused,
+    JobPurged,
     JobPushed,
     JobResumed,
     JobRetryScheduled,
@@ -88,6 +90,9 @@ def every_event() -> list[Envelope]:
         ),
         CallbackRetryScheduled(**BASE, callback_id="cb:rj_847:1:1", next_attempt=2, retry_at=T0),
         CallbackAbandoned(**BASE, callback_id="cb:rj_847:1:1", attempts=6, error_message="HTTP 500"),
+        JobDeadLettered(**BASE, failed_run_id="rj_847:1:1", attempts=4, retries_enabled=True, purge_at=T0),
+        DeadLetterReplayed(**BASE, replay_job_id="rj_901", replay_integer_id=901),
+        JobPurged(**BASE, reason="retention"),
     ]  # fmt: skip
 
 
