@@ -316,12 +316,12 @@ def test_every_protected_operation_refuses_a_missing_or_wrong_token(
 
 def test_unlisted_methods_and_paths_are_405_and_404_in_the_family_shape(api_schema: OpenApiSchema, fuzz: Fuzz) -> None:
     # Given every path of the served document, and the methods listed for any template it matches
-    # (a Recuro job or cron id is an integer: GET /api/jobs/batch is not GET /api/jobs/{job_id})
+    # (a Recuro job, cron or dead-letter id is an integer: GET /api/jobs/batch is not GET /api/jobs/{job_id})
     listed: dict[str, set[str]] = {}
     for op in _operations(api_schema):
         listed.setdefault(op.path.replace("{job_id}", "1").replace("{cron_id}", "1"), set())
     for op in _operations(api_schema):
-        segment = r"\\d+" if op.path.startswith(("/api/jobs/", "/api/crons/")) else "[^/]+"
+        segment = r"\\d+" if op.path.startswith(("/api/jobs/", "/api/crons/", "/api/dead-letters/")) else "[^/]+"
         template = re.compile(re.sub(r"\\\{[a-z_]+\\\}", segment, re.escape(op.path)) + "$")
         for concrete, methods in listed.items():
             if template.match(concrete):
