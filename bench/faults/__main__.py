@@ -34,6 +34,12 @@ def figures(report: FaultReport) -> list[Figure]:
                 "unconfirmed": report.unconfirmed,
             },
         ),
+        Figure(
+            "faults: duplicate deliveries per 10,000 delivered jobs",
+            round(report.duplicates_per_10k, 1),
+            "per 10k",
+            detail={"duplicates": report.duplicates, "delivered": report.delivered},
+        ),
     ]
     for target in (*SERVICES, BROKER):
         if target not in report.recoveries:

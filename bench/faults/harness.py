@@ -78,6 +78,11 @@ class FaultReport:
     lost_history: dict[int, list[str]] = field(default_factory=dict)  # seq -> event types in the log
     workdir: str = ""
 
+    @property
+    def duplicates_per_10k(self) -> float:
+        """Deliveries beyond a job's first, per 10,000 delivered jobs: the at-least-once cost of the faults."""
+        return 10_000 * self.duplicates / self.delivered if self.delivered else 0.0
+
     def recovered_within(self, bounds: dict[str, float]) -> dict[str, bool]:
         return {t: r is not None and r <= bounds[t] for t, r in self.recoveries.items()}
 
