@@ -24,13 +24,22 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.outbound.egress import EgressPolicy
 from chronohook.outbound.resolver import SystemResolver
 from chronohook.outbound.sender import AiohttpSender, HttpSender
-from chronohook.outbound.signing import InMemorySigningKeys, SigningKeysSource
+from chronohook.outbound.signing import InMemorySigningKeys, SigningKeysSource, signed
+from chronohook.readmodel.alerts import DatabaseAlertDestinations
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.queue_slots import MemorySlotStore, SqlSlotStore
 from chronohook.store.signing_secrets import StoredSigningKeys
 from schemas import CodecError, decode_event
-from schemas.events import CallbackDue, JobDue
+from schemas.events import AlertDue, CallbackDue, JobDue
+from services.executor.alerts import (
+    DestinationSource,
+    NoDestinations,
+    alert_headers,
+    alert_request,
+    alert_result_event,
+    no_destination_event,
+)
 from services.executor.callbacks import callback_request, callback_result_event, signed_callback_headers
 from services.executor.fairness import FairSlots, host_key
 from services.executor.offsets import OffsetTracker
@@ -40,7 +49,7 @@ from services.executor.runs import result_event, signed_request_headers
 log = logging.getLogger("chronohook.executor")
 GROUP = "chronohook-executor"
 # The records the executor acts on (a job's attempt, a callback's attempt); it skips others by their type header.
-HANDLED_TYPES = frozenset({"JobDue", "CallbackDue"})
+HANDLED_TYPES = frozenset({"JobDue", "CallbackDue", "AlertDue"})
 # Its name on the records it sets aside.
 CONSUMER_NAME = "executor"
 # What a record can make handling it raise, once decoded: its own fault (a value no model or encoder takes), so it
@@ -58,6 +67,7 @@ class ExecutorService:
         dead: DeadRecordSink | None = None,
         queues: QueueGate | None = None,
         signing: SigningKeysSource | None = None,
+        alert_destinations: DestinationSource | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -73,6 +83,8 @@ class ExecutorService:
         self.queues = queues or QueueGate(MemorySlotStore(), clock)
         # Each tenant's signing keys (cached a few seconds); _main gives the shared database's.
         self.signing = signing or InMemorySigningKeys()
+        # Tenants' alert destinations, read at send time (decision 0020); _main gives the shared database's.
+        self.alert_destinations = alert_destinations or NoDestinations()
         self.stopping = asyncio.Event()
         self.failure: BaseException | None = None
         # Where bad records go (built in run() unless given): acknowledged before their offset can be committed.
@@ -159,6 +171,8 @@ class ExecutorService:
                     await self.deliver_callback(event)
                 elif isinstance(event, JobDue) and record.type == "JobDue":
                     await self.execute(event)
+                elif isinstance(event, AlertDue) and record.type == "AlertDue":
+                    await self.deliver_alert(event)
                 else:
                     raise CodecError(f"a {event.type} event typed {record.type} by its header")
             except RECORD_FAULTS as exc:  # CodecError among them
@@ -209,6 +223,25 @@ class ExecutorService:
             result = await self.sender.send(request, signed_callback_headers(due, keys, started_at))
         await self.producer.publish(self.topics.events, [callback_result_event(due, result, started_at)])
 
+    async def deliver_alert(self, due: AlertDue) -> None:
+        """POST an alert to the tenant's destination as it stands now, signed, through the same sender."""
+        wait = (due.due_at - self.clock.now()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait + 0.001)
+        destination = await self.alert_destinations.destination(due.tenant)
+        if destination is None:
+            await self.producer.publish(self.topics.events, [no_destination_event(due, self.clock.now())])
+            return
+        request = alert_request(due, destination, self.settings.default_timeout_seconds)
+        keys = await self.signing.keys(due.tenant)
+        async with self.slots.acquire(due.tenant, host_key(destination.url)):
+            started_at = self.clock.now()
+            headers = signed(alert_headers(due), keys, due.alert_id, request.body, started_at)
+            result = await self.sender.send(request, headers)
+        await self.producer.publish(
+            self.topics.events, [alert_result_event(due, result, started_at, destination.format)]
+        )
+
 
 async def _main(settings: Settings, clock: Clock) -> None:
     ensure_topics(settings)
@@ -228,6 +261,7 @@ async def _main(settings: Settings, clock: Clock) -> None:
         producer,
         queues=QueueGate(SqlSlotStore(engine), clock),
         signing=StoredSigningKeys(engine, clock.now),
+        alert_destinations=DatabaseAlertDestinations(engine),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
