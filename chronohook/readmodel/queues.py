@@ -82,11 +82,11 @@ def queue_by_name(engine: Engine, tenant: str, name: str) -> QueueView | None:
 
 
 def queues_page(engine: Engine, tenant: str, limit: int, offset: int) -> tuple[list[QueueView], int]:
-    """A page of the tenant's queues, oldest first, and how many it has in all."""
+    """A page of the tenant's queues, oldest first (then by name), and how many it has in all."""
     query = (
         select(queues)
         .where(queues.c.tenant == tenant)
-        .order_by(queues.c.created_at, queues.c.queue_id)
+        .order_by(queues.c.created_at, queues.c.name)
         .limit(limit)
         .offset(offset)
     )
