@@ -18,7 +18,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from chronohook.clock import FixedClock
-from chronohook.ids import recuro_cron_key
+from chronohook.ids import queue_id, recuro_cron_key
 from chronohook.kafka.log import InMemoryEventLog
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.readmodel.views import JobView
@@ -142,6 +142,19 @@ def _purges_none_of_a(b: httpx.Client, _: Owned) -> None:
     assert r.status_code == 200 and r.json()["purged"] == 0, r.text
 
 
+A_QUEUE_ID = queue_id("tenant-a", "tenant-a")
+
+
+def _queues_none_of_a(b: httpx.Client, _: Owned) -> None:
+    """B lists, reads and PATCHes queues named like A's: only ever B's own (a queue id is per tenant and name)."""
+    r = b.get("/api/queues", params={"per_page": 100})
+    assert r.status_code == 200 and A_QUEUE_ID not in {q["id"] for q in r.json()["data"]}, r.text
+    r = b.get("/api/queues/tenant-a")
+    assert r.status_code == 404 or r.json()["id"] != A_QUEUE_ID, r.text
+    r = b.patch("/api/queues/tenant-a", json={"is_active": True})
+    assert r.status_code == 200 and r.json()["id"] != A_QUEUE_ID, r.text
+
+
 def _public(_: httpx.Client, __: Owned) -> None:
     """Not tenant data (checked by PUBLIC)."""
 
@@ -180,6 +193,10 @@ TABLE: dict[tuple[str, str], Check] = {
     ("POST", "/api/dead-letters/replay"): _bulk_replays_none_of_a,
     ("DELETE", "/api/dead-letters/{job_id}"): _not_found("DELETE", "/api/dead-letters/{recuro_id}"),
     ("DELETE", "/api/dead-letters"): _purges_none_of_a,
+    # Queues
+    ("GET", "/api/queues"): _queues_none_of_a,
+    ("GET", "/api/queues/{name}"): _queues_none_of_a,
+    ("PATCH", "/api/queues/{name}"): _queues_none_of_a,
 }
 
 

@@ -31,8 +31,11 @@ from schemas.events import (
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
+    QueueSettings,
+    QueueSettingsChanged,
     RetryPolicy,
     RunOutcome,
+    SuccessAssertion,
 )
 
 T0 = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
@@ -93,6 +96,13 @@ def every_event() -> list[Envelope]:
         JobDeadLettered(**BASE, failed_run_id="rj_847:1:1", attempts=4, retries_enabled=True, purge_at=T0),
         DeadLetterReplayed(**BASE, replay_job_id="rj_901", replay_integer_id=901),
         JobPurged(**BASE, reason="retention"),
+        QueueSettingsChanged(
+            **BASE, queue="emails", queue_id=12,
+            settings=QueueSettings(
+                is_active=False, retry_delays=(1, 2), max_parallelism=2, dlq_retention_days=3,
+                success_assertions=(SuccessAssertion(type="body_contains", value="ok"),),
+            ),
+        ),
     ]  # fmt: skip
 
 
