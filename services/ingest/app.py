@@ -33,7 +33,17 @@ from services.ingest.errors import (
 )
 from services.ingest.idempotency import IdempotentCreates
 from services.ingest.limits import BodySizeLimit
-from services.ingest.routers import dead_letters, health, quedup_jobs, queues, recuro_crons, recuro_jobs, runs, signing
+from services.ingest.routers import (
+    alerts,
+    dead_letters,
+    health,
+    quedup_jobs,
+    queues,
+    recuro_crons,
+    recuro_jobs,
+    runs,
+    signing,
+)
 
 DESCRIPTION = """\
 chronohook sends HTTP requests for you: now, after a delay, at a time, or on a cron schedule.
@@ -111,6 +121,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
         runs.router,
         signing.router,
         dead_letters.router,
+        alerts.router,
         health.router,
     ):
         app.include_router(router)

@@ -142,6 +142,16 @@ def _purges_none_of_a(b: httpx.Client, _: Owned) -> None:
     assert r.status_code == 200 and r.json()["purged"] == 0, r.text
 
 
+def _alert_destination_is_its_own(b: httpx.Client, _: Owned) -> None:
+    """B sets, reads and clears only its own alert destination (A's is never one B can see)."""
+    r = b.put("/api/alert-destination", json={"url": TARGET + "/b-alerts", "format": "slack"})
+    assert r.status_code == 200 and r.json()["url"] == TARGET + "/b-alerts", r.text
+    r = b.get("/api/alert-destination")
+    assert r.status_code == 200 and r.json()["url"] == TARGET + "/b-alerts", r.text
+    assert b.delete("/api/alert-destination").status_code == 204
+    eventually(lambda: b.get("/api/alert-destination").status_code == 404, what="B's destination cleared")
+
+
 A_QUEUE_ID = queue_id("tenant-a", "tenant-a")
 
 
@@ -197,6 +207,11 @@ TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/api/queues"): _queues_none_of_a,
     ("GET", "/api/queues/{name}"): _queues_none_of_a,
     ("PATCH", "/api/queues/{name}"): _queues_none_of_a,
+    # Alerts
+    ("PUT", "/api/alert-destination"): _alert_destination_is_its_own,
+    ("GET", "/api/alert-destination"): _alert_destination_is_its_own,
+    ("DELETE", "/api/alert-destination"): _alert_destination_is_its_own,
+    ("GET", "/api/alerts"): _pages_none_of_a("/api/alerts"),
 }
 
 
