@@ -2,13 +2,15 @@
 POST says, when a failed POST is tried again, when it is given up. The executor only sends (docs/callbacks.md).
 
 The body is built here once, from the job's timer entry and the run's result, and every attempt sends the same
-text: the receiver can deduplicate on ``X-Chronohook-Callback-Id``, and a signature (issue 8) will cover the
-exact bytes.
+text: the receiver can deduplicate on ``X-Chronohook-Callback-Id`` (also its ``webhook-id``), and the executor's
+signature covers those exact bytes. The body is versioned (``CALLBACK_VERSION``): fields are only ever added under
+one version; a change of meaning or a removal is a new version.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +24,9 @@ from schemas.events import (
     CallbackRetryScheduled,
     CallbackSucceeded,
     Envelope,
+    JobDeadLettered,
     JobFailed,
+    JobRetryScheduled,
     JobSucceeded,
 )
 
@@ -31,24 +35,45 @@ CALLBACK_RETRY_DELAYS: tuple[float, ...] = (5, 30, 120, 600, 1800)
 
 CallbackOutcome = tuple[CallbackEntry | None, list[Envelope]]
 
+# The body's version (docs/callbacks.md): a date, as the body a receiver written today will keep getting.
+CALLBACK_VERSION = "2026-12-01"
+
 
 def callback_id(run_id: str) -> str:
     """Stable across attempts and re-derivations: the receiver's key to deduplicate on, and the entry's key."""
     return f"cb:{run_id}"
 
 
-def callback_body(entry: TimerEntry, result: JobSucceeded | JobFailed) -> dict[str, Any]:
-    """The documented body (docs/callbacks.md) of the callback reporting ``result``, a run of ``entry``'s job."""
+def final_status(entry: TimerEntry, result: JobSucceeded | JobFailed, decided: Sequence[Envelope]) -> str:
+    """Where the job stands after this run, from what the timer decided with it (Recuro's ``final_status`` values,
+    plus ``failed`` for a failed run that is neither retried nor dead-lettered, as a cron's occurrence)."""
+    if isinstance(result, JobSucceeded):
+        return "success"
+    for event in decided:
+        if isinstance(event, JobDeadLettered):
+            return "dead_lettered" if event.retries_enabled else "failed_no_retries"
+        if isinstance(event, JobRetryScheduled):
+            return "retrying" if max(result.outcome.attempt, entry.attempt_number) == 1 else "failed_with_retries"
+    return "failed"
+
+
+def callback_body(
+    entry: TimerEntry, result: JobSucceeded | JobFailed, decided: Sequence[Envelope] = ()
+) -> dict[str, Any]:
+    """The documented body (docs/callbacks.md) of the callback reporting ``result``, a run of ``entry``'s job;
+    ``decided``: what the timer decided with the result (a retry, a dead letter), for ``final_status``."""
     o = result.outcome
     success = isinstance(result, JobSucceeded)
     failure = result if isinstance(result, JobFailed) else None
     return {
+        "version": CALLBACK_VERSION,
         "type": "job.completed",
         "job_id": entry.integer_id if entry.integer_id is not None else entry.job_id,
         "name": entry.name,
         "queue_id": entry.queue_id,
         "queue": entry.queue,
         "status": "completed" if success else "failed",
+        "final_status": final_status(entry, result, decided),
         "success": success,
         # Attempt numbers count across a Recuro retry chain (each retry is a new job).
         "attempt_number": max(o.attempt, entry.attempt_number),
@@ -66,8 +91,11 @@ def callback_body(entry: TimerEntry, result: JobSucceeded | JobFailed) -> dict[s
     }
 
 
-def on_run_completed(entry: TimerEntry, result: JobSucceeded | JobFailed) -> CallbackOutcome:
-    """A run of ``entry``'s job completed: its callback (if the run has a callback_url) is due at once."""
+def on_run_completed(
+    entry: TimerEntry, result: JobSucceeded | JobFailed, decided: Sequence[Envelope] = ()
+) -> CallbackOutcome:
+    """A run of ``entry``'s job completed: its callback (if the run has a callback_url) is due at once. ``decided``:
+    the events the timer decided with the result (its retry or dead letter), reported as ``final_status``."""
     url = result.outcome.callback_url
     if not url:
         return None, []
@@ -77,7 +105,7 @@ def on_run_completed(entry: TimerEntry, result: JobSucceeded | JobFailed) -> Cal
         tenant=entry.tenant,
         run_id=result.outcome.run_id,
         url=url,
-        body=json.dumps(callback_body(entry, result)),
+        body=json.dumps(callback_body(entry, result, decided)),
         attempt=1,
     )
     # The result's own time, not the clock's: a replay of the same step decides the same event.

@@ -75,7 +75,7 @@ def decide(
         and entry is not None
         and event.outcome.run_id in entry.in_flight  # else a redelivered result: its callback exists already
     ):
-        cb, due = on_run_completed(entry, event)
+        cb, due = on_run_completed(entry, event, emitted)
         if cb is not None:
             changes[cb.callback_id] = cb
             emitted = [*emitted, *due]
