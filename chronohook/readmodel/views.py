@@ -28,6 +28,7 @@ from schemas.events import (
     JobPurged,
     JobPushed,
     JobResumed,
+    JobRetryChainResolved,
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
@@ -218,20 +219,32 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
             return _after_run(view, event)
         case JobRetryScheduled():
             if view.api == "recuro":
-                final: FinalStatus = "retrying" if view.attempt_number == 1 else "failed_with_retries"
+                # Decision 0016: the original reads ``retrying`` until its chain resolves and carries the chain's
+                # has_pending_retry; a retry job whose own attempt failed reads ``failed_with_retries``.
+                original = view.retry_of is None
+                final: FinalStatus = "retrying" if original else "failed_with_retries"
                 return view.model_copy(
                     update=dict(
                         final_status=final,
-                        has_pending_retry=True,
+                        has_pending_retry=original or view.has_pending_retry,
                         retry_job_id=event.retry_job_id,
                         updated_at=at,
                     )
                 )
             return view.model_copy(update=dict(next_run_at=_earliest(view.next_run_at, event.retry_at), updated_at=at))
+        case JobRetryChainResolved():
+            if view.api == "recuro" and event.resolution == "success":
+                # A retry succeeded: announced on the chain's original job, which carries the chain's outcome.
+                return view.model_copy(update=dict(final_status="success", has_pending_retry=False, updated_at=at))
+            return view
         case JobDeadLettered():
             if view.api == "recuro":
-                final = "dead_lettered" if event.retries_enabled else "failed_no_retries"
-                return view.model_copy(update=dict(final_status=final, dead_lettered_at=at, updated_at=at))
+                # Announced on the chain's original job. With retries off it failed, but is no dead letter.
+                if event.retries_enabled:
+                    update = dict(final_status="dead_lettered", dead_lettered_at=at, has_pending_retry=False)
+                else:
+                    update = dict(final_status="failed_no_retries", has_pending_retry=False)
+                return view.model_copy(update={**update, "updated_at": at})
             if view.schedule:
                 return view.model_copy(update=dict(updated_at=at))
             return view.model_copy(update=dict(status="failed", next_run_at=None, updated_at=at))
@@ -254,7 +267,10 @@ def _after_run(view: JobView, event: JobSucceeded | JobFailed) -> JobView:
     update: dict[str, object] = dict(last_run_at=event.outcome.finished_at, runs_count=view.runs_count + 1)
     success = isinstance(event, JobSucceeded)
     if view.api == "recuro":
-        update.update(status="completed" if success else "failed", final_status="success" if success else None)
+        # A failed retry job is ``failed_with_retries`` at once (the chain's outcome goes to its original); a failed
+        # original waits for the timer's decision (JobRetryScheduled or JobDeadLettered).
+        failed: FinalStatus | None = "failed_with_retries" if view.retry_of is not None else None
+        update.update(status="completed" if success else "failed", final_status="success" if success else failed)
     elif success and not view.schedule:
         update.update(status="completed", next_run_at=None)
     return view.model_copy(update=update)

@@ -185,15 +185,21 @@ class RecuroJobResponse(BaseModel):
     payload: dict[str, Any] | None
     callback_url: str | None
     status: Literal["pending", "processing", "completed", "failed"]
-    final_status: str | None
-    attempt_number: int
+    final_status: Literal["success", "retrying", "failed_with_retries", "failed_no_retries", "dead_lettered"] | None = (
+        Field(
+            description="Set once the job's run ended. On the original: `retrying` while its retry chain runs, then "
+            "`success` or `dead_lettered`; `failed_no_retries` when its queue has retries off. On a retry job: "
+            "`success`, or `failed_with_retries` when its own attempt failed."
+        )
+    )
+    attempt_number: int = Field(description="1 for the original; each retry job is one more.")
     is_retry: bool
-    retry_of: int | None
-    has_pending_retry: bool
-    retry_job_id: int | None
+    retry_of: int | None = Field(description="A retry job's: the id of the chain's original job.")
+    has_pending_retry: bool = Field(description="On the original: a retry is scheduled and the chain has not resolved.")
+    retry_job_id: int | None = Field(description="The retry job scheduled after this job's failure, if any.")
     scheduled_at: str | None
     created_at: str
-    dead_lettered_at: str | None
+    dead_lettered_at: str | None = Field(description="On the original: when its retries ran out.")
     runs: list[RunResponse]
 
 

@@ -13,6 +13,7 @@ from schemas.events import (
     JobCreated,
     JobFailed,
     JobPushed,
+    JobRetryChainResolved,
     JobRetryScheduled,
     JobSucceeded,
     RunOutcome,
@@ -204,10 +205,15 @@ def test_has_pending_retry_holds_until_the_chain_resolves(api: Api) -> None:  # 
     )
     ok_outcome = _outcome(f"{retry_key}:1").model_copy(update={"response_status": 200})
     done = JobSucceeded(event_id="s2", job_id=retry_key, tenant="t1", occurred_at=NOW, outcome=ok_outcome)
-    api.log.records.extend([record_of(push), record_of(done)])
+    # (the timer announces the chain's success on the original: decision 0016)
+    resolved = JobRetryChainResolved(
+        event_id="c2", job_id=key, tenant="t1", occurred_at=NOW, resolution="success", run_id=f"{retry_key}:1",
+        attempts=2,
+    )  # fmt: skip
+    api.log.records.extend([record_of(push), record_of(done), record_of(resolved)])
     api.project()
-    # Then the chain has resolved: nothing is pending any more
+    # Then the chain has resolved: nothing is pending any more, and the original reads success
     body = api.client.get(f"/api/jobs/{job_id}", headers=api.t1).json()
-    assert body["has_pending_retry"] is False
+    assert (body["final_status"], body["has_pending_retry"]) == ("success", False)
     retry = api.client.get(f"/api/jobs/{job_id + 1}", headers=api.t1).json()
     assert (retry["is_retry"], retry["retry_of"], retry["attempt_number"]) == (True, job_id, 2)

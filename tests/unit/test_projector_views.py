@@ -21,6 +21,7 @@ from schemas.events import (
     JobPaused,
     JobPushed,
     JobResumed,
+    JobRetryChainResolved,
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
@@ -311,6 +312,100 @@ def test_recuro_dead_lettered_and_failed_no_retries() -> None:
     assert (dead_v.status, dead_v.final_status, dead_v.dead_lettered_at) == ("failed", "dead_lettered", at)
     assert none_v is not None
     assert (none_v.status, none_v.final_status) == ("failed", "failed_no_retries")
+
+
+# -- Recuro retry chains: the original carries the chain's outcome (decision 0016) --------------------------------
+def retry_scheduled(job_id: str, d: JobDue, at: datetime, retry_job_id: str, next_attempt: int) -> JobRetryScheduled:
+    return JobRetryScheduled(
+        **env(job_id, at, 20), failed_run_id=d.run_id, next_attempt=next_attempt, retry_at=at + S,
+        retry_job_id=retry_job_id,
+    )  # fmt: skip
+
+
+def original_states(outcome_events: list[Event]) -> list[tuple[object, ...]]:
+    """(status, final_status, has_pending_retry, dead_lettered_at) of the original after each event."""
+    d = due("rj_847", T0 + 300 * S)
+    at = T0 + 301 * S
+    events: list[Event] = [pushed(), d, failed(d, at), retry_scheduled("rj_847", d, at, "rj_900", 2), *outcome_events]
+    return [(v.status, v.final_status, v.has_pending_retry, v.dead_lettered_at) for v in fold(events) if v is not None]
+
+
+def test_the_original_reads_retrying_then_success_when_a_retry_succeeds() -> None:
+    # Given an original whose first attempt failed and whose retry (job rj_901, attempt 3) then succeeded
+    at = T0 + 900 * S
+    resolved = JobRetryChainResolved(**env("rj_847", at, 30), resolution="success", run_id="rj_901:1:3", attempts=3)
+
+    # When the chain's events on the original fold
+    states = original_states([resolved])
+
+    # Then it goes pending, processing, failed, retrying with a pending retry, and ends success with none pending
+    assert states == [
+        ("pending", None, False, None),
+        ("processing", None, False, None),
+        ("failed", None, False, None),
+        ("failed", "retrying", True, None),
+        ("failed", "success", False, None),
+    ]
+
+
+def test_the_original_reads_dead_lettered_with_the_time_when_the_retries_run_out() -> None:
+    # Given an original whose chain ran out (the last retry's failure is announced on the original)
+    at = T0 + 5000 * S
+    dead = JobDeadLettered(**env("rj_847", at, 31), failed_run_id="rj_902:1:4", attempts=4, retries_enabled=True)
+
+    # When it folds
+    *_, last = original_states([dead])
+
+    # Then the original reads dead_lettered, at that time, with no retry pending
+    assert last == ("failed", "dead_lettered", False, at)
+
+
+def test_retries_off_reads_failed_no_retries_without_a_dead_letter_time() -> None:
+    # Given an original whose queue has retries off
+    d = due("rj_847", T0 + 300 * S)
+    at = T0 + 301 * S
+    off = JobDeadLettered(**env("rj_847", at, 32), failed_run_id=d.run_id, attempts=1, retries_enabled=False)
+
+    # When its only attempt fails
+    *_, view = fold([pushed(), d, failed(d, at), off])
+
+    # Then it reads failed_no_retries, is no dead letter and has nothing pending
+    assert view is not None
+    assert (view.final_status, view.dead_lettered_at, view.has_pending_retry) == ("failed_no_retries", None, False)
+
+
+def test_a_retry_job_reads_failed_with_retries_or_success_and_never_carries_the_chain() -> None:
+    # Given two retry jobs of rj_847: one fails (a further retry follows), one succeeds
+    d2 = due("rj_900", T0 + 300 * S, attempt=2)
+    d3 = due("rj_901", T0 + 400 * S, attempt=3)
+    at = T0 + 301 * S
+
+    # When they fold
+    _, _, failed_v, rescheduled_v = fold(
+        [pushed("rj_900", 2, "rj_847"), d2, failed(d2, at), retry_scheduled("rj_900", d2, at, "rj_901", 3)]
+    )
+    *_, ok_v = fold([pushed("rj_901", 3, "rj_847"), d3, succeeded(d3, T0 + 401 * S)])
+
+    # Then the failed retry is failed_with_retries at once, links forward, and has no pending retry of its own
+    assert failed_v is not None and rescheduled_v is not None
+    assert failed_v.final_status == "failed_with_retries"
+    assert (rescheduled_v.final_status, rescheduled_v.retry_job_id) == ("failed_with_retries", "rj_901")
+    assert not rescheduled_v.has_pending_retry
+    # And the succeeding retry reads success, linked to the original
+    assert ok_v is not None
+    assert (ok_v.final_status, ok_v.retry_of, ok_v.attempt_number) == ("success", "rj_847", 3)
+
+
+def test_a_superseded_chain_changes_nothing_a_reader_sees() -> None:
+    # Given a QuedUp cron
+    view = evolve(None, created(schedule="* * * * *"))
+    assert view is not None
+    # When an occurrence's retries are superseded by the next occurrence
+    superseded = JobRetryChainResolved(
+        **env("job_a", T0 + 60 * S, 33), resolution="superseded", run_id="job_a:1:1", attempts=2
+    )
+    # Then the view is unchanged
+    assert evolve(view, superseded) == view
 
 
 def test_run_view_records_what_happened() -> None:

@@ -8,8 +8,6 @@ from fastapi import APIRouter
 
 from chronohook.clock import iso8601_offset
 from chronohook.ids import recuro_job_key
-from chronohook.readmodel.store import ReadModelStore
-from chronohook.readmodel.views import JobView
 from schemas.events import Envelope, JobPushed
 from services.ingest import commands
 from services.ingest import validation as v
@@ -98,31 +96,17 @@ async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant, ids: Ne
     responses=ERRORS | {404: {"model": RecuroErrorBody, "description": "Not found"}},
 )
 async def get_job(job_id: int, ctx: Ctx, tenant: Tenant) -> RecuroJobResponse:
-    """The job, its status, final status, attempt number and runs."""
+    """The job, its status, final status, attempt number, retry chain links and runs.
+
+    A retry is a job of its own (`is_retry`, `retry_of`: the original's id, `attempt_number`); the original
+    carries the chain's outcome: `final_status` `retrying` while a retry is pending (`has_pending_retry`), then
+    `success` or `dead_lettered` (with `dead_lettered_at`); `failed_no_retries` when its queue has retries off."""
     key = recuro_job_key(job_id)
     await ctx.caught_up(key)
     view = await asyncio.to_thread(ctx.store.job, tenant, key)
     if view is None:
         raise NotFound("Job not found.")
     runs = await asyncio.to_thread(ctx.store.runs, key)
-    pending = await asyncio.to_thread(retry_pending, ctx.store, tenant, view)
-    return commands.recuro_job(view.model_copy(update={"has_pending_retry": pending}), runs)
-
-
-RESOLVED = frozenset({"success", "dead_lettered", "failed_no_retries"})
-MAX_CHAIN = 16
-
-
-def retry_pending(store: ReadModelStore, tenant: str, view: JobView) -> bool:
-    """True while the retry chain after ``view`` has not resolved (its last job neither succeeded nor ran out).
-
-    Derived when read rather than stored, so the order in which a replay applies the chain cannot leave it stale.
-    """
-    current: JobView | None = view
-    for _ in range(MAX_CHAIN):
-        if current is None:
-            return True  # the retry job is scheduled but not projected yet
-        if current.retry_job_id is None:
-            return current is not view and current.final_status not in RESOLVED
-        current = store.job(tenant, current.retry_job_id)
-    return True
+    # The chain's fields (final_status, has_pending_retry, dead_lettered_at) are folded onto the original job from
+    # the timer's decisions about its retries (decision 0016): read as stored.
+    return commands.recuro_job(view, runs)
