@@ -165,6 +165,17 @@ def _queues_none_of_a(b: httpx.Client, _: Owned) -> None:
     assert r.status_code == 200 and r.json()["id"] != A_QUEUE_ID, r.text
 
 
+def _signing_secret_is_its_own(b: httpx.Client, _: Owned) -> None:
+    """B reads, rotates and sets only its own signing secret (tests/integration/test_signing.py: each tenant has its
+    own); B's rotation keeps B's old secret signing beside the new one, so nothing B receives stops verifying."""
+    before = b.get("/api/signing-secret")
+    assert before.status_code == 200, before.text
+    rotated = b.post("/api/signing-secret/rotate")
+    assert rotated.status_code == 200 and rotated.json()["secret"] != before.json()["secret"], rotated.text
+    r = b.put("/api/signing-secret", json={"recuro_compat": False})
+    assert r.status_code == 200 and r.json()["secret"] == rotated.json()["secret"], r.text
+
+
 def _public(_: httpx.Client, __: Owned) -> None:
     """Not tenant data (checked by PUBLIC)."""
 
@@ -212,6 +223,10 @@ TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/api/alert-destination"): _alert_destination_is_its_own,
     ("DELETE", "/api/alert-destination"): _alert_destination_is_its_own,
     ("GET", "/api/alerts"): _pages_none_of_a("/api/alerts"),
+    # Signing secret (the caller's own, never another tenant's)
+    ("GET", "/api/signing-secret"): _signing_secret_is_its_own,
+    ("POST", "/api/signing-secret/rotate"): _signing_secret_is_its_own,
+    ("PUT", "/api/signing-secret"): _signing_secret_is_its_own,
 }
 
 
