@@ -35,8 +35,9 @@ CALLBACK_RETRY_DELAYS: tuple[float, ...] = (5, 30, 120, 600, 1800)
 
 CallbackOutcome = tuple[CallbackEntry | None, list[Envelope]]
 
-# The body's version (docs/callbacks.md): a date, as the body a receiver written today will keep getting.
-CALLBACK_VERSION = "2026-12-01"
+# The body's version (docs/callbacks.md), an integer like the alerts' body: fields may be added within a version;
+# a change of meaning or a removal makes the next one.
+CALLBACK_VERSION = 1
 
 
 def callback_id(run_id: str) -> str:

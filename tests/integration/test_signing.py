@@ -145,7 +145,7 @@ def test_a_callback_is_signed_and_versioned(receiver: Receiver, own: httpx.Clien
     # Then the callback verifies, its webhook-id is its callback id, and its body is the documented, versioned one
     body = Webhook(secret).verify(got.body, got.headers)
     assert got.headers["webhook-id"] == got.headers["X-Chronohook-Callback-Id"]
-    assert body["version"] == "2026-12-01" and body["job_id"] == job_id
+    assert body["version"] == 1 and body["job_id"] == job_id
     assert (body["status"], body["final_status"]) == ("completed", "success")
     assert json.loads(got.body) == body
 

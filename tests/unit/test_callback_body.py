@@ -31,7 +31,7 @@ def test_the_body_carries_its_version_and_success() -> None:
     _, emitted = _run(timer, 200)
     # Then the callback's body is versioned and says success
     body = _callback_body(emitted)
-    assert body["version"] == CALLBACK_VERSION == "2026-12-01"
+    assert body["version"] == CALLBACK_VERSION == 1
     assert (body["status"], body["final_status"], body["success"]) == ("completed", "success", True)
 
 
