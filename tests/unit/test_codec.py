@@ -11,6 +11,15 @@ from schemas.codec import CodecError, EventCodec, decode_event, encode_event
 from schemas.events import (
     CURRENT_SCHEMA_VERSION,
     EVENT_TYPES,
+    Alert,
+    AlertAbandoned,
+    AlertDelivered,
+    AlertDeliveryFailed,
+    AlertDestinationCleared,
+    AlertDestinationSet,
+    AlertDue,
+    AlertRaised,
+    AlertRetryScheduled,
     CallbackAbandoned,
     CallbackDue,
     CallbackFailed,
@@ -58,6 +67,12 @@ OUTCOME = RunOutcome(
 )
 
 
+ALERT = Alert(
+    kind="warning", job_id="rc_9", cron_id=9, name="c", consecutive_failures=1, alert_threshold=2,
+    run_id="rc_9:1:1", response_status=500, failure_reason="http_server_error", raised_at=T0,
+)  # fmt: skip
+
+
 def every_event() -> list[Envelope]:
     return [
         JobCreated(
@@ -103,6 +118,20 @@ def every_event() -> list[Envelope]:
                 success_assertions=(SuccessAssertion(type="body_contains", value="ok"),),
             ),
         ),
+        AlertRaised(**BASE, alert_id="alert:rc_9:1:1", alert=ALERT),
+        AlertDue(**BASE, alert_id="alert:rc_9:1:1", alert=ALERT, attempt=2, due_at=T0),
+        AlertDelivered(
+            **BASE, alert_id="alert:rc_9:1:1", attempt=1, started_at=T0, duration_ms=1.5, response_status=200,
+            format="slack",
+        ),
+        AlertDeliveryFailed(
+            **BASE, alert_id="alert:rc_9:1:1", attempt=1, started_at=T0, duration_ms=0.0,
+            failure_reason="invalid_url", error_message="no destination", no_destination=True,
+        ),
+        AlertRetryScheduled(**BASE, alert_id="alert:rc_9:1:1", next_attempt=2, retry_at=T0),
+        AlertAbandoned(**BASE, alert_id="alert:rc_9:1:1", attempts=6, error_message="HTTP 500"),
+        AlertDestinationSet(**BASE, url="https://hooks.example.com/a", format="slack"),
+        AlertDestinationCleared(**BASE),
     ]  # fmt: skip
 
 
