@@ -26,7 +26,7 @@ from pathlib import Path
 from bench.toolkit.report import Figure, emit
 from chronohook.clock import SystemClock, to_ms
 from chronohook.store.engine import create_schema, make_engine
-from chronohook.store.queue_slots import MemorySlotStore, SlotStore, SqlSlotStore
+from chronohook.store.queue_slots import MemorySlotStore, SlotQueue, SlotStore, SqlSlotStore
 from services.executor.queue_gate import QueueGate
 
 
@@ -34,7 +34,7 @@ async def _gate(store: SlotStore, n: int) -> float:
     gate = QueueGate(store, SystemClock())
     start = time.perf_counter()
     for _ in range(n):
-        held = await gate.acquire(1, 2, 45)
+        held = await gate.acquire(SlotQueue("bench", 1), 2, 45)
         await gate.release(held)
     return (time.perf_counter() - start) / n * 1e6
 
@@ -53,10 +53,10 @@ def _raw(store: SlotStore, n: int) -> tuple[float, float]:
     for i in range(n):
         now = to_ms(SystemClock().now())
         t0 = time.perf_counter()
-        slot = store.claim(2, 2, f"h{i}", now, now + 45_000)
+        slot = store.claim(SlotQueue("bench", 2), 2, f"h{i}", now, now + 45_000)
         t1 = time.perf_counter()
         assert slot is not None
-        store.release(2, slot, f"h{i}")
+        store.release(SlotQueue("bench", 2), slot, f"h{i}")
         release += time.perf_counter() - t1
         claim += t1 - t0
     return claim / n * 1e6, release / n * 1e6
@@ -67,7 +67,7 @@ async def _contended(store: SlotStore, tasks: int, rounds: int) -> float:
 
     async def worker(i: int) -> None:
         for _ in range(rounds):
-            held = await gates[i % 2].acquire(3, 2, 45)
+            held = await gates[i % 2].acquire(SlotQueue("bench", 3), 2, 45)
             await asyncio.sleep(0)
             await gates[i % 2].release(held)
 

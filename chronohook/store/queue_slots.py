@@ -1,6 +1,6 @@
 """Queue slots: at most ``limit`` jobs of one queue in flight across every executor process (decision 0017).
 
-A queue's slots are rows of ``queue_slots`` keyed ``(queue_id, slot)`` with ``slot`` in ``0 .. limit - 1``: the
+A queue's slots are rows of ``queue_slots`` keyed ``(tenant, queue_id, slot)`` with ``slot`` in ``0 .. limit - 1``: the
 holder's token and the Unix millisecond at which the hold expires. A slot is free when its row is missing, released
 (``holder = ""``, ``expires_ms = 0``) or expired. Claiming one is a compare-and-set on what was read, as the node-id
 lease does (chronohook/store/leases.py): an ``INSERT`` for a slot never used (a concurrent ``INSERT`` loses on the
@@ -20,33 +20,47 @@ worker thread (services/executor/queue_gate.py). Time is passed in as Unix milli
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from chronohook.store.tables import queue_slots
 
 RELEASED = ""
 
 
+@dataclass(frozen=True)
+class SlotQueue:
+    """Whose slots: a tenant's queue (its 53-bit id alone could collide with another tenant's)."""
+
+    tenant: str
+    queue_id: int
+
+
 class SlotStore(Protocol):
-    def claim(self, queue_id: int, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
+    def claim(self, queue: SlotQueue, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
         """Take a free slot of the queue for ``holder`` until ``expires_ms``: its number, or None when the queue has
         ``limit`` live holds (or every free slot was taken by another claimer meanwhile)."""
         ...
 
-    def extend(self, queue_id: int, slot: int, holder: str, expires_ms: int) -> bool:
+    def extend(self, queue: SlotQueue, slot: int, holder: str, expires_ms: int) -> bool:
         """Move the hold's expiry to ``expires_ms``; False when ``holder`` no longer holds the slot."""
         ...
 
-    def release(self, queue_id: int, slot: int, holder: str) -> None:
+    def release(self, queue: SlotQueue, slot: int, holder: str) -> None:
         """Give the slot back; nothing when ``holder`` does not hold it (any more): idempotent."""
         ...
 
-    def live(self, queue_id: int, now_ms: int) -> int:
+    def live(self, queue: SlotQueue, now_ms: int) -> int:
         """How many of the queue's slots are held and unexpired at ``now_ms``."""
         ...
+
+
+def _of(queue: SlotQueue) -> ColumnElement[bool]:
+    return and_(queue_slots.c.tenant == queue.tenant, queue_slots.c.queue_id == queue.queue_id)
 
 
 def _is_live(holder: str, expires_ms: int, now_ms: int) -> bool:
@@ -59,16 +73,14 @@ class SqlSlotStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def claim(self, queue_id: int, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
+    def claim(self, queue: SlotQueue, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
         if limit < 1:
             raise ValueError("a queue's limit is at least 1")
         if not holder:
             raise ValueError("a holder token is not empty")
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(queue_slots.c.slot, queue_slots.c.holder, queue_slots.c.expires_ms).where(
-                    queue_slots.c.queue_id == queue_id
-                )
+                select(queue_slots.c.slot, queue_slots.c.holder, queue_slots.c.expires_ms).where(_of(queue))
             ).all()
         seen = {row.slot: row for row in rows}
         if sum(1 for row in rows if _is_live(row.holder, row.expires_ms, now_ms)) >= limit:
@@ -82,14 +94,18 @@ class SqlSlotStore:
                     if row is None:
                         conn.execute(
                             insert(queue_slots).values(
-                                queue_id=queue_id, slot=slot, holder=holder, expires_ms=expires_ms
+                                tenant=queue.tenant,
+                                queue_id=queue.queue_id,
+                                slot=slot,
+                                holder=holder,
+                                expires_ms=expires_ms,
                             )
                         )
                         return slot
                     taken = conn.execute(
                         update(queue_slots)
                         .where(
-                            queue_slots.c.queue_id == queue_id,
+                            _of(queue),
                             queue_slots.c.slot == slot,
                             queue_slots.c.holder == row.holder,
                             queue_slots.c.expires_ms == row.expires_ms,
@@ -102,29 +118,29 @@ class SqlSlotStore:
                 return slot
         return None
 
-    def extend(self, queue_id: int, slot: int, holder: str, expires_ms: int) -> bool:
+    def extend(self, queue: SlotQueue, slot: int, holder: str, expires_ms: int) -> bool:
         with self._engine.begin() as conn:
             moved = conn.execute(
                 update(queue_slots)
-                .where(queue_slots.c.queue_id == queue_id, queue_slots.c.slot == slot, queue_slots.c.holder == holder)
+                .where(_of(queue), queue_slots.c.slot == slot, queue_slots.c.holder == holder)
                 .values(expires_ms=expires_ms)
             ).rowcount
         return bool(moved == 1)
 
-    def release(self, queue_id: int, slot: int, holder: str) -> None:
+    def release(self, queue: SlotQueue, slot: int, holder: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(
                 update(queue_slots)
-                .where(queue_slots.c.queue_id == queue_id, queue_slots.c.slot == slot, queue_slots.c.holder == holder)
+                .where(_of(queue), queue_slots.c.slot == slot, queue_slots.c.holder == holder)
                 .values(holder=RELEASED, expires_ms=0)
             )
 
-    def live(self, queue_id: int, now_ms: int) -> int:
+    def live(self, queue: SlotQueue, now_ms: int) -> int:
         with self._engine.connect() as conn:
             count = conn.execute(
                 select(func.count()).where(
                     and_(
-                        queue_slots.c.queue_id == queue_id,
+                        _of(queue),
                         queue_slots.c.holder != RELEASED,
                         queue_slots.c.expires_ms > now_ms,
                     )
@@ -138,39 +154,39 @@ class MemorySlotStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rows: dict[tuple[int, int], tuple[str, int]] = {}
+        self._rows: dict[tuple[SlotQueue, int], tuple[str, int]] = {}
 
-    def claim(self, queue_id: int, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
+    def claim(self, queue: SlotQueue, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
         if limit < 1:
             raise ValueError("a queue's limit is at least 1")
         if not holder:
             raise ValueError("a holder token is not empty")
         with self._lock:
-            rows = {slot: row for (queue, slot), row in self._rows.items() if queue == queue_id}
+            rows = {slot: row for (owner, slot), row in self._rows.items() if owner == queue}
             if sum(1 for h, e in rows.values() if _is_live(h, e, now_ms)) >= limit:
                 return None
             for slot in range(limit):
                 row = rows.get(slot)
                 if row is None or not _is_live(*row, now_ms):
-                    self._rows[(queue_id, slot)] = (holder, expires_ms)
+                    self._rows[(queue, slot)] = (holder, expires_ms)
                     return slot
         return None
 
-    def extend(self, queue_id: int, slot: int, holder: str, expires_ms: int) -> bool:
+    def extend(self, queue: SlotQueue, slot: int, holder: str, expires_ms: int) -> bool:
         with self._lock:
-            row = self._rows.get((queue_id, slot))
+            row = self._rows.get((queue, slot))
             if row is None or row[0] != holder:
                 return False
-            self._rows[(queue_id, slot)] = (holder, expires_ms)
+            self._rows[(queue, slot)] = (holder, expires_ms)
             return True
 
-    def release(self, queue_id: int, slot: int, holder: str) -> None:
+    def release(self, queue: SlotQueue, slot: int, holder: str) -> None:
         with self._lock:
-            row = self._rows.get((queue_id, slot))
+            row = self._rows.get((queue, slot))
             if row is not None and row[0] == holder:
                 # Released rows are dropped: the in-memory store keeps only what is held.
-                del self._rows[(queue_id, slot)]
+                del self._rows[(queue, slot)]
 
-    def live(self, queue_id: int, now_ms: int) -> int:
+    def live(self, queue: SlotQueue, now_ms: int) -> int:
         with self._lock:
-            return sum(1 for (queue, _), row in self._rows.items() if queue == queue_id and _is_live(*row, now_ms))
+            return sum(1 for (owner, _), row in self._rows.items() if owner == queue and _is_live(*row, now_ms))

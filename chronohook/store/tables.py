@@ -100,10 +100,12 @@ node_leases = Table(
 
 # Queue parallelism slots (chronohook/store/queue_slots.py, decision 0017): an executor sends a job of a queue with
 # max_parallelism only while it holds one of the queue's slot rows (holder = a token per hold, "" when released).
-# expires_ms is Unix milliseconds, so a killed executor's slots come back.
+# expires_ms is Unix milliseconds, so a killed executor's slots come back. Keyed by tenant too: two tenants' 53-bit
+# queue ids that collide never share slots.
 queue_slots = Table(
     "queue_slots",
     metadata,
+    Column("tenant", String(255), primary_key=True),
     Column("queue_id", BigInteger, primary_key=True, autoincrement=False),
     Column("slot", Integer, primary_key=True, autoincrement=False),
     Column("holder", String(64), nullable=False),

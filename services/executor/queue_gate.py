@@ -24,9 +24,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from chronohook.clock import Clock, to_ms
 from chronohook.ids import queue_id as derive_queue_id
-from chronohook.store.queue_slots import SlotStore
+from chronohook.store.queue_slots import SlotQueue, SlotStore
 from schemas.events import JobDue
 
 log = logging.getLogger("chronohook.executor.queues")
@@ -45,19 +47,19 @@ class _Waiting:
 
 @dataclass(frozen=True)
 class Hold:
-    queue_id: int
+    queue: SlotQueue
     slot: int
     holder: str
 
 
-def queue_key(due: JobDue) -> int | None:
+def queue_key(due: JobDue) -> SlotQueue | None:
     """The queue whose slots bound this job, or None when it has no bound (or no queue to hold it against)."""
     if due.max_parallelism is None:
         return None
     if due.queue_id is not None:
-        return due.queue_id
+        return SlotQueue(due.tenant, due.queue_id)
     if due.queue is not None:
-        return derive_queue_id(due.tenant, due.queue)
+        return SlotQueue(due.tenant, derive_queue_id(due.tenant, due.queue))
     return None
 
 
@@ -78,7 +80,7 @@ class QueueGate:
         self._margin = margin_seconds
         self._poll_min = poll_min_seconds
         self._poll_max = poll_max_seconds
-        self._waiting: dict[int, _Waiting] = {}
+        self._waiting: dict[SlotQueue, _Waiting] = {}
 
     def for_job(self, due: JobDue) -> AbstractAsyncContextManager[object]:
         """``async with gate.for_job(due):`` holds one of its queue's slots, or nothing when it has no bound."""
@@ -88,10 +90,10 @@ class QueueGate:
         return self.hold(key, due.max_parallelism, due.request.timeout_seconds)
 
     @asynccontextmanager
-    async def hold(self, queue_id: int, limit: int, timeout_seconds: float) -> AsyncIterator[Hold]:
+    async def hold(self, queue: SlotQueue, limit: int, timeout_seconds: float) -> AsyncIterator[Hold]:
         ttl = timeout_seconds + self._margin
-        held = await self.acquire(queue_id, limit, ttl)
-        keeper = asyncio.create_task(self._keep(held, ttl), name=f"queue-slot-{queue_id}-{held.slot}")
+        held = await self.acquire(queue, limit, ttl)
+        keeper = asyncio.create_task(self._keep(held, ttl), name=f"queue-slot-{queue.queue_id}-{held.slot}")
         try:
             yield held
         finally:
@@ -99,19 +101,19 @@ class QueueGate:
             await asyncio.gather(keeper, return_exceptions=True)
             await self.release(held)
 
-    async def acquire(self, queue_id: int, limit: int, ttl_seconds: float) -> Hold:
+    async def acquire(self, queue: SlotQueue, limit: int, ttl_seconds: float) -> Hold:
         """Wait for one of the queue's ``limit`` slots; pair with ``release``."""
         holder = secrets.token_hex(16)
-        waiting = self._waiting.setdefault(queue_id, _Waiting())
+        waiting = self._waiting.setdefault(queue, _Waiting())
         waiting.users += 1
         try:
             async with waiting.turn:
                 delay = self._poll_min
                 while True:
                     waiting.released.clear()
-                    slot = await self._claim(queue_id, limit, holder, ttl_seconds)
+                    slot = await self._claim(queue, limit, holder, ttl_seconds)
                     if slot is not None:
-                        return Hold(queue_id, slot, holder)
+                        return Hold(queue, slot, holder)
                     try:
                         await asyncio.wait_for(waiting.released.wait(), delay)
                         delay = self._poll_min
@@ -120,32 +122,32 @@ class QueueGate:
         finally:
             waiting.users -= 1
             if waiting.users == 0:
-                del self._waiting[queue_id]
+                del self._waiting[queue]
 
     async def release(self, held: Hold) -> None:
         """Give the slot back (idempotent) and wake this process's next waiter of the queue."""
-        release = asyncio.ensure_future(asyncio.to_thread(self._store.release, held.queue_id, held.slot, held.holder))
+        release = asyncio.ensure_future(asyncio.to_thread(self._store.release, held.queue, held.slot, held.holder))
         try:
             await asyncio.shield(release)
         except asyncio.CancelledError:
             await _settle(release)  # a cancelled job still gives its slot back
             raise
         finally:
-            waiting = self._waiting.get(held.queue_id)
+            waiting = self._waiting.get(held.queue)
             if waiting is not None:
                 waiting.released.set()
 
-    async def _claim(self, queue_id: int, limit: int, holder: str, ttl_seconds: float) -> int | None:
+    async def _claim(self, queue: SlotQueue, limit: int, holder: str, ttl_seconds: float) -> int | None:
         now_ms = to_ms(self._clock.now())
         expires_ms = now_ms + int(ttl_seconds * 1000)
-        claim = asyncio.ensure_future(asyncio.to_thread(self._store.claim, queue_id, limit, holder, now_ms, expires_ms))
+        claim = asyncio.ensure_future(asyncio.to_thread(self._store.claim, queue, limit, holder, now_ms, expires_ms))
         try:
             return await asyncio.shield(claim)
         except asyncio.CancelledError:
             # The claim runs on in its thread: wait for it, and give back what it took for a waiter now gone.
             slot = await _settle(claim)
             if slot is not None:
-                await _settle(asyncio.ensure_future(asyncio.to_thread(self._store.release, queue_id, slot, holder)))
+                await _settle(asyncio.ensure_future(asyncio.to_thread(self._store.release, queue, slot, holder)))
             raise
 
     async def _keep(self, held: Hold, ttl_seconds: float) -> None:
@@ -155,16 +157,18 @@ class QueueGate:
             await asyncio.sleep(every)
             expires_ms = to_ms(self._clock.now()) + int(ttl_seconds * 1000)
             try:
-                kept = await asyncio.to_thread(self._store.extend, held.queue_id, held.slot, held.holder, expires_ms)
-            except Exception:  # the database may be away a while; the hold lasts until its expiry meanwhile
-                log.warning("could not extend the hold on slot %d of queue %d", held.slot, held.queue_id, exc_info=True)
+                kept = await asyncio.to_thread(self._store.extend, held.queue, held.slot, held.holder, expires_ms)
+            except SQLAlchemyError:  # the database may be away a while; the hold lasts until its expiry meanwhile
+                log.warning(
+                    "could not extend the hold on slot %d of queue %d", held.slot, held.queue.queue_id, exc_info=True
+                )
                 continue
             if not kept:
                 log.error(
                     "slot %d of queue %d expired and was taken while its job was still running: the queue may have "
                     "one job more in flight than its max_parallelism until this one ends",
                     held.slot,
-                    held.queue_id,
+                    held.queue.queue_id,
                 )
                 return
 

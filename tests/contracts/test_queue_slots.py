@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import delete
 
 from chronohook.store.engine import create_schema, make_engine
-from chronohook.store.queue_slots import MemorySlotStore, SlotStore, SqlSlotStore
+from chronohook.store.queue_slots import MemorySlotStore, SlotQueue, SlotStore, SqlSlotStore
 from chronohook.store.tables import queue_slots
 from tests.support.postgres import server_bindir, throwaway_postgres
 
 NOW = 1_780_000_000_000  # Unix ms
 LATER = NOW + 30_000
-Q = 4_242
+Q = SlotQueue("tenant-a", 4_242)
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +114,15 @@ def test_holds_above_a_lowered_limit_count_against_it(store: SlotStore) -> None:
     assert store.claim(Q, 2, "h5", NOW, LATER) is None
 
 
-def test_queues_do_not_share_slots(store: SlotStore) -> None:
+@pytest.mark.parametrize("other", [SlotQueue("tenant-a", 4_243), SlotQueue("tenant-b", 4_242)], ids=["queue", "tenant"])
+def test_queues_do_not_share_slots_nor_do_tenants_whose_queue_ids_collide(store: SlotStore, other: SlotQueue) -> None:
     # Given queue Q full
     store.claim(Q, 1, "h1", NOW, LATER)
-    # When a job of another queue claims
+    # When a job of another queue claims, or of another tenant's queue with the same id
     # Then it gets a slot of its own
-    assert store.claim(Q + 1, 1, "h2", NOW, LATER) == 0
-    assert store.live(Q + 1, NOW) == 1
+    assert store.claim(other, 1, "h2", NOW, LATER) == 0
+    assert store.live(other, NOW) == 1
+    assert store.live(Q, NOW) == 1
 
 
 def test_concurrent_claimers_never_exceed_the_limit(store: SlotStore) -> None:

@@ -18,13 +18,13 @@ from chronohook.kafka.producer import AsyncEventProducer
 from chronohook.outbound.sender import SendResult
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
-from chronohook.store.queue_slots import MemorySlotStore, SlotStore, SqlSlotStore
+from chronohook.store.queue_slots import MemorySlotStore, SlotQueue, SlotStore, SqlSlotStore
 from schemas.events import Envelope, HttpRequestSpec, JobDue
 from services.executor.queue_gate import Hold, QueueGate, queue_key
 from services.executor.service import ExecutorService
 
 T0 = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
-Q = 77
+Q = SlotQueue("tenant-a", 77)
 FAST = {"poll_min_seconds": 0.001, "poll_max_seconds": 0.01}
 
 
@@ -48,18 +48,18 @@ class Spy:
         self.inner = inner
         self.claims = 0
 
-    def claim(self, queue_id: int, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
+    def claim(self, queue: SlotQueue, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
         self.claims += 1
-        return self.inner.claim(queue_id, limit, holder, now_ms, expires_ms)
+        return self.inner.claim(queue, limit, holder, now_ms, expires_ms)
 
-    def extend(self, queue_id: int, slot: int, holder: str, expires_ms: int) -> bool:
-        return self.inner.extend(queue_id, slot, holder, expires_ms)
+    def extend(self, queue: SlotQueue, slot: int, holder: str, expires_ms: int) -> bool:
+        return self.inner.extend(queue, slot, holder, expires_ms)
 
-    def release(self, queue_id: int, slot: int, holder: str) -> None:
-        self.inner.release(queue_id, slot, holder)
+    def release(self, queue: SlotQueue, slot: int, holder: str) -> None:
+        self.inner.release(queue, slot, holder)
 
-    def live(self, queue_id: int, now_ms: int) -> int:
-        return self.inner.live(queue_id, now_ms)
+    def live(self, queue: SlotQueue, now_ms: int) -> int:
+        return self.inner.live(queue, now_ms)
 
 
 async def polled(spy: Spy, times: int) -> None:
@@ -192,10 +192,10 @@ class BlockingClaims(MemorySlotStore):
         self.claiming = threading.Event()
         self.go = threading.Event()
 
-    def claim(self, queue_id: int, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
+    def claim(self, queue: SlotQueue, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
         self.claiming.set()
         self.go.wait(10)
-        return super().claim(queue_id, limit, holder, now_ms, expires_ms)
+        return super().claim(queue, limit, holder, now_ms, expires_ms)
 
 
 def test_a_claim_that_succeeds_after_its_waiter_was_cancelled_is_given_back() -> None:
@@ -222,8 +222,8 @@ class CountingExtends(MemorySlotStore):
         super().__init__()
         self.extended = threading.Event()
 
-    def extend(self, queue_id: int, slot: int, holder: str, expires_ms: int) -> bool:
-        kept = super().extend(queue_id, slot, holder, expires_ms)
+    def extend(self, queue: SlotQueue, slot: int, holder: str, expires_ms: int) -> bool:
+        kept = super().extend(queue, slot, holder, expires_ms)
         self.extended.set()
         return kept
 
@@ -242,7 +242,7 @@ def test_a_hold_longer_than_its_timeout_is_extended() -> None:
     run(scenario)
 
 
-def _due(n: int, max_parallelism: int | None, queue: str | None = "emails", qid: int | None = Q) -> JobDue:
+def _due(n: int, max_parallelism: int | None, queue: str | None = "emails", qid: int | None = Q.queue_id) -> JobDue:
     return JobDue(
         event_id=f"evt_{n}",
         job_id=f"rj_{n}",
@@ -259,7 +259,7 @@ def _due(n: int, max_parallelism: int | None, queue: str | None = "emails", qid:
 
 def test_the_queue_key_is_its_id_derived_from_its_name_when_absent_and_none_without_a_bound() -> None:
     assert queue_key(_due(1, 2)) == Q
-    assert queue_key(_due(1, 2, qid=None)) == queue_id("tenant-a", "emails")
+    assert queue_key(_due(1, 2, qid=None)) == SlotQueue("tenant-a", queue_id("tenant-a", "emails"))
     assert queue_key(_due(1, None)) is None
     assert queue_key(_due(1, 2, queue=None, qid=None)) is None
 
@@ -326,8 +326,8 @@ def test_a_job_without_max_parallelism_never_touches_the_store() -> None:
     async def scenario() -> None:
         # Given a store that refuses every claim
         class Refusing(MemorySlotStore):
-            def claim(self, queue_id: int, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
-                del queue_id, limit, holder, now_ms, expires_ms
+            def claim(self, queue: SlotQueue, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
+                del queue, limit, holder, now_ms, expires_ms
                 raise AssertionError("claimed for an unbounded queue")
 
         gate = QueueGate(Refusing(), FixedClock(T0))
