@@ -37,6 +37,8 @@ QUEDUP_RETRIES = RetryPolicy(delays=(0, 300, 900, 3600, 10800, 21600))
 # Recuro: a queue's default retry_delays.
 RECURO_QUEUE_RETRIES = RetryPolicy(delays=(60, 1800, 10800))
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# QuedUp documents a 15-minute request timeout (Recuro's is the queue's timeout_seconds).
+QUEDUP_TIMEOUT_SECONDS = 900.0
 
 
 def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: datetime) -> JobCreated:
@@ -52,11 +54,31 @@ def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: date
             url=req.url,
             headers=req.headers or {},
             body=req.body,
-            timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+            timeout_seconds=QUEDUP_TIMEOUT_SECONDS,
         ),
         schedule=req.schedule,
         run_at=None if req.schedule else _as_dt(req.run_at),
         retry=QUEDUP_RETRIES,
+    )
+
+
+def replace_quedup_job(view: JobView, req: CreateJobRequest, now: datetime) -> JobUpdated:
+    """``PUT /jobs/{id}``: the full new definition, exactly as a create would make it; fields left out are cleared
+    (no body, no headers, no run_at or schedule: due now). The job's id and its pause stay."""
+    created = create_quedup_job(req, view.tenant, view.job_id, now)
+    return JobUpdated(
+        event_id=random_event_id(),
+        job_id=view.job_id,
+        tenant=view.tenant,
+        occurred_at=now,
+        api=view.api,
+        name=created.name,
+        request=created.request,
+        schedule=created.schedule,
+        run_at=created.run_at,
+        callback_url=view.callback_url,
+        retry=QUEDUP_RETRIES,
+        active=not view.paused,
     )
 
 
@@ -68,6 +90,7 @@ def update_quedup_job(view: JobView, req: UpdateJobRequest, now: datetime) -> Jo
             for k in ("method", "url", "body", "headers")
             if k in given and (getattr(req, k) is not None or k == "body")
         }
+        | {"timeout_seconds": QUEDUP_TIMEOUT_SECONDS}
     )
     schedule = req.schedule if "schedule" in given else view.schedule
     run_at = _as_dt(req.run_at) if "run_at" in given else view.run_at

@@ -188,6 +188,9 @@ TABLE: dict[tuple[str, str], Check] = {
     ("POST", "/jobs"): _creates_its_own("/jobs", {"method": "POST", "url": TARGET, "schedule": "0 0 1 1 *"}, 200),
     ("GET", "/jobs/{job_id}"): _not_found("GET", "/jobs/{quedup_id}"),
     ("PATCH", "/jobs/{job_id}"): _not_found("PATCH", "/jobs/{quedup_id}", {"url": TARGET + "/b"}),
+    ("PUT", "/jobs/{job_id}"): _not_found(
+        "PUT", "/jobs/{quedup_id}", {"name": "tenant-b-put", "method": "POST", "url": TARGET + "/b"}
+    ),
     ("DELETE", "/jobs/{job_id}"): _not_found("DELETE", "/jobs/{quedup_id}"),
     ("POST", "/jobs/{job_id}/pause"): _not_found("POST", "/jobs/{quedup_id}/pause"),
     ("POST", "/jobs/{job_id}/resume"): _not_found("POST", "/jobs/{quedup_id}/resume"),

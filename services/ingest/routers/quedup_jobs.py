@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from chronohook.ids import random_event_id
 from chronohook.readmodel.views import JobView, evolve
-from schemas.events import Envelope, JobDeleted, JobPaused, JobResumed
+from schemas.events import Envelope, JobDeleted, JobPaused, JobResumed, JobUpdated
 from services.ingest import commands, names
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
@@ -95,6 +95,22 @@ async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenan
     view = await _load(ctx, tenant, job_id)
     _refuse_url(ctx, req.url)
     event = commands.update_quedup_job(view, req, ctx.clock.now())
+    return await _publish_update(ctx, tenant, view, event)
+
+
+@router.put("/{job_id}", response_model=Job, responses=ERRORS | TAKEN)
+async def replace_job(job_id: str, req: CreateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
+    """Replace the job's whole definition, validated as a create is; fields left out are cleared. The schedule is
+    re-armed from now, a pending retry is dropped, and a paused job stays paused."""
+    view = await _load(ctx, tenant, job_id)
+    _refuse_url(ctx, req.url)
+    event = commands.replace_quedup_job(view, req, ctx.clock.now())
+    return await _publish_update(ctx, tenant, view, event)
+
+
+async def _publish_update(ctx: IngestContext, tenant: str, view: JobView, event: JobUpdated) -> Job:
+    """Append ``event`` (a PATCH's or a PUT's), moving the job's name reservation when it is renamed."""
+    job_id = view.job_id
     _refuse_oversized(event)
     renamed = event.name != view.name
     if renamed and not await asyncio.to_thread(names.reserve, ctx.engine, tenant, event.name, job_id):
