@@ -246,7 +246,7 @@ def test_the_openapi_document_gives_each_error_its_shape(api: Api) -> None:  # n
     ("method", "path", "allowed"),
     [
         ("PUT", "/jobs", {"GET", "POST"}),
-        ("PUT", "/jobs/job_1", {"GET", "PATCH", "DELETE"}),
+        ("POST", "/jobs/job_1", {"GET", "PATCH", "PUT", "DELETE"}),
         ("GET", "/jobs/job_1/pause", {"POST"}),
         ("DELETE", "/api/jobs/1", {"GET"}),
         ("PUT", "/api/crons", {"GET", "POST"}),
