@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -231,7 +231,20 @@ class CreateIds:
         return (held.tenant, held.scope, held.key, held.nonce, index)
 
 
-async def get_create_ids(request: Request, ctx: Ctx) -> CreateIds:
+KEY_DOC = (
+    "Send the create again with the same key within 24 h and get the first answer, creating nothing; the same key "
+    "with another body is a 422 (docs/api.md, decision 0019)."
+)
+
+
+async def get_create_ids(
+    request: Request,
+    ctx: Ctx,
+    # Declared for OpenAPI only: the middleware has read and checked it before the route runs.
+    _key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description=KEY_DOC, pattern=r"^[!-~]([ -~]{0,253}[!-~])?$")
+    ] = None,
+) -> CreateIds:
     held = request.scope.get(RESERVATION_SCOPE_KEY)
     return CreateIds(ctx, held if isinstance(held, Reservation) else None)
 
