@@ -32,7 +32,7 @@ M = TypeVar("M", bound=BaseModel)
 # -- a validator for the subset of JSON Schema 2020-12 that pydantic emits --------------------------------------
 
 HANDLED = {"$ref", "type", "const", "enum", "anyOf", "oneOf", "properties", "required", "additionalProperties"}
-HANDLED |= {"items", "format"}
+HANDLED |= {"items", "format", "minimum", "maximum", "maxItems"}
 ANNOTATIONS = {"$schema", "$id", "$comment", "$defs", "title", "description", "default", "discriminator"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -97,6 +97,13 @@ def validate(instance: object, schema: dict[str, Any], root: dict[str, Any], at:
                 errors.append(f"{at}: unexpected {key!r}")
             elif isinstance(schema.get("additionalProperties"), dict):
                 errors += validate(value, schema["additionalProperties"], root, f"{at}.{key}")
+    number = isinstance(instance, int | float) and not isinstance(instance, bool)
+    if number and "minimum" in schema and instance < schema["minimum"]:
+        errors.append(f"{at}: {instance!r} is below {schema['minimum']}")
+    if number and "maximum" in schema and instance > schema["maximum"]:
+        errors.append(f"{at}: {instance!r} is above {schema['maximum']}")
+    if isinstance(instance, list) and len(instance) > schema.get("maxItems", len(instance)):
+        errors.append(f"{at}: more than {schema['maxItems']} items")
     if isinstance(instance, list) and "items" in schema:
         for i, item in enumerate(instance):
             errors += validate(item, schema["items"], root, f"{at}[{i}]")
