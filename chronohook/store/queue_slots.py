@@ -43,7 +43,8 @@ class SlotQueue:
 class SlotStore(Protocol):
     def claim(self, queue: SlotQueue, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
         """Take a free slot of the queue for ``holder`` until ``expires_ms``: its number, or None when the queue has
-        ``limit`` live holds (or every free slot was taken by another claimer meanwhile)."""
+        ``limit`` live holds (or every free slot was taken by another claimer meanwhile). Idempotent per holder: a
+        holder that already holds a live slot of the queue gets that one back."""
         ...
 
     def extend(self, queue: SlotQueue, slot: int, holder: str, expires_ms: int) -> bool:
@@ -83,7 +84,10 @@ class SqlSlotStore:
                 select(queue_slots.c.slot, queue_slots.c.holder, queue_slots.c.expires_ms).where(_of(queue))
             ).all()
         seen = {row.slot: row for row in rows}
-        if sum(1 for row in rows if _is_live(row.holder, row.expires_ms, now_ms)) >= limit:
+        for mine in rows:  # a claim of this holder's that landed although its caller saw an error
+            if mine.holder == holder and _is_live(mine.holder, mine.expires_ms, now_ms):
+                return int(mine.slot)
+        if sum(1 for held in rows if _is_live(held.holder, held.expires_ms, now_ms)) >= limit:
             return None
         for slot in range(limit):
             row = seen.get(slot)
@@ -163,6 +167,9 @@ class MemorySlotStore:
             raise ValueError("a holder token is not empty")
         with self._lock:
             rows = {slot: row for (owner, slot), row in self._rows.items() if owner == queue}
+            for slot, (held_by, expires) in rows.items():
+                if held_by == holder and _is_live(held_by, expires, now_ms):
+                    return slot
             if sum(1 for h, e in rows.values() if _is_live(h, e, now_ms)) >= limit:
                 return None
             for slot in range(limit):

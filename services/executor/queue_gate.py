@@ -109,9 +109,18 @@ class QueueGate:
         try:
             async with waiting.turn:
                 delay = self._poll_min
+                warned = False
                 while True:
                     waiting.released.clear()
-                    slot = await self._claim(queue, limit, holder, ttl_seconds)
+                    try:
+                        slot = await self._claim(queue, limit, holder, ttl_seconds)
+                    except SQLAlchemyError:
+                        # The bound cannot be proven without the database: wait for it (only this queue's jobs do).
+                        # Claims are idempotent per holder, so one that landed unseen is found by the next.
+                        if not warned:
+                            log.warning("could not claim a slot of queue %d; retrying", queue.queue_id, exc_info=True)
+                            warned = True
+                        slot = None
                     if slot is not None:
                         return Hold(queue, slot, holder)
                     try:
@@ -132,6 +141,9 @@ class QueueGate:
         except asyncio.CancelledError:
             await _settle(release)  # a cancelled job still gives its slot back
             raise
+        except SQLAlchemyError:
+            # The job is done either way; the slot comes back at its expiry (timeout + margin) instead.
+            log.warning("could not release slot %d of queue %d", held.slot, held.queue.queue_id, exc_info=True)
         finally:
             waiting = self._waiting.get(held.queue)
             if waiting is not None:

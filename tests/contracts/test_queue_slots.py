@@ -147,3 +147,13 @@ def test_concurrent_claimers_never_exceed_the_limit(store: SlotStore) -> None:
     assert len(won) == len(set(won)) <= 3
     assert store.live(Q, NOW) == len(won)
     assert len(won) >= 1
+
+
+def test_a_claim_is_idempotent_per_holder(store: SlotStore) -> None:
+    # Given h1 claimed a slot but its caller saw an error (the commit's answer was lost)
+    first = store.claim(Q, 2, "h1", NOW, LATER)
+    # When h1 claims again
+    again = store.claim(Q, 2, "h1", NOW, LATER)
+    # Then it gets the same slot, and holds one slot only
+    assert again == first
+    assert store.live(Q, NOW) == 1

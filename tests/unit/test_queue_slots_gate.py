@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from chronohook.clock import FixedClock, to_ms
 from chronohook.ids import queue_id
@@ -226,6 +227,42 @@ class CountingExtends(MemorySlotStore):
         kept = super().extend(queue, slot, holder, expires_ms)
         self.extended.set()
         return kept
+
+
+class FlakyDatabase(MemorySlotStore):
+    """Fails its first claims and every release as an unreachable database would."""
+
+    def __init__(self, failing_claims: int) -> None:
+        super().__init__()
+        self.failing_claims = failing_claims
+
+    def claim(self, queue: SlotQueue, limit: int, holder: str, now_ms: int, expires_ms: int) -> int | None:
+        if self.failing_claims > 0:
+            self.failing_claims -= 1
+            raise OperationalError("claim", {}, Exception("database is locked"))
+        return super().claim(queue, limit, holder, now_ms, expires_ms)
+
+    def release(self, queue: SlotQueue, slot: int, holder: str) -> None:
+        del queue, slot, holder
+        raise OperationalError("release", {}, Exception("database is locked"))
+
+
+def test_a_database_away_for_a_while_delays_the_queues_jobs_and_a_failed_release_waits_for_expiry() -> None:
+    async def scenario() -> None:
+        # Given a database that refuses the first three claims and every release
+        store, clock = FlakyDatabase(failing_claims=3), FixedClock(T0)
+        gate = QueueGate(store, clock, margin_seconds=15, **FAST)
+        # When a job asks for its queue's only slot
+        held = await gate.acquire(Q, 1, 45)
+        # Then it gets it once the database answers; its release fails without failing the job
+        assert store.failing_claims == 0
+        await gate.release(held)
+        assert store.live(Q, to_ms(T0)) == 1
+        # and the slot comes back at its expiry
+        clock.advance(45)
+        assert store.live(Q, to_ms(clock.now())) == 0
+
+    run(scenario)
 
 
 def test_a_hold_longer_than_its_timeout_is_extended() -> None:
