@@ -493,8 +493,8 @@ def _timer_entry_message() -> Json:
         "description": (
             "Internal to the timer (schemas/changelog.py): other services must not depend on it. A job's entry "
             "is keyed by its job id; a pending completion callback's entry (`kind` = `callback`) by its "
-            "callback id (`cb:<run id>`), a pending alert's (`kind` = `alert`) by its alert id (`alert:<run id>`), a dead "
-            "letter's retention (`kind` = `dlq`) by `dlq:<job id>`, "
+            "callback id (`cb:<run id>`), a pending alert's (`kind` = `alert`) by its alert id "
+            "(`alert:<run id>`), a dead letter's retention (`kind` = `dlq`) by `dlq:<job id>`, "
             "in the partition of the job it belongs to. A record with no value "
             "(a tombstone) deletes an entry once nothing is left to fire. No headers."
         ),

@@ -146,9 +146,9 @@ idempotency_keys = Table(
     Index("ix_idempotency_keys_expires", "expires_ms"),
 )
 
-# Dead letters (chronohook/readmodel/dead_letters.py): one row per Recuro job whose retries ran out, keyed by the job the
-# chain started from, folded by the projector from JobDeadLettered; a replay marks it (replayed_job_id, then left out
-# of the list), a purge deletes it. last_run_id names the failed run whose summary the list shows.
+# Dead letters (chronohook/readmodel/dead_letters.py): one row per Recuro job whose retries ran out, keyed by the job
+# the chain started from, folded by the projector from JobDeadLettered; a replay marks it (replayed_job_id, then left
+# out of the list), a purge deletes it. last_run_id names the failed run whose summary the list shows.
 dead_letters = Table(
     "dead_letters",
     metadata,
