@@ -21,6 +21,8 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("bench.lateness", [], ["--quick"]),
     ("bench.peer_celery", [], ["--quick"]),
     ("bench.faults", [], ["--short"]),
+    ("bench.fairness", [], ["--quick"]),
+    ("bench.queue_slots", [], ["--quick"]),
 ]
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from chronohook.clock import iso8601_offset
-from chronohook.ids import random_event_id
+from chronohook.ids import MAX_SAFE_INTEGER, random_event_id
 from chronohook.readmodel.alerts import AlertView, alert_destination, destination_key, list_alerts
 from schemas.events import AlertDestinationCleared, AlertDestinationSet
 from services.ingest import validation as v
@@ -119,7 +119,7 @@ async def get_alerts(
     ctx: Ctx,
     tenant: Tenant,
     paging: Paging,
-    cron_id: Annotated[int | None, Query(description="Only this cron's alerts.")] = None,
+    cron_id: Annotated[int | None, Query(ge=1, le=MAX_SAFE_INTEGER, description="Only this cron's alerts.")] = None,
     queue: Annotated[str | None, Query(max_length=255, description="Only this queue's alerts.")] = None,
 ) -> Page[AlertResponse]:
     """The tenant's alerts, newest first, with where each one's POST stands; ``?page=``, ``?per_page=``."""
