@@ -2,7 +2,8 @@
 
 Persisted to the compacted changelog topic: a job's ``TimerEntry`` keyed by its job id, a callback's
 ``CallbackEntry`` keyed by its callback id (``cb:<run id>``), an alert's ``AlertEntry`` keyed by its alert id
-(``alert:<run id>``), all in the partition of the job's events.
+(``alert:<run id>``), all in the partition of the job's events. A Recuro queue's alert count, ``QueueAlertsEntry``,
+is keyed by the queue (``queue:<tenant>:<queue_id>``), in that key's partition, with the alerts it raises.
 """
 
 from __future__ import annotations
@@ -111,6 +112,25 @@ class AlertEntry(BaseModel):
         return self.due_at
 
 
+class QueueAlertsEntry(BaseModel):
+    """A Recuro queue's final failures in a row (``alerts_enabled``, decision 0020), kept while above zero. Keyed by
+    the queue, ``queue:<tenant>:<queue_id>``: the key its ``QueueOutcome`` events carry, so one timer instance counts
+    every outcome of the queue, whichever partitions its jobs are in. Nothing to fire: it only counts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["queue_alerts"] = "queue_alerts"
+    tenant: str
+    queue: str
+    queue_id: int
+    consecutive_failures: int = 0
+    # The run of the last outcome counted: the same outcome again (a duplicate record) counts nothing.
+    last_run_id: str | None = None
+
+    def wake_at(self) -> AwareDatetime | None:
+        return None
+
+
 class PurgeEntry(BaseModel):
     """A dead letter's retention: at ``purge_at`` (dead-lettered + the queue's ``dlq_retention_days``) the timer
     purges the job (``JobPurged``), unless a replay or a delete came first. Keyed ``dlq:<job id>`` in the partition
@@ -128,7 +148,7 @@ class PurgeEntry(BaseModel):
         return self.purge_at
 
 
-Entry = TimerEntry | CallbackEntry | AlertEntry | PurgeEntry
+Entry = TimerEntry | CallbackEntry | AlertEntry | PurgeEntry | QueueAlertsEntry
 
 
 def decode_entry(value: bytes | str) -> Entry:
@@ -140,4 +160,6 @@ def decode_entry(value: bytes | str) -> Entry:
         return AlertEntry.model_validate(doc)
     if isinstance(doc, dict) and doc.get("kind") == "dlq":
         return PurgeEntry.model_validate(doc)
+    if isinstance(doc, dict) and doc.get("kind") == "queue_alerts":
+        return QueueAlertsEntry.model_validate(doc)
     return TimerEntry.model_validate(doc)

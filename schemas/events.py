@@ -3,9 +3,10 @@
 All events of every job go to one log topic, ``<prefix>.job-events``, keyed by ``job_id``: the partition keeps
 each job's events in causal order (ingest -> timer -> executor -> timer), which the projector and any auditor
 replaying the log rely on. Producers: ingest (JobCreated, JobPushed, JobUpdated, JobPaused, JobResumed,
-JobDeleted), timer (JobDue, JobRetryScheduled, JobDeadLettered, JobPushed for Recuro retries, and the callback
-decisions CallbackDue, CallbackRetryScheduled, CallbackAbandoned), executor (JobSucceeded, JobFailed,
-CallbackSucceeded, CallbackFailed). Every record carries a ``type`` header so consumers skip others without decoding.
+JobDeleted), timer (JobDue, JobRetryScheduled, JobDeadLettered, JobPushed for Recuro retries, the callback
+decisions CallbackDue, CallbackRetryScheduled, CallbackAbandoned, the alert decisions, and QueueOutcome, keyed by
+a queue rather than a job), executor (JobSucceeded, JobFailed, CallbackSucceeded, CallbackFailed). Every record
+carries a ``type`` header so consumers skip others without decoding.
 """
 
 from __future__ import annotations
@@ -306,6 +307,25 @@ class QueueSettingsChanged(Envelope):
     settings: QueueSettings
 
 
+class QueueOutcome(Envelope):
+    """A Recuro queue job's final outcome, for its queue's alerts (``alerts_enabled``, decision 0020). Emitted by the
+    timer that decided it (the job's partition), only while the queue's settings in force have ``alerts_enabled``;
+    keyed (``job_id``) by the queue, ``queue:<tenant>:<queue_id>``, so that every outcome of one queue reaches the
+    timer instance that owns the queue's count. One per chain: a success at any attempt, or the chain's end as
+    ``dead_lettered`` or ``failed_no_retries``; an attempt that will be retried has none."""
+
+    type: Literal["QueueOutcome"] = "QueueOutcome"
+    queue: str
+    queue_id: int
+    outcome: Literal["success", "dead_lettered", "failed_no_retries"]
+    source_job_id: str = Field(description="The job whose chain ended (a Recuro retry chain's original job).")
+    run_id: str = Field(description="The run that ended the chain: an alert it raises is ``alert:<run_id>``.")
+    attempts: int = Field(description="Attempts made in the chain.")
+    response_status: int | None = None
+    failure_reason: FailureReason | None = None
+    error_message: str | None = None
+
+
 class Alert(Frozen):
     """What an alert says (Recuro's ``warning``, ``failure``, ``recovery``): the body's content, built by the timer."""
 
@@ -325,7 +345,8 @@ class Alert(Frozen):
 
 
 class AlertRaised(Envelope):
-    """The timer decided an alert, from a run's result; in the job's history, listed at ``GET /api/alerts``."""
+    """The timer decided an alert, from a run's result; listed at ``GET /api/alerts``. A cron's is keyed by the cron
+    (in its history); a queue's by the queue, ``queue:<tenant>:<queue_id>``, where the queue's count is kept."""
 
     type: Literal["AlertRaised"] = "AlertRaised"
     alert_id: str = Field(description="``alert:`` + the run's id: one alert per run at most, stable on redelivery.")
@@ -440,6 +461,7 @@ Event = Annotated[
     | CallbackRetryScheduled
     | CallbackAbandoned
     | QueueSettingsChanged
+    | QueueOutcome
     | AlertRaised
     | AlertDue
     | AlertDelivered

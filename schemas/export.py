@@ -27,7 +27,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 from pydantic_core import core_schema
 
-from schemas.changelog import AlertEntry, CallbackEntry, PurgeEntry, TimerEntry
+from schemas.changelog import AlertEntry, CallbackEntry, PurgeEntry, QueueAlertsEntry, TimerEntry
 from schemas.codec import encode_event
 from schemas.events import (
     CURRENT_SCHEMA_VERSION,
@@ -63,6 +63,7 @@ from schemas.events import (
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
+    QueueOutcome,
     QueueSettings,
     QueueSettingsChanged,
     RetryPolicy,
@@ -182,8 +183,13 @@ CATALOGUE: dict[str, EventInfo] = {
         ("timer", "projector"),
         "A Recuro queue's full new settings; on the compacted <prefix>.queue-settings topic, keyed by queue.",
     ),
+    "QueueOutcome": EventInfo(
+        ("timer",),
+        ("timer", "projector"),
+        "A Recuro queue job's chain ended (success, dead_lettered, failed_no_retries); keyed by its queue, for alerts.",
+    ),
     "AlertRaised": EventInfo(
-        ("timer",), ("projector",), "A Recuro cron's run raised an alert: warning, failure or recovery."
+        ("timer",), ("projector",), "A Recuro cron's run, or a queue's final outcome, raised an alert."
     ),
     "AlertDue": EventInfo(
         ("timer",), ("executor", "projector"), "One attempt of an alert's POST is due, to the tenant's destination."
@@ -343,6 +349,18 @@ EXAMPLES: tuple[Envelope, ...] = (
         queue_id=4821309785520121,
         settings=QueueSettings(timeout_seconds=10, retry_delays=(1, 2), max_parallelism=2),
     ),
+    QueueOutcome(
+        **_base(job_id="queue:acme:4821309785520121", n=28),
+        queue="emails",
+        queue_id=4821309785520121,
+        outcome="dead_lettered",
+        source_job_id=_RECURO_JOB,
+        run_id=f"{_RECURO_JOB}:{int(_AT.timestamp() * 1000)}:4",
+        attempts=4,
+        response_status=503,
+        failure_reason="http_server_error",
+        error_message="HTTP 503",
+    ),
     AlertRaised(**_base(_CRON, 18), alert_id=_ALERT_ID, alert=_ALERT),
     AlertDue(**_base(_CRON, 19), alert_id=_ALERT_ID, alert=_ALERT, attempt=1, due_at=_AT),
     AlertDelivered(
@@ -439,7 +457,14 @@ def _topic_configuration(config: dict[str, str]) -> Json:
 
 
 def _component_schemas() -> Json:
-    described: tuple[type[BaseModel], ...] = (*EVENT_TYPES, TimerEntry, CallbackEntry, AlertEntry, PurgeEntry)
+    described: tuple[type[BaseModel], ...] = (
+        *EVENT_TYPES,
+        TimerEntry,
+        CallbackEntry,
+        AlertEntry,
+        PurgeEntry,
+        QueueAlertsEntry,
+    )
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, MODE) for m in described]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}", schema_generator=WireJsonSchema)
     schemas: Json = defs["$defs"]
@@ -449,7 +474,8 @@ def _component_schemas() -> Json:
         "type": "string",
         "description": (
             "The record key: the job id, UTF-8, equal to the payload's `job_id` (e.g. `job_...` for QuedUp, "
-            f"`rj_<id>` for Recuro jobs, `rc_<id>` for Recuro crons). Partitioned with the {PARTITIONER} "
+            "`rj_<id>` for Recuro jobs, `rc_<id>` for Recuro crons; `queue:<tenant>:<queue_id>` for a queue's "
+            f"QueueOutcome and the alerts it raises). Partitioned with the {PARTITIONER} "
             "partitioner (Java's default murmur2), so every client puts a job in the same partition."
         ),
     }
@@ -495,7 +521,8 @@ def _timer_entry_message() -> Json:
             "is keyed by its job id; a pending completion callback's entry (`kind` = `callback`) by its "
             "callback id (`cb:<run id>`), a pending alert's (`kind` = `alert`) by its alert id "
             "(`alert:<run id>`), a dead letter's retention (`kind` = `dlq`) by `dlq:<job id>`, "
-            "in the partition of the job it belongs to. A record with no value "
+            "in the partition of the job it belongs to; a Recuro queue's alert count (`kind` = `queue_alerts`) "
+            "by `queue:<tenant>:<queue_id>`, with the alerts it raises. A record with no value "
             "(a tombstone) deletes an entry once nothing is left to fire. No headers."
         ),
         "contentType": "application/json",
@@ -505,6 +532,7 @@ def _timer_entry_message() -> Json:
                 {"$ref": "#/components/schemas/CallbackEntry"},
                 {"$ref": "#/components/schemas/AlertEntry"},
                 {"$ref": "#/components/schemas/PurgeEntry"},
+                {"$ref": "#/components/schemas/QueueAlertsEntry"},
             ]
         },
         "bindings": _kafka_key(),

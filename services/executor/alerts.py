@@ -67,8 +67,9 @@ def alert_document(alert_id: str, alert: Alert) -> dict[str, Any]:
 
 
 def alert_text(alert: Alert) -> str:
-    """One line a person reads in a chat channel."""
-    what = f'cron "{alert.name}" (id {alert.cron_id})' if alert.cron_id is not None else f"queue {alert.queue!r}"
+    """One line a person reads in a chat channel: a cron's, or a queue's (``alerts_enabled``)."""
+    cron = alert.cron_id is not None
+    what = f'cron "{alert.name}" (id {alert.cron_id})' if cron else f'queue "{alert.queue}"'
     if alert.kind == "recovery":
         return f":white_check_mark: Recovered: {what} succeeded again."
     why: str = alert.failure_reason or "failed"
@@ -76,6 +77,9 @@ def alert_text(alert: Alert) -> str:
         why = f"{why}, HTTP {alert.response_status}"
     icon = ":rotating_light:" if alert.kind == "failure" else ":warning:"
     label = "Failing" if alert.kind == "failure" else "Warning"
+    if not cron:
+        # A queue counts its jobs' final outcomes: a job whose retries (if any) ran out.
+        return f"{icon} {label}: a job of {what} failed for good (job {alert.job_id}; last: {why})."
     return (
         f"{icon} {label}: {what} failed {alert.consecutive_failures} time(s) in a row "
         f"(threshold {alert.alert_threshold}; last: {why})."

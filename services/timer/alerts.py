@@ -8,9 +8,14 @@ in a row raises a ``failure`` (with a threshold of 1, the first failure is that 
 further failures raise nothing; the first success after any of them raises a ``recovery``. Only a result for a
 run in flight counts, so a redelivered result raises nothing twice.
 
-Queues with ``alerts_enabled`` are not alerted yet: their jobs' outcomes arrive in as many partitions as jobs, and
-a count across them needs a record keyed by queue (see decision 0020, "Queues"). ``queue_alert_hook`` marks
-where that count would start.
+A Recuro queue with ``alerts_enabled`` counts its jobs' *final* outcomes: a chain that succeeds (at any attempt)
+is a success, one that ends ``dead_lettered`` or ``failed_no_retries`` one failure, an attempt that will be retried
+nothing; the threshold is 1 (no ``warning``). Its jobs are spread over every partition, so the count cannot sit
+in any job's entry: ``queue_alert_hook``, in the partition of the job whose chain ended and in the same step (one
+transaction), emits a ``QueueOutcome`` keyed by the queue (``queue:<tenant>:<queue_id>``), only while the queue's
+settings in force have ``alerts_enabled``. The log brings it to the partition of that key, whose timer counts it
+in the queue's ``QueueAlertsEntry`` (``on_queue_outcome``) and raises the alert there, with its ``AlertEntry``:
+the delivery path is the crons' one, keyed by the queue instead of the cron.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from chronohook.ids import deterministic_event_id
-from schemas.changelog import AlertEntry, TimerEntry
+from schemas.changelog import AlertEntry, QueueAlertsEntry, TimerEntry
 from schemas.events import (
     Alert,
     AlertAbandoned,
@@ -29,9 +34,13 @@ from schemas.events import (
     AlertRaised,
     AlertRetryScheduled,
     Envelope,
+    JobDeadLettered,
     JobFailed,
     JobSucceeded,
+    QueueOutcome,
+    QueueSettings,
 )
+from schemas.topics import queue_settings_key
 from services.timer.callbacks import CALLBACK_RETRY_DELAYS
 
 AlertKind = Literal["warning", "failure", "recovery"]
@@ -39,6 +48,9 @@ AlertKind = Literal["warning", "failure", "recovery"]
 ALERT_RETRY_DELAYS: tuple[float, ...] = CALLBACK_RETRY_DELAYS
 
 AlertOutcome = tuple[AlertEntry | None, list[Envelope]]
+# A queue has no alert_threshold: Recuro's default for crons, 1 (the first final failure is a ``failure``).
+QUEUE_ALERT_THRESHOLD = 1
+FinalOutcome = Literal["success", "dead_lettered", "failed_no_retries"]
 
 
 def alert_id(run_id: str) -> str:
@@ -107,9 +119,102 @@ def on_cron_run(
     return after, entry, [raised, *due]
 
 
-def queue_alert_hook(entry: TimerEntry, result: JobSucceeded | JobFailed) -> list[Envelope]:  # noqa: ARG001
-    """Where a queue's alerts (``alerts_enabled``) would start: nothing yet (decision 0020, "Queues")."""
-    return []
+def final_outcome(result: JobSucceeded | JobFailed, decided: list[Envelope]) -> tuple[FinalOutcome, int] | None:
+    """How a run of a Recuro queue job ended its chain, and the attempts the chain made; None while it goes on.
+
+    ``decided`` is what the timer decided on the result (services/timer/domain.py): a success is always final (no
+    retry follows it), a failure only when it was dead-lettered (``retries_enabled`` False: ``failed_no_retries``).
+    """
+    if isinstance(result, JobSucceeded):
+        return "success", result.outcome.attempt
+    dead = next((e for e in decided if isinstance(e, JobDeadLettered)), None)
+    if dead is None:
+        return None  # retried (or superseded): not an outcome of the queue yet
+    return ("dead_lettered" if dead.retries_enabled else "failed_no_retries"), dead.attempts
+
+
+def queue_alert_hook(
+    entry: TimerEntry, result: JobSucceeded | JobFailed, decided: list[Envelope], settings: QueueSettings | None
+) -> list[Envelope]:
+    """A run of ``entry``'s job (in flight) completed and ``decided`` follows: a ``QueueOutcome`` for its queue's
+    count when this ends the chain and the queue's ``settings`` in force have ``alerts_enabled``; else nothing."""
+    if entry.api != "recuro" or entry.queue is None or entry.queue_id is None:
+        return []
+    if settings is None or not settings.alerts_enabled:
+        return []
+    final = final_outcome(result, decided)
+    if final is None:
+        return []
+    outcome, attempts = final
+    failed = result if isinstance(result, JobFailed) else None
+    return [
+        QueueOutcome(
+            event_id=deterministic_event_id("queue-outcome", result.outcome.run_id),
+            job_id=queue_settings_key(entry.tenant, entry.queue_id),
+            tenant=entry.tenant,
+            occurred_at=result.occurred_at,
+            queue=entry.queue,
+            queue_id=entry.queue_id,
+            outcome=outcome,
+            source_job_id=entry.retry_of or entry.job_id,
+            run_id=result.outcome.run_id,
+            attempts=max(attempts, entry.attempt_number),
+            response_status=result.outcome.response_status,
+            failure_reason=failed.failure_reason if failed else None,
+            error_message=failed.error_message if failed else None,
+        )
+    ]
+
+
+def on_queue_outcome(
+    entry: QueueAlertsEntry | None, event: QueueOutcome
+) -> tuple[QueueAlertsEntry | None, AlertEntry | None, list[Envelope]]:
+    """Count one final outcome of a queue's jobs (in the partition of the queue's key), and raise the alert it
+    crosses, its POST due at once. The count's entry goes when the count is back to zero."""
+    if entry is not None and entry.last_run_id == event.run_id:
+        return entry, None, []  # the same outcome twice: counted already
+    success = event.outcome == "success"
+    before = entry.consecutive_failures if entry is not None else 0
+    failures, kind = next_alert(QUEUE_ALERT_THRESHOLD, before, success)
+    counted = (
+        None
+        if failures == 0
+        else QueueAlertsEntry(
+            tenant=event.tenant,
+            queue=event.queue,
+            queue_id=event.queue_id,
+            consecutive_failures=failures,
+            last_run_id=event.run_id,
+        )
+    )
+    if kind is None:
+        return counted, None, []
+    alert = Alert(
+        kind=kind,
+        job_id=event.source_job_id,
+        queue=event.queue,
+        queue_id=event.queue_id,
+        consecutive_failures=failures,
+        alert_threshold=QUEUE_ALERT_THRESHOLD,
+        run_id=event.run_id,
+        response_status=event.response_status,
+        failure_reason=event.failure_reason,
+        error_message=event.error_message,
+        raised_at=event.occurred_at,
+    )
+    aid = alert_id(event.run_id)
+    raised = AlertRaised(
+        event_id=deterministic_event_id("alert", event.run_id),
+        job_id=event.job_id,
+        tenant=event.tenant,
+        occurred_at=event.occurred_at,
+        alert_id=aid,
+        alert=alert,
+    )
+    # Keyed by the queue, like the outcome: the executor's answers come back to this partition.
+    pending = AlertEntry(alert_id=aid, job_id=event.job_id, tenant=event.tenant, alert=alert)
+    pending, due = _hand_out(pending, event.occurred_at, event.occurred_at)
+    return counted, pending, [raised, *due]
 
 
 def on_alert_result(entry: AlertEntry | None, result: AlertDelivered | AlertDeliveryFailed) -> AlertOutcome:

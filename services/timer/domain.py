@@ -8,7 +8,7 @@ from typing import Literal
 
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
 from chronohook.schedule import first_run_at, next_occurrence
-from schemas.changelog import AlertEntry, CallbackEntry, Entry, PurgeEntry, RetrySlot, TimerEntry
+from schemas.changelog import AlertEntry, CallbackEntry, Entry, PurgeEntry, QueueAlertsEntry, RetrySlot, TimerEntry
 from schemas.events import (
     AlertDelivered,
     AlertDeliveryFailed,
@@ -28,10 +28,11 @@ from schemas.events import (
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
+    QueueOutcome,
     QueueSettings,
 )
 from services.timer import retention
-from services.timer.alerts import fire_alert, on_alert_result, on_cron_run
+from services.timer.alerts import fire_alert, on_alert_result, on_cron_run, on_queue_outcome, queue_alert_hook
 from services.timer.callbacks import fire_callback, on_callback_result, on_run_completed
 from services.timer.queues import QueueLookup, apply_queue_settings, default_settings, held
 from services.timer.retries import DeadLetter, Done, QueueSettingsLookup, next_step, policy_for
@@ -65,9 +66,12 @@ def decide(
             alert = found if isinstance(found, AlertEntry) else None
             after_alert, emitted = on_alert_result(alert, event)
             return ({} if after_alert is alert else {event.alert_id: after_alert}), emitted
+        case QueueOutcome():
+            return _queue_outcome(lookup, event)
     job = lookup(event.job_id)
     entry = job if isinstance(job, TimerEntry) else None
-    new, emitted = on_event(entry, event, now, _queue_settings(entry, queues))
+    settings = _queue_settings(entry, queues)
+    new, emitted = on_event(entry, event, now, settings)
     emitted = retention.stamp(emitted, retention.settings_of(entry, queues))  # a dead letter's purge_at
     changes: dict[str, Entry | None] = {} if new is entry else {event.job_id: new}
     if (
@@ -86,6 +90,19 @@ def decide(
         if alert is not None:
             changes[alert.alert_id] = alert
             emitted = [*emitted, *raised]
+        # A queue's alerts: the chain's final outcome, sent on to the partition of the queue's key.
+        emitted = [*emitted, *queue_alert_hook(entry, event, emitted, settings)]
+    return changes, emitted
+
+
+def _queue_outcome(lookup: Callable[[str], Entry | None], event: QueueOutcome) -> Decision:
+    """A queue's final outcome, keyed by the queue: its count, and the alert it raises (services/timer/alerts.py)."""
+    found = lookup(event.job_id)
+    before = found if isinstance(found, QueueAlertsEntry) else None
+    after, alert, emitted = on_queue_outcome(before, event)
+    changes: dict[str, Entry | None] = {} if after is before else {event.job_id: after}
+    if alert is not None:
+        changes[alert.alert_id] = alert
     return changes, emitted
 
 
@@ -318,6 +335,8 @@ def fire_entry(
         return fire_alert(entry, now, lead)
     if isinstance(entry, PurgeEntry):
         return retention.fire_purge(entry, now)
+    if isinstance(entry, QueueAlertsEntry):
+        return entry, []  # a queue's alert count: nothing to fire
     return fire(entry, now, lead, queues)
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from chronohook.clock import FixedClock
 from chronohook.kafka.log import InMemoryEventLog
 from chronohook.readmodel.store import PROJECTOR_CONSUMER, Consumed
 from chronohook.settings import Settings
+from chronohook.store.tables import jobs
 from chronohook.store.tokens import create_token
 from schemas.codec import decode_event
 from schemas.events import (
@@ -27,7 +29,9 @@ from schemas.events import (
     Event,
     JobCreated,
     JobDeleted,
+    QueueOutcome,
 )
+from schemas.topics import queue_settings_key
 from services.ingest.app import build_context, create_app
 from services.ingest.context import IngestContext
 
@@ -199,3 +203,53 @@ def test_a_deleted_crons_alerts_go_with_it(api: Api) -> None:
 
     # Then its alerts are no longer listed
     assert api.client.get("/api/alerts", headers=api.t1).json()["data"] == []
+
+
+def test_a_queues_alerts_are_listed_by_queue_and_its_outcomes_make_no_job(api: Api) -> None:
+    # Given t1's queue "emails" (alerts_enabled): a job's final failure, sent on to the queue's key, raised a
+    # failure alert there, delivered (every event keyed by the queue, as the timer decides them)
+    qkey = queue_settings_key("t1", 42)
+    outcome = QueueOutcome(
+        event_id="evt_qo",
+        job_id=qkey,
+        tenant="t1",
+        occurred_at=NOW,
+        queue="emails",
+        queue_id=42,
+        outcome="failed_no_retries",
+        source_job_id="rj_7",
+        run_id="rj_7:1:1",
+        attempts=1,
+        response_status=500,
+        failure_reason="http_server_error",
+    )
+    alert = Alert(
+        kind="failure",
+        job_id="rj_7",
+        queue="emails",
+        queue_id=42,
+        consecutive_failures=1,
+        alert_threshold=1,
+        run_id="rj_7:1:1",
+        response_status=500,
+        failure_reason="http_server_error",
+        raised_at=NOW,
+    )
+    base = dict(job_id=qkey, tenant="t1", occurred_at=NOW, alert_id="alert:rj_7:1:1")
+    raised = AlertRaised(event_id="evt_qa", alert=alert, **base)
+    due = AlertDue(event_id="evt_qd", alert=alert, due_at=NOW, **base)
+    delivered = AlertDelivered(
+        event_id="evt_qdl", attempt=1, started_at=NOW, duration_ms=2.0, response_status=200, format="json", **base
+    )
+
+    # When the projector folds them
+    api.project([outcome, raised, due, delivered])
+
+    # Then GET /api/alerts?queue=emails lists the queue's failure, delivered, with no cron
+    data = api.client.get("/api/alerts", params={"queue": "emails"}, headers=api.t1).json()["data"]
+    assert [(a["kind"], a["queue"], a["queue_id"], a["cron_id"]) for a in data] == [("failure", "emails", 42, None)]
+    assert data[0]["delivery_status"] == "delivered" and data[0]["alert_threshold"] == 1
+    assert api.client.get("/api/alerts", params={"queue": "other"}, headers=api.t1).json()["data"] == []
+    # And the queue's key is no job of the read model
+    with api.ctx.engine.connect() as conn:
+        assert conn.execute(select(jobs.c.job_id).where(jobs.c.job_id == qkey)).first() is None

@@ -37,9 +37,11 @@ from schemas.events import (
     JobPurged,
     JobPushed,
     JobResumed,
+    JobRetryChainResolved,
     JobRetryScheduled,
     JobSucceeded,
     JobUpdated,
+    QueueOutcome,
     QueueSettings,
     QueueSettingsChanged,
     RetryPolicy,
@@ -109,6 +111,7 @@ def every_event() -> list[Envelope]:
         CallbackRetryScheduled(**BASE, callback_id="cb:rj_847:1:1", next_attempt=2, retry_at=T0),
         CallbackAbandoned(**BASE, callback_id="cb:rj_847:1:1", attempts=6, error_message="HTTP 500"),
         JobDeadLettered(**BASE, failed_run_id="rj_847:1:1", attempts=4, retries_enabled=True, purge_at=T0),
+        JobRetryChainResolved(**BASE, resolution="success", run_id="rj_900:1:2", attempts=2),
         DeadLetterReplayed(**BASE, replay_job_id="rj_901", replay_integer_id=901),
         JobPurged(**BASE, reason="retention"),
         QueueSettingsChanged(
@@ -118,6 +121,13 @@ def every_event() -> list[Envelope]:
                 success_assertions=(SuccessAssertion(type="body_contains", value="ok"),),
             ),
         ),
+        QueueOutcome(
+            **BASE, queue="emails", queue_id=12, outcome="failed_no_retries", source_job_id="rj_847",
+            run_id="rj_847:1:1", attempts=1, response_status=500, failure_reason="http_server_error",
+            error_message="HTTP 500",
+        ),
+        QueueOutcome(**BASE, queue="emails", queue_id=12, outcome="success", source_job_id="rj_847",
+                     run_id="rj_900:1:2", attempts=2, response_status=200),
         AlertRaised(**BASE, alert_id="alert:rc_9:1:1", alert=ALERT),
         AlertDue(**BASE, alert_id="alert:rc_9:1:1", alert=ALERT, attempt=2, due_at=T0),
         AlertDelivered(

@@ -98,3 +98,43 @@ def test_answers_become_delivered_or_failed_and_no_destination_is_marked() -> No
     assert isinstance(ok, AlertDelivered) and ok.response_status == 204 and ok.attempt == 1
     assert isinstance(bad, AlertDeliveryFailed) and bad.failure_reason == "http_server_error" and not bad.no_destination
     assert none.no_destination and none.alert_id == DUE.alert_id
+
+
+QUEUE_ALERT = Alert(
+    kind="failure",
+    job_id="rj_7",
+    queue="emails",
+    queue_id=42,
+    consecutive_failures=1,
+    alert_threshold=1,
+    run_id="rj_7:1:3",
+    response_status=500,
+    failure_reason="http_server_error",
+    error_message="HTTP 500",
+    raised_at=NOW,
+)
+QUEUE_DUE = AlertDue(
+    event_id="evt_qd",
+    job_id="queue:t1:42",
+    tenant="t1",
+    occurred_at=NOW,
+    alert_id="alert:rj_7:1:3",
+    alert=QUEUE_ALERT,
+    due_at=NOW,
+)
+
+
+def test_a_queues_alert_names_the_queue_and_no_cron() -> None:
+    # When a queue's failure alert is sent to a JSON destination and to a Slack one
+    body = json.loads(alert_request(QUEUE_DUE, Dest("https://alerts.example.com/h", "json"), 30).body or "")
+    text = json.loads(alert_request(QUEUE_DUE, Dest("https://hooks.example.com/s", "slack"), 30).body or "")["text"]
+
+    # Then the document names the queue and the job whose chain failed, with no cron
+    assert (body["type"], body["queue"], body["queue_id"], body["cron_id"]) == ("alert.failure", "emails", 42, None)
+    assert (body["job_id"], body["alert_threshold"], body["run"]["status_code"]) == ("rj_7", 1, 500)
+    # And the Slack line names the queue and the job
+    assert '"emails"' in text and "rj_7" in text and "HTTP 500" in text and "cron" not in text
+    # And its recovery reads as the queue's
+    recovery = QUEUE_DUE.model_copy(update={"alert": QUEUE_ALERT.model_copy(update={"kind": "recovery"})})
+    line = json.loads(alert_request(recovery, Dest("https://hooks.example.com/s", "slack"), 30).body or "")["text"]
+    assert line == ':white_check_mark: Recovered: queue "emails" succeeded again.'

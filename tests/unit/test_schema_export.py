@@ -351,7 +351,7 @@ def test_asyncapi_describes_the_timer_changelog() -> None:
     assert doc["components"]["messages"]["TimerEntry"]["payload"] == {
         "oneOf": [
             {"$ref": f"#/components/schemas/{kind}"}
-            for kind in ("TimerEntry", "CallbackEntry", "AlertEntry", "PurgeEntry")
+            for kind in ("TimerEntry", "CallbackEntry", "AlertEntry", "PurgeEntry", "QueueAlertsEntry")
         ]
     }
     assert doc["channels"]["jobEvents"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == -1
