@@ -43,7 +43,8 @@ INPUT_COMMIT_INTERVAL = 0.05
 # A step's transaction that has not committed by then is stuck, not slow (see Watchdog).
 COMMIT_DEADLINE_S = 15.0
 # The timer's own decisions: nothing in them changes its entries. (JobDeadLettered is read: keyed by the chain's
-# original, it arms the dead letter's retention entry in that job's partition, services/timer/retention.py.)
+# original, it arms the dead letter's retention entry in that job's partition, services/timer/retention.py. So is
+# QueueOutcome: keyed by a queue, it is counted for the queue's alerts in that key's partition, timer/alerts.py.)
 IGNORED_TYPES = frozenset(
     {"JobDue", "JobRetryScheduled", "CallbackDue", "CallbackRetryScheduled", "CallbackAbandoned"}
     | {"JobRetryChainResolved"}
