@@ -63,7 +63,14 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
+    """Create what is missing; several processes starting on one new database may run this at the same time."""
+    for table in metadata.sorted_tables:
+        try:
+            table.create(engine, checkfirst=True)
+        except DBAPIError:
+            # Another process created it between the check and the CREATE; its indexes follow below.
+            if not inspect(engine).has_table(table.name):
+                raise
     add_missing_columns(engine)
     add_missing_indexes(engine)
 
