@@ -1,4 +1,4 @@
-"""The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create|list|revoke``."""
+"""The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create|list|revoke``, ``replay``."""
 
 from __future__ import annotations
 
@@ -200,6 +200,35 @@ def dev(
         supervisor.stop()
         if isinstance(broker, LocalBroker):
             broker.stop()
+
+
+@app.command()
+def replay(
+    into: Annotated[
+        str | None,
+        typer.Option(help="The database to replay into: a SQLite path, sqlite:///PATH or a PostgreSQL URL."),
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Compare with the live database's read models; exit 1 if they differ.")
+    ] = False,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Replay only records stamped at or before this RFC 3339 time (UTC unless it says); audits."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Empty a target that holds read models first.")] = False,
+    wait: Annotated[float, typer.Option(help="Seconds --verify waits for the live projector to catch up.")] = 30.0,
+) -> None:
+    """Fold the job log from its beginning into a fresh read-model database, sending and producing nothing.
+
+    Exit status: 0 done (with --verify: every read model equal), 1 the read models differ, 2 an error.
+    """
+    settings = load_settings()
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _owner_only_files()
+    from services.projector.replay_command import run_replay
+
+    code = run_replay(settings, into=into, verify=verify, until=until, force=force, wait=wait)
+    raise typer.Exit(code)
 
 
 def _child_env(settings: Settings) -> dict[str, str]:

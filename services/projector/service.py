@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from sqlalchemy import exc as sa_exc
@@ -41,6 +42,14 @@ def is_the_records_fault(error: BaseException) -> bool:
     return isinstance(error, ReadModelError | ValueError | sa_exc.DataError | sa_exc.IntegrityError)
 
 
+class RecordSink(Protocol):
+    """Where a record the projector cannot decode or apply goes: DeadRecordSink live, a counter in a replay."""
+
+    def set_aside(self, record: Record, error: BaseException | str, at: datetime) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Projector:
     def __init__(
         self,
@@ -48,7 +57,8 @@ class Projector:
         clock: Clock,
         store: ReadModelStore,
         stop: threading.Event,
-        dead: DeadRecordSink | None = None,
+        dead: RecordSink | None = None,
+        consumer: str = CONSUMER_NAME,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -57,11 +67,13 @@ class Projector:
         self.topics = Topics.from_settings(settings)
         # Where bad records go; its own producer (built in run() unless given), since offsets live in the database.
         self.dead = dead
+        # The name its offsets are stored under: the live projector's, or a replay's own (services/projector/replay.py).
+        self.consumer = consumer
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         # Offsets live in the database, beside the rows they produced; Kafka's group offsets are not used.
         self.store.forget_cached()  # another process may have changed these jobs while it owned them
-        stored = self.store.offsets(CONSUMER_NAME)
+        stored = self.store.offsets(self.consumer)
         for tp in partitions:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
@@ -107,7 +119,7 @@ class Projector:
         if not segment:
             return
         try:
-            self.store.apply(CONSUMER_NAME, [consumed for _, consumed in segment], self.clock.now())
+            self.store.apply(self.consumer, [consumed for _, consumed in segment], self.clock.now())
         except Exception as exc:
             if not is_the_records_fault(exc):
                 raise
@@ -122,7 +134,7 @@ class Projector:
     def _set_aside(self, record: Record, error: BaseException) -> None:
         assert self.dead is not None
         self.dead.set_aside(record, error, self.clock.now())  # acknowledged before the offset moves past it
-        self.store.skip(CONSUMER_NAME, record.topic, record.partition, record.offset)
+        self.store.skip(self.consumer, record.topic, record.partition, record.offset)
 
 
 def serve(settings: Settings, clock: Clock) -> None:

@@ -84,7 +84,7 @@ def as_record(offset: int, event: Envelope | None = None, value: bytes | None = 
 
 def projector_over(store: ReadModelStore, tmp_path: Path) -> tuple[Projector, Sink]:
     sink = Sink()
-    projector = Projector(Settings(data_dir=tmp_path), FixedClock(T0), store, threading.Event(), dead=sink)  # type: ignore[arg-type]
+    projector = Projector(Settings(data_dir=tmp_path), FixedClock(T0), store, threading.Event(), dead=sink)
     return projector, sink
 
 
