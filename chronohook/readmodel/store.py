@@ -14,11 +14,21 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from chronohook.readmodel.alerts import AlertWrites
 from chronohook.readmodel.dead_letters import DeadLetterWrites
+from chronohook.readmodel.history import HistoryWrites
 from chronohook.readmodel.queues import write_queue_settings
 from chronohook.readmodel.views import JobView, RunView, evolve, run_view
 from chronohook.store.engine import RawJson
 from chronohook.store.tables import consumer_offsets, job_names, job_runs, jobs, queues
-from schemas.events import Event, JobDeleted, JobFailed, JobPurged, JobPushed, JobSucceeded, QueueSettingsChanged
+from schemas.events import (
+    Event,
+    JobCreated,
+    JobDeleted,
+    JobFailed,
+    JobPurged,
+    JobPushed,
+    JobSucceeded,
+    QueueSettingsChanged,
+)
 
 # The projector's name in consumer_offsets; ingest reads its progress for read-your-writes.
 PROJECTOR_CONSUMER = "projector"
@@ -65,6 +75,7 @@ class ReadModelStore:
             queue_settings: list[QueueSettingsChanged] = []
             alert_writes = AlertWrites()  # alerts and alert destinations (chronohook/readmodel/alerts.py)
             dead_writes = DeadLetterWrites()  # dead letters, and purged retry chains (readmodel/dead_letters.py)
+            history = HistoryWrites()  # every job's events, kept after a delete (readmodel/history.py)
             for item in fresh:
                 event = item.event
                 job_id = event.job_id
@@ -75,6 +86,9 @@ class ReadModelStore:
                 before = views.get(job_id)
                 after = evolve(before, event)
                 views[job_id] = after
+                if (job := after or before) is not None and not (after is before and _creation(event)):
+                    # The job's (evolve refused another tenant's event above); not the same creation again.
+                    history.add(event, job.api, item.partition, item.offset)
                 dead_writes.fold(event, before, after)
                 alert_writes.add(event)
                 if isinstance(event, JobPushed) and after is not None:
@@ -94,6 +108,7 @@ class ReadModelStore:
             write_queue_settings(conn, queue_settings)
             alert_writes.flush(conn)
             dead_writes.flush(conn)
+            history.flush(conn)
             for (topic, partition), nxt in stored.items():
                 self._store_offset(conn, consumer, topic, partition, nxt)
         # Committed: only now may the cache hold the new views.
@@ -235,6 +250,10 @@ class _Writes:
             )
         for start in range(0, len(deletes), IN_CHUNK):
             conn.execute(delete(jobs).where(jobs.c.job_id.in_(deletes[start : start + IN_CHUNK])))
+
+
+def _creation(event: Event) -> bool:
+    return isinstance(event, JobCreated | JobPushed)
 
 
 def _doc(value: Any) -> Any:

@@ -196,3 +196,25 @@ alert_destinations = Table(
     Column("format", String(8), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# A job's history, its audit trail (chronohook/readmodel/history.py): one row per event of a job, folded by the
+# projector, in log order (a job's events share one partition: log_partition, log_offset order them). Kept after the
+# job is deleted or purged, whose event is then its last row. Each row carries its event's tenant, and every read
+# filters on it. (job_id, event_id) makes a re-applied or re-emitted event one row. payload: the event's own fields
+# (the envelope's are columns). event_id and run_id are Text: no length of theirs may make a record unstorable.
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("event_id", Text, primary_key=True),
+    Column("tenant", String(255), nullable=False),
+    Column("api", String(16), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", Text),
+    Column("schema_version", Integer, nullable=False),
+    Column("log_partition", Integer, nullable=False),
+    Column("log_offset", BigInteger, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index("ix_job_events_job_position", "job_id", "log_partition", "log_offset"),
+)

@@ -211,6 +211,10 @@ TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/api/jobs/{job_id}/runs"): _not_found("GET", "/api/jobs/{recuro_id}/runs"),
     ("GET", "/api/crons/{cron_id}/runs"): _not_found("GET", "/api/crons/{cron_id}/runs"),
     ("GET", "/jobs/{job_id}/runs"): _not_found("GET", "/jobs/{quedup_id}/runs"),
+    # History (read through its rows' tenant: another tenant's history is a 404, as an unknown job's)
+    ("GET", "/api/jobs/{job_id}/events"): _not_found("GET", "/api/jobs/{recuro_id}/events"),
+    ("GET", "/api/crons/{cron_id}/events"): _not_found("GET", "/api/crons/{cron_id}/events"),
+    ("GET", "/jobs/{job_id}/events"): _not_found("GET", "/jobs/{quedup_id}/events"),
     # Dead letters (A's Recuro job is not one, but B must get a 404 or nothing of A's either way)
     ("GET", "/api/dead-letters"): _dead_letters_none_of_a,
     ("POST", "/api/dead-letters/{job_id}/replay"): _not_found("POST", "/api/dead-letters/{recuro_id}/replay"),
