@@ -28,6 +28,7 @@ class LineProgress:
             self._line(now)
 
     def finish(self) -> None:
+        self.total = self.done  # the total was an estimate from offsets (transaction markers take offsets too)
         self._line(time.monotonic())
 
     def _line(self, now: float) -> None:
@@ -89,6 +90,8 @@ class BarProgress:
         self._progress.advance(self._task, n)
 
     def finish(self) -> None:
+        done = self._progress.tasks[-1].completed if self._progress.tasks else 0
+        self._progress.update(self._task, total=done)  # the total was an estimate from offsets
         self._progress.stop()
         self._task = None
 
