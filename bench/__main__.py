@@ -23,6 +23,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("bench.faults", [], ["--short"]),
     ("bench.fairness", [], ["--quick"]),
     ("bench.queue_slots", [], ["--quick"]),
+    ("bench.replay", [], ["--quick"]),
 ]
 
 
