@@ -49,6 +49,13 @@ def test_recuro_delayed_job_arrives_two_seconds_later(stack: Stack, receiver: Re
     assert job["final_status"] == "success"
     assert job["attempt_number"] == 1
     assert job["runs"][0]["response_status"] == 200
+    # And its history lists the push, the hand-over and the success, in that order, the last two naming the run
+    with stack.client() as c:
+        history = c.get(f"/api/jobs/{answer['job_id']}/events")
+    assert history.status_code == 200, history.text
+    events = history.json()["data"]
+    assert [e["type"] for e in events] == ["JobPushed", "JobDue", "JobSucceeded"]
+    assert events[1]["run_id"] == events[2]["run_id"] == job["runs"][0]["run_id"]
 
 
 def test_quedup_run_at_job_runs_then_reads_completed(stack: Stack, receiver: Receiver) -> None:
@@ -253,3 +260,9 @@ def test_quedup_pause_update_resume_delete(stack: Stack, receiver: Receiver) -> 
         # When it is deleted, it is gone
         assert c.delete(f"/jobs/{job['id']}").status_code == 204
         eventually(lambda: c.get(f"/jobs/{job['id']}").status_code == 404, what="deleted")
+        # And its history is kept, from its creation to the delete, the run in between
+        history = c.get(f"/jobs/{job['id']}/events")
+        assert history.status_code == 200, history.text
+        types = [e["type"] for e in history.json()]
+        assert types[0] == "JobCreated" and types[-1] == "JobDeleted", types
+        assert {"JobPaused", "JobUpdated", "JobResumed", "JobDue", "JobSucceeded"} <= set(types), types
