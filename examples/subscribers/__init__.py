@@ -1,0 +1,1 @@
+"""Subscribers that follow the job events (docs/subscribers.md)."""
