@@ -2,7 +2,7 @@
 
 from schemas.codec import CodecError, EventCodec, decode_event, encode_event
 from schemas.events import (
-    CURRENT_SCHEMA_VERSION,
+    CURRENT_VERSIONS,
     Event,
     HttpRequestSpec,
     JobCreated,
@@ -22,7 +22,7 @@ from schemas.events import (
 )
 
 __all__ = [
-    "CURRENT_SCHEMA_VERSION",
+    "CURRENT_VERSIONS",
     "CodecError",
     "Event",
     "EventCodec",

@@ -1,34 +1,45 @@
-"""The one codec between bytes on a topic and events. Old versions are upcast on read, never rewritten."""
+"""The one codec between bytes on a topic and events. Old versions are upcast on read, never rewritten.
+
+Versions are per event type (``CURRENT_VERSIONS``): a document of type T at version n < T's current one runs
+through T's upcasters (``schemas/upcasters.py``) to T's current version, then validates against T's model. A
+version above T's current one, below 1, or not an integer is a ``CodecError``: deploy readers before writers.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from schemas.events import CURRENT_SCHEMA_VERSION, Envelope, Event
+from schemas.events import CURRENT_VERSIONS, Envelope, Event
+from schemas.upcasters import UPCASTERS, Upcaster, UpcastError
+
+__all__ = ["UPCASTERS", "CodecError", "EventCodec", "Upcaster", "decode_event", "encode_event", "upcast"]
 
 
 class CodecError(ValueError):
     """Bytes that are not a valid chronohook event (bad JSON, unknown type or version, wrong fields)."""
 
 
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-
-# UPCASTERS[n] turns a version-n document into a version-(n+1) one. Empty while only v1 exists.
-UPCASTERS: dict[int, Upcaster] = {}
-
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
-def _upcast(doc: dict[str, Any]) -> dict[str, Any]:
-    version = doc.get("schema_version", 1)
-    if not isinstance(version, int) or version < 1 or version > CURRENT_SCHEMA_VERSION:
-        raise CodecError(f"unsupported schema_version {version!r}")
-    while version < CURRENT_SCHEMA_VERSION:
-        doc = UPCASTERS[version](doc)
+def upcast(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` at its type's current version: through the type's upcasters, one version at a time."""
+    kind = doc.get("type")
+    if not isinstance(kind, str) or kind not in CURRENT_VERSIONS:
+        raise CodecError(f"unknown event type {kind!r}")
+    current = CURRENT_VERSIONS[kind]
+    version = doc.get("schema_version", 1)  # records from before the field existed are version 1
+    if type(version) is not int or version < 1 or version > current:
+        raise CodecError(f"unsupported schema_version {version!r} of {kind} (current: {current})")
+    chain = UPCASTERS.get(kind, {})
+    while version < current:
+        try:
+            doc = chain[version](doc)
+        except UpcastError as exc:
+            raise CodecError(f"cannot upcast {kind} v{version}: {exc}") from exc
         version += 1
         doc["schema_version"] = version
     return doc
@@ -43,7 +54,7 @@ def decode_event(data: bytes | str) -> Event:
     except ValidationError:
         pass
     else:
-        if event.schema_version == CURRENT_SCHEMA_VERSION:
+        if event.schema_version == CURRENT_VERSIONS[event.type]:
             return event
     try:
         doc = json.loads(data)
@@ -52,7 +63,7 @@ def decode_event(data: bytes | str) -> Event:
     if not isinstance(doc, dict):
         raise CodecError("an event must be a JSON object")
     try:
-        return _ADAPTER.validate_python(_upcast(doc))
+        return _ADAPTER.validate_python(upcast(doc))
     except ValidationError as exc:
         raise CodecError(f"invalid event: {exc.errors(include_url=False)}") from exc
 

@@ -15,8 +15,6 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-CURRENT_SCHEMA_VERSION = 1
-
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 Api = Literal["quedup", "recuro", "recuro_cron"]
 FailureReason = Literal[
@@ -33,18 +31,27 @@ FailureReason = Literal[
 ]
 
 
+# How a job that failed for good ended (JobDeadLettered v2, and the read model's and Recuro's ``final_status``).
+DeadEnd = Literal["dead_lettered", "failed_no_retries"]
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Envelope(Frozen):
-    """Fields every event carries."""
+    """Fields every event carries.
+
+    ``schema_version`` is per event type: a model's default is its type's current version (1 unless the model
+    says otherwise). A type at version n > 1 has the upcasters 1 -> 2 ... n-1 -> n in ``schemas/upcasters.py`` and
+    a frozen copy of each older model in ``schemas/legacy.py`` (docs/events.md, "Versioning").
+    """
 
     event_id: str = Field(description="Unique and deterministic where the event can be re-derived.")
     job_id: str = Field(description="Kafka key; every event of a job lands in the same partition.")
     tenant: str
     occurred_at: AwareDatetime
-    schema_version: int = CURRENT_SCHEMA_VERSION
+    schema_version: int = 1
 
 
 class SuccessAssertion(Frozen):
@@ -213,13 +220,21 @@ class JobRetryScheduled(Envelope):
 
 
 class JobDeadLettered(Envelope):
-    """Every attempt failed (or retries are off): the job ends as failed. A Recuro retry chain's is keyed by the
-    chain's original job (``failed_run_id`` is then the last retry's run)."""
+    """Every attempt failed (or retries are off): the job ends as failed, as ``final_status`` says. A Recuro retry
+    chain's is keyed by the chain's original job (``failed_run_id`` is then the last retry's run).
+
+    Version 2: ``final_status`` replaces version 1's ``retries_enabled`` (true: ``dead_lettered``; false:
+    ``failed_no_retries``, which is no dead letter), so the event says how the job ended instead of a policy
+    flag every reader had to translate."""
 
     type: Literal["JobDeadLettered"] = "JobDeadLettered"
+    schema_version: int = 2
     failed_run_id: str
     attempts: int
-    retries_enabled: bool
+    final_status: DeadEnd = Field(
+        description="How the job ended: ``dead_lettered`` (every attempt failed; a Recuro job is listed as a dead "
+        "letter), or ``failed_no_retries`` (it failed with retries off: no dead letter)."
+    )
     purge_at: AwareDatetime | None = Field(
         default=None,
         description="A Recuro dead letter's end: dead-lettered + its queue's dlq_retention_days as they stood then, "
@@ -477,3 +492,14 @@ Event = Annotated[
 
 # Every concrete event class, read off the union so the two cannot drift apart.
 EVENT_TYPES: tuple[type[Envelope], ...] = get_args(get_args(Event)[0])
+
+
+def schema_version_of(model: type[Envelope]) -> int:
+    """The current version of an event type: its model's ``schema_version`` default."""
+    version = model.model_fields["schema_version"].default
+    assert isinstance(version, int) and version >= 1, f"{model.__name__}: schema_version must default to n >= 1"
+    return version
+
+
+# Event type name -> its current schema version, e.g. {"JobCreated": 1, ..., "JobDeadLettered": 2, ...}.
+CURRENT_VERSIONS: dict[str, int] = {model.__name__: schema_version_of(model) for model in EVENT_TYPES}

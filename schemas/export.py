@@ -6,15 +6,20 @@
 The schemas describe records exactly as chronohook writes them (pydantic's *serialization* mode):
 ``encode_event`` writes every field, so every field is required (``null`` where unset), and ``schema_version``
 is pinned to the version the file is named after. Output is deterministic: sorted keys, fixed order, one
-trailing newline. Files of earlier schema versions (``*.v<n>.json``, n below the current one) are history:
-records of those versions stay in the log forever, so they are kept as they are and neither rewritten nor
-checked.
+trailing newline.
+
+Versions are per event type. ``<Type>.v<n>.json`` is written for the type's current version (from
+``schemas/events.py``) and for each older one (from its frozen model in ``schemas/legacy.py``): records of every
+version stay in the log forever, so every version's schema is published and checked. The union ``Event.v<r>.json``
+is numbered by contract revision r (1 + every version bump of any type so far); unions of earlier revisions are
+history, kept as they are and neither rewritten nor checked.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ from pydantic_core import core_schema
 from schemas.changelog import AlertEntry, CallbackEntry, PurgeEntry, QueueAlertsEntry, TimerEntry
 from schemas.codec import encode_event
 from schemas.events import (
-    CURRENT_SCHEMA_VERSION,
+    CURRENT_VERSIONS,
     EVENT_TYPES,
     Alert,
     AlertAbandoned,
@@ -69,6 +74,7 @@ from schemas.events import (
     RetryPolicy,
     RunOutcome,
 )
+from schemas.legacy import FROZEN
 from schemas.topics import (
     CHANGELOG_CONFIG,
     DEFAULT_BOOTSTRAP,
@@ -97,6 +103,10 @@ ROOT = Path(__file__).resolve().parent
 JSON_DIR = "json"
 ASYNCAPI_FILE = "asyncapi.yaml"
 UNION_NAME = "Event"
+# The contract's revision, which numbers the union schema and the AsyncAPI document: 1, plus one for every version
+# bump of any event type (so it grows whenever any type's current shape changes).
+CONTRACT_REVISION = 1 + sum(version - 1 for version in CURRENT_VERSIONS.values())
+_VERSIONED_FILE = re.compile(r"^(?P<name>[A-Za-z]+)\.v(?P<version>\d+)\.json$")
 
 # Defaults, never the environment: the generated files must not depend on who runs the export.
 EVENTS_TOPIC = topic_name(DEFAULT_PREFIX, EVENTS)
@@ -316,7 +326,7 @@ EXAMPLES: tuple[Envelope, ...] = (
         error_message="HTTP 503",
     ),
     JobRetryScheduled(**_base(n=10), failed_run_id=_RUN_ID, next_attempt=2, retry_at=_AT),
-    JobDeadLettered(**_base(n=11), failed_run_id=_RUN_ID, attempts=8, retries_enabled=True),
+    JobDeadLettered(**_base(n=11), failed_run_id=_RUN_ID, attempts=8, final_status="dead_lettered"),
     JobRetryChainResolved(**_base(_RECURO_JOB, n=40), resolution="success", run_id=_RUN_ID, attempts=3),
     CallbackDue(
         **_base(n=12),
@@ -403,43 +413,59 @@ def type_name(model: type[Envelope]) -> str:
     return model.__name__
 
 
-def schema_file(name: str, version: int = CURRENT_SCHEMA_VERSION) -> str:
-    return f"{name}.v{version}.json"
+def current_version(name: str) -> int:
+    """The version of ``name``'s current file: an event type's current version (1 for a name no type has), or the
+    union's revision."""
+    return CONTRACT_REVISION if name == UNION_NAME else CURRENT_VERSIONS.get(name, 1)
 
 
-def schema_id(name: str, version: int = CURRENT_SCHEMA_VERSION) -> str:
+def schema_file(name: str, version: int | None = None) -> str:
+    """``<name>.v<version>.json``; the current version's by default."""
+    return f"{name}.v{current_version(name) if version is None else version}.json"
+
+
+def schema_id(name: str, version: int | None = None) -> str:
     return ID_PREFIX + schema_file(name, version)
 
 
-def _pin_version(schema: Json) -> Json:
+def _pin_version(schema: Json, version: int) -> Json:
     """A v<n> schema accepts only ``schema_version`` n: older documents are upcast on read, by the codec."""
-    schema["properties"]["schema_version"]["const"] = CURRENT_SCHEMA_VERSION
+    schema["properties"]["schema_version"]["const"] = version
     return schema
 
 
-def _root(name: str, schema: Json) -> Json:
-    return {"$schema": DIALECT, "$id": schema_id(name), "$comment": GENERATED_NOTE, **schema}
+def _root(name: str, schema: Json, version: int | None = None) -> Json:
+    return {"$schema": DIALECT, "$id": schema_id(name, version), "$comment": GENERATED_NOTE, **schema}
 
 
-def event_schema(model: type[Envelope]) -> Json:
-    """The self-contained draft 2020-12 schema of one event type."""
-    schema = _pin_version(model.model_json_schema(mode=MODE, schema_generator=WireJsonSchema))
-    return _root(type_name(model), schema)
+def event_schema(model: type[Envelope], version: int | None = None) -> Json:
+    """The self-contained draft 2020-12 schema of one event type: ``model`` is that type at ``version`` (its
+    current model and version by default, or a frozen model of ``schemas/legacy.py`` and its version)."""
+    name = type_name(model)
+    pinned = current_version(name) if version is None else version
+    schema = _pin_version(model.model_json_schema(mode=MODE, schema_generator=WireJsonSchema), pinned)
+    return _root(name, schema, pinned)
 
 
 def union_schema() -> Json:
     """Any event: ``oneOf`` the event types, told apart by ``type`` (the ``discriminator`` annotation)."""
     schema = TypeAdapter(Event).json_schema(mode=MODE, schema_generator=WireJsonSchema)
     for model in EVENT_TYPES:
-        _pin_version(schema["$defs"][type_name(model)])
+        _pin_version(schema["$defs"][type_name(model)], CURRENT_VERSIONS[type_name(model)])
     schema["title"] = UNION_NAME
-    schema["description"] = f"Any chronohook event, v{CURRENT_SCHEMA_VERSION}; the `type` field says which."
+    schema["description"] = (
+        f"Any chronohook event, revision {CONTRACT_REVISION} of the contract (each type at its current version); "
+        "the `type` field says which."
+    )
     return _root(UNION_NAME, schema)
 
 
 def json_schemas() -> dict[str, Json]:
-    """File name -> schema, for every event type and the union."""
+    """File name -> schema: every event type at its current version and at each older one, and the union."""
     schemas = {schema_file(type_name(model)): event_schema(model) for model in EVENT_TYPES}
+    for (name, version), frozen in sorted(FROZEN.items()):
+        assert type_name(frozen) == name and version < CURRENT_VERSIONS[name], (name, version)
+        schemas[schema_file(name, version)] = event_schema(frozen, version)
     schemas[schema_file(UNION_NAME)] = union_schema()
     return schemas
 
@@ -469,7 +495,7 @@ def _component_schemas() -> Json:
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}", schema_generator=WireJsonSchema)
     schemas: Json = defs["$defs"]
     for model in EVENT_TYPES:
-        _pin_version(schemas[type_name(model)])
+        _pin_version(schemas[type_name(model)], CURRENT_VERSIONS[type_name(model)])
     schemas["JobId"] = {
         "type": "string",
         "description": (
@@ -486,13 +512,25 @@ def _kafka_key() -> Json:
     return {"kafka": {"key": {"$ref": "#/components/schemas/JobId"}, "bindingVersion": KAFKA_BINDING_VERSION}}
 
 
+def _versions_note(name: str) -> str:
+    """For a type past version 1: where its older versions' schemas are, which readers still meet in the log."""
+    current = CURRENT_VERSIONS[name]
+    if current == 1:
+        return ""
+    older = ", ".join(f"schemas/json/{schema_file(name, v)}" for v in range(1, current))
+    return (
+        f"\n\nThis is version {current} (`schema_version` {current}). Records of older versions stay in the log and "
+        f"are upcast on read by chronohook's codec; their schemas: {older}."
+    )
+
+
 def _event_message(model: type[Envelope], example: Envelope) -> Json:
     name = type_name(model)
     return {
         "name": name,
         "title": name,
         "summary": CATALOGUE[name].summary,
-        "description": (model.__doc__ or CATALOGUE[name].summary).strip().replace("``", "`"),
+        "description": (model.__doc__ or CATALOGUE[name].summary).strip().replace("``", "`") + _versions_note(name),
         "contentType": "application/json",
         "headers": {
             "type": "object",
@@ -649,7 +687,7 @@ def asyncapi_document() -> Json:
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
             "title": "chronohook events",
-            "version": str(CURRENT_SCHEMA_VERSION),
+            "version": str(CONTRACT_REVISION),
             "description": (
                 "The records on chronohook's Kafka topics. Key: the job id (UTF-8). Value: the event as JSON. "
                 f"Header `{TYPE_HEADER}`: the event type. Producers partition with {PARTITIONER} (Java's default "
@@ -690,10 +728,16 @@ def render() -> dict[str, str]:
     return files
 
 
+def _history(file_name: str) -> bool:
+    """A union schema of an earlier contract revision: kept as it is, neither rewritten nor checked."""
+    match = _VERSIONED_FILE.match(file_name)
+    return bool(match and match["name"] == UNION_NAME and int(match["version"]) < CONTRACT_REVISION)
+
+
 def _stale(root: Path, wanted: dict[str, str]) -> list[str]:
-    """Current-version schema files nothing generates any more (e.g. of a removed event type)."""
-    current = sorted((root / JSON_DIR).glob(f"*.v{CURRENT_SCHEMA_VERSION}.json"))
-    return [f"{JSON_DIR}/{p.name}" for p in current if f"{JSON_DIR}/{p.name}" not in wanted]
+    """Schema files nothing generates any more (e.g. of a removed event type), older unions aside."""
+    files = sorted((root / JSON_DIR).glob("*.v*.json"))
+    return [f"{JSON_DIR}/{p.name}" for p in files if f"{JSON_DIR}/{p.name}" not in wanted and not _history(p.name)]
 
 
 def drifted(root: Path = ROOT) -> list[str]:

@@ -63,7 +63,7 @@ class DeadLetterWrites:
     def fold(self, event: Event, before: JobView | None, after: JobView | None) -> None:
         key = event.job_id
         match event:
-            case JobDeadLettered() if event.retries_enabled and after is not None and after.api == "recuro":
+            case JobDeadLettered(final_status="dead_lettered") if after is not None and after.api == "recuro":
                 self._rows[key] = _row(event, after)
                 self._replays.pop(key, None)
             case DeadLetterReplayed():

@@ -240,10 +240,9 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
         case JobDeadLettered():
             if view.api == "recuro":
                 # Announced on the chain's original job. With retries off it failed, but is no dead letter.
-                if event.retries_enabled:
-                    update = dict(final_status="dead_lettered", dead_lettered_at=at, has_pending_retry=False)
-                else:
-                    update = dict(final_status="failed_no_retries", has_pending_retry=False)
+                update: dict[str, object] = dict(final_status=event.final_status, has_pending_retry=False)
+                if event.final_status == "dead_lettered":
+                    update["dead_lettered_at"] = at
                 return view.model_copy(update={**update, "updated_at": at})
             if view.schedule:
                 return view.model_copy(update=dict(updated_at=at))

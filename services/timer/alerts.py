@@ -123,14 +123,15 @@ def final_outcome(result: JobSucceeded | JobFailed, decided: list[Envelope]) -> 
     """How a run of a Recuro queue job ended its chain, and the attempts the chain made; None while it goes on.
 
     ``decided`` is what the timer decided on the result (services/timer/domain.py): a success is always final (no
-    retry follows it), a failure only when it was dead-lettered (``retries_enabled`` False: ``failed_no_retries``).
+    retry follows it), a failure only when it ended the job (the dead letter's ``final_status``: ``dead_lettered``
+    or ``failed_no_retries``).
     """
     if isinstance(result, JobSucceeded):
         return "success", result.outcome.attempt
     dead = next((e for e in decided if isinstance(e, JobDeadLettered)), None)
     if dead is None:
         return None  # retried (or superseded): not an outcome of the queue yet
-    return ("dead_lettered" if dead.retries_enabled else "failed_no_retries"), dead.attempts
+    return dead.final_status, dead.attempts
 
 
 def queue_alert_hook(

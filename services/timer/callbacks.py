@@ -52,7 +52,7 @@ def final_status(entry: TimerEntry, result: JobSucceeded | JobFailed, decided: S
         return "success"
     for event in decided:
         if isinstance(event, JobDeadLettered):
-            return "dead_lettered" if event.retries_enabled else "failed_no_retries"
+            return event.final_status
         if isinstance(event, JobRetryScheduled):
             return "retrying" if max(result.outcome.attempt, entry.attempt_number) == 1 else "failed_with_retries"
     return "failed"

@@ -241,7 +241,7 @@ def _after_run(entry: TimerEntry, event: JobSucceeded | JobFailed, queue: QueueS
             occurred_at=at,
             failed_run_id=outcome.run_id,
             attempts=step.attempts,
-            retries_enabled=step.retries_enabled,
+            final_status="dead_lettered" if step.retries_enabled else "failed_no_retries",
         )
         return left, [dead]
     scheduled = JobRetryScheduled(

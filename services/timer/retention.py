@@ -50,7 +50,7 @@ def stamp(emitted: list[Envelope], settings: QueueSettings | None) -> list[Envel
         return emitted
     return [
         e.model_copy(update={"purge_at": purge_at(e.occurred_at, settings)})
-        if isinstance(e, JobDeadLettered) and e.retries_enabled and e.purge_at is None
+        if isinstance(e, JobDeadLettered) and e.final_status == "dead_lettered" and e.purge_at is None
         else e
         for e in emitted
     ]

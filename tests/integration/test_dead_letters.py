@@ -177,7 +177,7 @@ def test_a_dead_letter_past_its_retention_is_purged_by_the_timer(stack: Stack, t
             occurred_at=now - timedelta(days=14, seconds=1),
             failed_run_id="expired",
             attempts=2,
-            retries_enabled=True,
+            final_status="dead_lettered",
             purge_at=now - timedelta(seconds=1),
         )
         producer = Producer(producer_config(stack.settings))

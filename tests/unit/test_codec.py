@@ -9,7 +9,7 @@ import pytest
 
 from schemas.codec import CodecError, EventCodec, decode_event, encode_event
 from schemas.events import (
-    CURRENT_SCHEMA_VERSION,
+    CURRENT_VERSIONS,
     EVENT_TYPES,
     Alert,
     AlertAbandoned,
@@ -96,7 +96,7 @@ def every_event() -> list[Envelope]:
         JobRetryScheduled(
             **BASE, failed_run_id="rj_847:1:1", next_attempt=2, retry_at=T0, retry_job_id="rj_900"
         ),
-        JobDeadLettered(**BASE, failed_run_id="rj_847:1:1", attempts=4, retries_enabled=True),
+        JobDeadLettered(**BASE, failed_run_id="rj_847:1:1", attempts=4, final_status="dead_lettered"),
         CallbackDue(
             **BASE, callback_id="cb:rj_847:1:1", run_id="rj_847:1:1", url="https://example.com/cb",
             body='{"type": "job.completed"}', attempt=2, due_at=T0,
@@ -110,7 +110,7 @@ def every_event() -> list[Envelope]:
         ),
         CallbackRetryScheduled(**BASE, callback_id="cb:rj_847:1:1", next_attempt=2, retry_at=T0),
         CallbackAbandoned(**BASE, callback_id="cb:rj_847:1:1", attempts=6, error_message="HTTP 500"),
-        JobDeadLettered(**BASE, failed_run_id="rj_847:1:1", attempts=4, retries_enabled=True, purge_at=T0),
+        JobDeadLettered(**BASE, failed_run_id="rj_847:1:1", attempts=4, final_status="dead_lettered", purge_at=T0),
         JobRetryChainResolved(**BASE, resolution="success", run_id="rj_900:1:2", attempts=2),
         DeadLetterReplayed(**BASE, replay_job_id="rj_901", replay_integer_id=901),
         JobPurged(**BASE, reason="retention"),
@@ -158,10 +158,10 @@ def test_every_event_round_trips(event: Envelope) -> None:
     data = encode_event(event)
     decoded = decode_event(data)
 
-    # Then the same event comes back, with its concrete type and the current schema version
+    # Then the same event comes back, with its concrete type and its type's current schema version
     assert decoded == event
     assert type(decoded) is type(event)
-    assert json.loads(data)["schema_version"] == CURRENT_SCHEMA_VERSION
+    assert json.loads(data)["schema_version"] == CURRENT_VERSIONS[type(event).__name__]
     # And decoding from text works the same as from bytes
     assert decode_event(data.decode()) == event
 
@@ -181,7 +181,7 @@ def _doc() -> dict[str, object]:
 
 def _bad_docs() -> dict[str, bytes]:
     unknown_type = _doc() | {"type": "JobExploded"}
-    future = _doc() | {"schema_version": CURRENT_SCHEMA_VERSION + 1}
+    future = _doc() | {"schema_version": CURRENT_VERSIONS["JobPaused"] + 1}
     zero = _doc() | {"schema_version": 0}
     text_version = _doc() | {"schema_version": "1"}
     missing = _doc()

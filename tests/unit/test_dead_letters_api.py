@@ -82,7 +82,7 @@ class Api:
             JobFailed(**base, event_id=f"evt_f{job_id}", outcome=run, failure_reason="http_server_error",
                       error_message="HTTP 500"),
             JobDeadLettered(**base, event_id=f"evt_d{job_id}", failed_run_id=run.run_id, attempts=4,
-                            retries_enabled=True, purge_at=at + S + timedelta(days=14)),
+                            final_status="dead_lettered", purge_at=at + S + timedelta(days=14)),
         ):  # fmt: skip
             self.log.records.append(record_of(event))
         self.project()

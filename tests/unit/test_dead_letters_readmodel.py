@@ -112,7 +112,8 @@ def chain(log: Log, original: int, queue: str = "emails", tenant: str = "t1", re
     events.append(
         JobDeadLettered(
             **log.env(keys[0], T0 + 40 * S, tenant),
-            failed_run_id=last_run, attempts=3, retries_enabled=retries_enabled, purge_at=T0 + timedelta(days=14),
+            failed_run_id=last_run, attempts=3, purge_at=T0 + timedelta(days=14),
+            final_status="dead_lettered" if retries_enabled else "failed_no_retries",
         )
     )  # fmt: skip
     log.apply(*events)

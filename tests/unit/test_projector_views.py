@@ -160,7 +160,7 @@ def test_quedup_retry_shows_as_the_next_run_then_dead_letter_fails_the_job() -> 
     d = due("job_a", T0)
     retry_at = T0 + 300 * S
     retry = JobRetryScheduled(**env("job_a", T0 + S), failed_run_id=d.run_id, next_attempt=2, retry_at=retry_at)
-    dead = JobDeadLettered(**env("job_a", T0 + 2 * S), failed_run_id=d.run_id, attempts=2, retries_enabled=True)
+    dead = JobDeadLettered(**env("job_a", T0 + 2 * S), failed_run_id=d.run_id, attempts=2, final_status="dead_lettered")
 
     # When the events fold
     _, _, failed_v, retry_v, dead_v = fold([created(), d, failed(d, T0 + S), retry, dead])
@@ -229,7 +229,7 @@ def test_events_for_an_unknown_job_give_no_view() -> None:
         JobDeleted(**env("job_zz", T0)),
         JobUpdated(**env("job_zz", T0), name="n", request=REQUEST),
         JobRetryScheduled(**env("job_zz", T0), failed_run_id="r", next_attempt=2, retry_at=T0),
-        JobDeadLettered(**env("job_zz", T0), failed_run_id="r", attempts=1, retries_enabled=False),
+        JobDeadLettered(**env("job_zz", T0), failed_run_id="r", attempts=1, final_status="failed_no_retries"),
     ):
         assert evolve(None, event) is None
 
@@ -300,8 +300,10 @@ def test_recuro_dead_lettered_and_failed_no_retries() -> None:
     # Given two failing Recuro jobs, one whose retries ran out and one whose queue has none
     d = due("rj_847", T0 + 300 * S)
     at = T0 + 301 * S
-    exhausted = JobDeadLettered(**env("rj_847", at), failed_run_id=d.run_id, attempts=4, retries_enabled=True)
-    no_retries = JobDeadLettered(**env("rj_847", at), failed_run_id=d.run_id, attempts=1, retries_enabled=False)
+    exhausted = JobDeadLettered(**env("rj_847", at), failed_run_id=d.run_id, attempts=4, final_status="dead_lettered")
+    no_retries = JobDeadLettered(
+        **env("rj_847", at), failed_run_id=d.run_id, attempts=1, final_status="failed_no_retries"
+    )
 
     # When each is dead-lettered
     *_, dead_v = fold([pushed(), d, failed(d, at), exhausted])
@@ -351,7 +353,9 @@ def test_the_original_reads_retrying_then_success_when_a_retry_succeeds() -> Non
 def test_the_original_reads_dead_lettered_with_the_time_when_the_retries_run_out() -> None:
     # Given an original whose chain ran out (the last retry's failure is announced on the original)
     at = T0 + 5000 * S
-    dead = JobDeadLettered(**env("rj_847", at, 31), failed_run_id="rj_902:1:4", attempts=4, retries_enabled=True)
+    dead = JobDeadLettered(
+        **env("rj_847", at, 31), failed_run_id="rj_902:1:4", attempts=4, final_status="dead_lettered"
+    )
 
     # When it folds
     *_, last = original_states([dead])
@@ -364,7 +368,7 @@ def test_retries_off_reads_failed_no_retries_without_a_dead_letter_time() -> Non
     # Given an original whose queue has retries off
     d = due("rj_847", T0 + 300 * S)
     at = T0 + 301 * S
-    off = JobDeadLettered(**env("rj_847", at, 32), failed_run_id=d.run_id, attempts=1, retries_enabled=False)
+    off = JobDeadLettered(**env("rj_847", at, 32), failed_run_id=d.run_id, attempts=1, final_status="failed_no_retries")
 
     # When its only attempt fails
     *_, view = fold([pushed(), d, failed(d, at), off])

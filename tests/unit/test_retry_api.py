@@ -145,7 +145,13 @@ def test_a_recuro_original_shows_retrying_then_dead_lettered_with_the_time(api: 
     # When its retries run out (announced on the original)
     at = NOW + timedelta(hours=4)
     dead = JobDeadLettered(
-        event_id="d", job_id=key, tenant="t1", occurred_at=at, failed_run_id="x:1:4", attempts=4, retries_enabled=True
+        event_id="d",
+        job_id=key,
+        tenant="t1",
+        occurred_at=at,
+        failed_run_id="x:1:4",
+        attempts=4,
+        final_status="dead_lettered",
     )
     api.log.records.append(record_of(dead))
     api.project()
@@ -162,7 +168,7 @@ def test_a_recuro_job_whose_queue_has_retries_off_reads_failed_no_retries(api: A
     key = recuro_job_key(job_id)
     off = JobDeadLettered(
         event_id="d", job_id=key, tenant="t1", occurred_at=NOW, failed_run_id=f"{key}:1:1", attempts=1,
-        retries_enabled=False,
+        final_status="failed_no_retries",
     )  # fmt: skip
     body = _failed_then(api, job_id, off)
     # Then it reads failed_no_retries, with no dead-letter time

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from schemas import decode_event, encode_event
 from schemas import export as ex
-from schemas.events import CURRENT_SCHEMA_VERSION, EVENT_TYPES, Envelope
+from schemas.events import CURRENT_VERSIONS, EVENT_TYPES, Envelope
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = ex.ROOT
@@ -199,17 +199,32 @@ def test_check_mode_lists_drifted_files_and_exits_1(tmp_path: Path, capsys: pyte
     assert '"JobOverdue"' in edited.read_text(encoding="utf-8")
 
 
-def test_files_of_older_schema_versions_are_kept(tmp_path: Path) -> None:
-    # Given an exported directory holding the schema of an older version, as after a version bump
+def test_union_files_of_earlier_revisions_are_kept(tmp_path: Path) -> None:
+    # Given an exported directory holding the union schema of an earlier contract revision, as after a bump
     ex.write(tmp_path)
-    old = tmp_path / ex.JSON_DIR / f"JobCreated.v{CURRENT_SCHEMA_VERSION - 1}.json"
+    old = tmp_path / ex.JSON_DIR / ex.schema_file(ex.UNION_NAME, ex.CONTRACT_REVISION - 1)
     old.write_text("{}\n", encoding="utf-8")
     # When exporting again
     changed = ex.write(tmp_path)
-    # Then nothing changes: old records stay in the log forever, so their schemas stay too
+    # Then nothing changes: it is history, neither rewritten nor checked
     assert changed == []
     assert old.exists()
     assert ex.drifted(tmp_path) == []
+
+
+def test_older_versions_of_a_type_are_generated_from_their_frozen_models_and_checked(tmp_path: Path) -> None:
+    # Given an exported directory
+    ex.write(tmp_path)
+    frozen = tmp_path / ex.JSON_DIR / ex.schema_file("JobDeadLettered", 1)
+    unknown = tmp_path / ex.JSON_DIR / ex.schema_file("JobDeadLettered", CURRENT_VERSIONS["JobDeadLettered"] + 1)
+    # When a frozen version's schema is edited by hand, and a version nothing knows appears
+    frozen.write_text(frozen.read_text(encoding="utf-8").replace("retries_enabled", "retries"), encoding="utf-8")
+    unknown.write_text("{}\n", encoding="utf-8")
+    # Then the check names both, and the export restores the first and removes the second
+    assert ex.drifted(tmp_path) == sorted(f"{ex.JSON_DIR}/{p.name}" for p in (frozen, unknown))
+    ex.write(tmp_path)
+    assert ex.drifted(tmp_path) == []
+    assert "retries_enabled" in frozen.read_text(encoding="utf-8") and not unknown.exists()
 
 
 # -- (b) a schema file per event type --------------------------------------------------------------------------
@@ -222,10 +237,10 @@ def test_every_event_type_has_a_schema_file(name: str) -> None:
     schema = load_schema(name)
     # Then it is a draft 2020-12 schema with a relative, versioned $id, pinned to its type and version
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == f"chronohook/events/{name}.v{CURRENT_SCHEMA_VERSION}.json"
+    assert schema["$id"] == f"chronohook/events/{name}.v{CURRENT_VERSIONS[name]}.json"
     assert schema["title"] == name
     assert schema["properties"]["type"]["const"] == name
-    assert schema["properties"]["schema_version"]["const"] == CURRENT_SCHEMA_VERSION
+    assert schema["properties"]["schema_version"]["const"] == CURRENT_VERSIONS[name]
     assert {"event_id", "job_id", "tenant", "occurred_at", "schema_version", "type"} <= set(schema["required"])
 
 
@@ -278,7 +293,7 @@ def test_an_encoded_event_validates_against_its_schema_and_the_union(event: Enve
         (lambda d: d.pop("tenant"), r"missing 'tenant'"),
         (lambda d: d.update(occurred_at="yesterday"), r"not an RFC 3339 date-time"),
         (lambda d: d.update(occurred_at="2025-03-14T09:26:53"), r"not an RFC 3339 date-time"),
-        (lambda d: d.update(schema_version=CURRENT_SCHEMA_VERSION + 1), r"\$\.schema_version"),
+        (lambda d: d.update(schema_version=CURRENT_VERSIONS["JobCreated"] + 1), r"\$\.schema_version"),
         (lambda d: d.update(surprise=1), r"unexpected 'surprise'"),
         (lambda d: d["request"].update(method="FETCH"), r"\$\.request\.method"),
         (lambda d: d["retry"].update(delays=["soon"]), r"\$\.retry\.delays\[0\]"),

@@ -445,7 +445,7 @@ def test_quedup_retries_follow_the_delays_then_dead_letter() -> None:
     # And after the last retry the job is dead-lettered, with retries enabled, and the entry is gone
     assert len(dead) == 1
     assert dead[0].attempts == len(QUEDUP_RETRIES.delays) + 1
-    assert dead[0].retries_enabled
+    assert dead[0].final_status == "dead_lettered"
     assert entry is None
 
 
@@ -462,7 +462,7 @@ def test_a_job_without_retries_is_dead_lettered_on_first_failure() -> None:
     assert after is None
     assert len(emitted) == 1
     assert isinstance(emitted[0], JobDeadLettered)
-    assert not emitted[0].retries_enabled
+    assert emitted[0].final_status == "failed_no_retries"
     assert emitted[0].attempts == 1
 
 
@@ -569,7 +569,7 @@ def test_recuro_retry_chain_ends_dead_lettered_on_the_original() -> None:
     dead = [e for e in decided if isinstance(e, JobDeadLettered)]
     assert len(dead) == 1
     assert (dead[0].job_id, dead[0].failed_run_id, dead[0].attempts) == ("rj_847", dues[-1].run_id, 4)
-    assert dead[0].retries_enabled
+    assert dead[0].final_status == "dead_lettered"
     # And every attempt of the chain sends one webhook-id: the original's
     assert {d.webhook_id for d in dues} == {webhook_id("rj_847", T0)}
     assert not [e for e in decided if isinstance(e, JobRetryChainResolved)]
@@ -611,7 +611,7 @@ def test_the_queue_settings_in_force_when_the_run_fails_decide() -> None:
     gaps = [(b.due_at - a.due_at) for a, b in pairwise(dues)]
     assert gaps == [2 * S, 3 * S]  # each run takes 1 s here, then the delay
     dead = [e for e in decided if isinstance(e, JobDeadLettered)]
-    assert [(d.job_id, d.attempts, d.retries_enabled) for d in dead] == [("rj_847", 3, True)]
+    assert [(d.job_id, d.attempts, d.final_status) for d in dead] == [("rj_847", 3, "dead_lettered")]
 
 
 def test_retries_disabled_on_the_queue_fail_the_job_without_retries() -> None:
@@ -626,7 +626,7 @@ def test_retries_disabled_on_the_queue_fail_the_job_without_retries() -> None:
     assert [type(e) for e in decided] == [JobDeadLettered]
     dead = decided[0]
     assert isinstance(dead, JobDeadLettered)
-    assert (dead.job_id, dead.attempts, dead.retries_enabled) == ("rj_847", 1, False)
+    assert (dead.job_id, dead.attempts, dead.final_status) == ("rj_847", 1, "failed_no_retries")
 
 
 def test_retry_after_postpones_a_recuro_retry() -> None:

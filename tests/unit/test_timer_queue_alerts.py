@@ -149,7 +149,7 @@ def test_a_final_failure_is_sent_to_the_queue_key_and_raises_a_failure_alert_the
 
     # Then the timer of the job's partition decides the chain's end and a QueueOutcome keyed by the queue
     [outcome] = outcomes(decided)
-    assert any(isinstance(e, JobDeadLettered) and not e.retries_enabled for e in decided)
+    assert any(isinstance(e, JobDeadLettered) and e.final_status == "failed_no_retries" for e in decided)
     assert outcome.job_id == QKEY == f"queue:{TENANT}:{QID}"
     assert (outcome.queue, outcome.queue_id, outcome.outcome) == (QUEUE, QID, "failed_no_retries")
     assert (outcome.source_job_id, outcome.attempts, outcome.response_status) == (recuro_job_key(1), 1, 500)
@@ -315,8 +315,8 @@ def test_final_outcome_is_what_ends_a_chain() -> None:
         request=REQUEST,
     )  # fmt: skip
     base = dict(event_id="evt_x", job_id="rj_1", tenant=TENANT, occurred_at=T0, failed_run_id=due.run_id)
-    dead = JobDeadLettered(**base, attempts=3, retries_enabled=True)
-    no_retries = JobDeadLettered(**base, attempts=1, retries_enabled=False)
+    dead = JobDeadLettered(**base, attempts=3, final_status="dead_lettered")
+    no_retries = JobDeadLettered(**base, attempts=1, final_status="failed_no_retries")
     retry = JobRetryScheduled(**base, next_attempt=3, retry_at=T0 + S)
 
     # When / Then: a success ends it, a dead letter ends it, a retry does not

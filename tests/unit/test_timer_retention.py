@@ -98,7 +98,7 @@ def test_a_dead_letter_is_stamped_with_its_queues_retention() -> None:
     timer.entries.clear()
     default = exhausted(timer, "emails")
     # Then each dead letter says when it will be purged
-    assert short.retries_enabled and short.purge_at == T0 + S + 3 * DAY
+    assert short.final_status == "dead_lettered" and short.purge_at == T0 + S + 3 * DAY
     assert default.purge_at == T0 + S + 14 * DAY
 
 
@@ -106,7 +106,7 @@ def test_without_a_queue_lookup_a_job_without_retries_is_not_kept() -> None:
     # Given a timer without queue settings, and a job whose push carried no retry delays
     dead = dead_letter_of(Timer(None), delays=())
     # Then its retries were off: failed_no_retries is not kept as a dead letter
-    assert not dead.retries_enabled and dead.purge_at is None
+    assert dead.final_status == "failed_no_retries" and dead.purge_at is None
 
 
 def test_failed_no_retries_arms_no_purge() -> None:
