@@ -2,6 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# The faust subscriber example's own venv (pyproject's `subscribers` extra explains why it is separate).
+SUB_BIN := .venv-subscribers/bin
 KAFKA_LIBS := deploy/kafka/libs/.complete
 
 .PHONY: install run test lint typecheck unit schemas clean bench bench-quick profile bench-deps
@@ -16,7 +18,13 @@ $(KAFKA_LIBS): deploy/kafka/pom.xml $(BIN)/.installed
 	rm -rf deploy/kafka/libs
 	$(BIN)/python -c "from chronohook.broker import ensure_jars; ensure_jars()"
 
-install: $(BIN)/.installed $(KAFKA_LIBS)
+$(SUB_BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-subscribers
+	$(SUB_BIN)/pip install -q --upgrade pip
+	$(SUB_BIN)/pip install -q -e ".[subscribers]"
+	touch $@
+
+install: $(BIN)/.installed $(KAFKA_LIBS) $(SUB_BIN)/.installed
 
 run: install
 	$(BIN)/chronohook dev
@@ -27,6 +35,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+	$(SUB_BIN)/mypy examples/subscribers/faust_follower.py
 
 unit: install
 	$(BIN)/pytest -q tests/unit

@@ -23,18 +23,20 @@ from tests.support.receiver import Receiver
 pytestmark = pytest.mark.kafka
 
 REPO = Path(__file__).resolve().parents[2]
+# The faust example runs in its own venv (`make install` makes it; pyproject's `subscribers` extra says why).
+SUBSCRIBERS_PYTHON = REPO / ".venv-subscribers" / "bin" / "python"
 EXPECTED = ["JobPushed", "JobDue", "JobSucceeded"]
 
 
 class FollowerProcess:
     """An example follower as a child process; its stdout lines collected by a thread, its stderr to a file."""
 
-    def __init__(self, module: str, args: list[str], log: Path) -> None:
+    def __init__(self, module: str, args: list[str], log: Path, python: str = sys.executable) -> None:
         self.started = time.monotonic()
         self.lines: list[tuple[float, str]] = []
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
+            [python, "-m", module, *args],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -117,16 +119,17 @@ def follower() -> Iterator[list[FollowerProcess]]:
 
 
 @pytest.mark.parametrize(
-    ("module", "within"),
+    ("module", "python", "within"),
     [
-        ("examples.subscribers.confluent_follower", 20.0),
+        ("examples.subscribers.confluent_follower", sys.executable, 20.0),
         # faust imports slowly and joins its group through its own assignor: measured ~3-5 s to the first line.
-        ("examples.subscribers.faust_follower", 30.0),
+        ("examples.subscribers.faust_follower", str(SUBSCRIBERS_PYTHON), 30.0),
     ],
     ids=["confluent-kafka", "faust-streaming"],
 )
 def test_follower_prints_a_scripted_jobs_events_in_order(
     module: str,
+    python: str,
     within: float,
     scripted_job: str,
     follower_args: list[str],
@@ -135,8 +138,9 @@ def test_follower_prints_a_scripted_jobs_events_in_order(
 ) -> None:
     # Given one job that was pushed, came due and succeeded
     job_id = scripted_job
+    assert Path(python).exists(), f"{python} is missing: `make install` makes it"
     # When the example follows the job log from the earliest offset in a group of its own
-    proc = FollowerProcess(module, follower_args, tmp_path / "follower.log")
+    proc = FollowerProcess(module, follower_args, tmp_path / "follower.log", python)
     follower.append(proc)
     # Then it prints that job's events, one line each, in the order they happened
     eventually(
