@@ -130,7 +130,7 @@ class HistoryWrites:
         if conn.dialect.name == "sqlite":
             # Ready values straight to the driver: SQLAlchemy's per-row parameter processing cost as much as SQLite's
             # own inserts. The time as SQLAlchemy's SQLite DateTime stores it (and reads it back).
-            ready = [(*r[:5], r[5].strftime(_SQLITE_TIME), *r[6:]) for r in self.rows]
+            ready = [(*r[:5], r[5].replace(tzinfo=None).isoformat(" ", "microseconds"), *r[6:]) for r in self.rows]
             conn.exec_driver_sql(_SQLITE_INSERT, ready)
             return
         rows = [dict(zip(COLUMNS, r, strict=True)) for r in self.rows]
@@ -155,7 +155,6 @@ COLUMNS = (
 _SQLITE_INSERT = (
     f"INSERT INTO job_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT DO NOTHING"
 )
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def history_page(engine: Engine, tenant: str, api: str, job_id: str, limit: int, offset: int) -> HistoryPage:
