@@ -166,7 +166,9 @@ CATALOGUE: dict[str, EventInfo] = {
         ("timer",), ("projector",), "A failed attempt will be retried at retry_at (Recuro: as a new job)."
     ),
     "JobDeadLettered": EventInfo(
-        ("timer",), ("projector",), "Every attempt failed, or retries are off: the job ends as failed."
+        ("timer",),
+        ("timer", "projector"),
+        "Every attempt failed, or retries are off: the job ends as failed (final_status); the timer arms retention.",
     ),
     "JobRetryChainResolved": EventInfo(
         ("timer",),
