@@ -19,9 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from chronohook.store.engine import RawJson
 from chronohook.store.tables import job_events
 from schemas.events import (
     AlertAbandoned,
@@ -125,18 +123,17 @@ class HistoryWrites:
         )
 
     def flush(self, conn: Connection) -> None:
+        """Ready values straight to the driver's executemany: SQLAlchemy's per-row parameter processing cost about
+        as much as the database's own inserts (SQLite: 0.13 -> 0.06 s of CPU per 10,000 rows; PostgreSQL with
+        psycopg, which pipelines an executemany: 0.31 -> 0.15 s)."""
         if not self.rows:
             return
         if conn.dialect.name == "sqlite":
-            # Ready values straight to the driver: SQLAlchemy's per-row parameter processing cost as much as SQLite's
-            # own inserts. The time as SQLAlchemy's SQLite DateTime stores it (and reads it back).
+            # The time as SQLAlchemy's SQLite DateTime stores it (and reads it back): UTC, no zone, microseconds.
             ready = [(*r[:5], r[5].replace(tzinfo=None).isoformat(" ", "microseconds"), *r[6:]) for r in self.rows]
             conn.exec_driver_sql(_SQLITE_INSERT, ready)
-            return
-        rows = [dict(zip(COLUMNS, r, strict=True)) for r in self.rows]
-        for row in rows:
-            row["payload"] = RawJson(row["payload"])
-        conn.execute(pg_insert(job_events).on_conflict_do_nothing(), rows)
+        else:  # PostgreSQL: the payload's text goes to the json column as is
+            conn.exec_driver_sql(_PSYCOPG_INSERT, self.rows)
 
 
 COLUMNS = (
@@ -152,9 +149,16 @@ COLUMNS = (
     "log_offset",
     "payload",
 )
-_SQLITE_INSERT = (
-    f"INSERT INTO job_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT DO NOTHING"
-)
+
+
+def _insert(placeholder: str) -> str:
+    """The insert in the driver's own placeholders; a row already there is kept."""
+    values = ", ".join([placeholder] * len(COLUMNS))
+    return f"INSERT INTO job_events ({', '.join(COLUMNS)}) VALUES ({values}) ON CONFLICT DO NOTHING"
+
+
+_SQLITE_INSERT = _insert("?")
+_PSYCOPG_INSERT = _insert("%s")
 
 
 def history_page(engine: Engine, tenant: str, api: str, job_id: str, limit: int, offset: int) -> HistoryPage:
