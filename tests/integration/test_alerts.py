@@ -129,8 +129,9 @@ def test_a_cron_with_threshold_2_sends_warning_failure_then_recovery_signed(
 def test_a_queue_with_alerts_enabled_sends_failure_then_recovery_on_final_outcomes(
     stack: Stack, queue_target: ScriptedReceiver, alert_sink: ScriptedReceiver
 ) -> None:
-    # Given tenant A's alert destination and its signing secret
-    with stack.client() as a:
+    # Given tenant B's alert destination and its signing secret (B's: the executor reads a tenant's destination at
+    # most 2 s old, and A's last one, from the test above, may be on a port a receiver of this test reuses)
+    with stack.client(stack.other_token) as a:
         r = a.put("/api/alert-destination", json={"url": alert_sink.url("/queue-alerts"), "format": "json"})
         assert r.status_code == 200, r.text
         eventually(
