@@ -161,6 +161,7 @@ def test_quedup_events_are_404_for_another_tenant_an_unknown_or_another_apis_job
         api.client.get(f"/jobs/{job_id}/events", headers=api.t2),
         api.client.get("/jobs/job_01JS0000000000000000000000/events", headers=api.t1),
         api.client.get(f"/jobs/{recuro_job_key(recuro_id)}/events", headers=api.t1),
+        api.client.get("/jobs/job_%00x/events", headers=api.t1),
     ):
         # Then each is a 404 in QuedUp's shape
         assert r.status_code == 404, r.text

@@ -60,6 +60,8 @@ async def _history(
     ctx: IngestContext, tenant: str, api: str, key: str, limit: int, offset: int, missing: str
 ) -> HistoryPage:
     """The page of ``tenant``'s history of ``key``; 404 when the tenant has neither history nor job by that id."""
+    if "\x00" in key:  # no job's id; PostgreSQL cannot even compare text holding NUL
+        raise NotFound(missing)
     await ctx.caught_up(key)
     found = await asyncio.to_thread(history_page, ctx.engine, tenant, api, key, limit, offset)
     if found.total == 0:
