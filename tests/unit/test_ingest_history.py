@@ -114,6 +114,7 @@ def test_a_crons_events_list_its_changes_and_answer_after_it_is_deleted(api: Api
     # Given a cron, paused, then deleted
     cron_id = make_cron(api)
     assert api.client.patch(f"/api/crons/{cron_id}", json={"is_active": False}, headers=api.t1).status_code == 200
+    api.project()
     assert api.client.delete(f"/api/crons/{cron_id}", headers=api.t1).status_code == 204
     api.project()
 
@@ -135,6 +136,7 @@ def test_a_quedup_jobs_events_are_a_list_kept_after_a_delete(api: Api) -> None:
     job_id = created.json()["id"]
     api.project()
     assert api.client.post(f"/jobs/{job_id}/pause", headers=api.t1).status_code == 200
+    api.project()
     assert api.client.delete(f"/jobs/{job_id}", headers=api.t1).status_code == 204
     api.project()
 
