@@ -27,12 +27,12 @@ class DeadRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source_topic: str
-    source_partition: int
-    source_offset: int
+    source_topic: str = Field(description="The topic it was read from, e.g. chronohook.job-events.")
+    source_partition: int = Field(description="Its partition there.")
+    source_offset: int = Field(description="Its offset there.")
     consumer: str = Field(description="The consumer that could not decode or apply it: timer, executor, projector...")
     reason: str = Field(max_length=MAX_REASON_CHARS, description="The error's type and message.")
-    dead_at: AwareDatetime
+    dead_at: AwareDatetime = Field(description="When it was set aside.")
     value_bytes: int | None = Field(
         default=None, description="Length of the original value when it was cut to fit; absent when kept whole."
     )

@@ -34,6 +34,7 @@ from pydantic_core import core_schema
 
 from schemas.changelog import AlertEntry, CallbackEntry, PurgeEntry, QueueAlertsEntry, TimerEntry
 from schemas.codec import encode_event
+from schemas.dead_records import HEADER_PREFIX, DeadRecord
 from schemas.events import (
     CURRENT_VERSIONS,
     EVENT_TYPES,
@@ -77,12 +78,16 @@ from schemas.events import (
 from schemas.legacy import FROZEN
 from schemas.topics import (
     CHANGELOG_CONFIG,
+    DEAD_RECORDS,
+    DEAD_RECORDS_CONFIG,
     DEFAULT_BOOTSTRAP,
     DEFAULT_PARTITIONS,
     DEFAULT_PREFIX,
     EVENTS,
     LOG_CONFIG,
     PARTITIONER,
+    QUEUE_SETTINGS,
+    QUEUE_SETTINGS_CONFIG,
     TIMER_STATE,
     TYPE_HEADER,
     topic_name,
@@ -111,7 +116,27 @@ _VERSIONED_FILE = re.compile(r"^(?P<name>[A-Za-z]+)\.v(?P<version>\d+)\.json$")
 # Defaults, never the environment: the generated files must not depend on who runs the export.
 EVENTS_TOPIC = topic_name(DEFAULT_PREFIX, EVENTS)
 TIMER_STATE_TOPIC = topic_name(DEFAULT_PREFIX, TIMER_STATE)
+QUEUE_SETTINGS_TOPIC = topic_name(DEFAULT_PREFIX, QUEUE_SETTINGS)
+DEAD_RECORDS_TOPIC = topic_name(DEFAULT_PREFIX, DEAD_RECORDS)
 REPLICAS = 1
+
+# The AsyncAPI channel of each topic (schemas/topics.py names them), and the settings ``ensure_topics`` gives it.
+CHANNELS: dict[str, str] = {
+    EVENTS: "jobEvents",
+    TIMER_STATE: "timerState",
+    QUEUE_SETTINGS: "queueSettings",
+    DEAD_RECORDS: "deadRecords",
+}
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    EVENTS: LOG_CONFIG,
+    TIMER_STATE: CHANGELOG_CONFIG,
+    QUEUE_SETTINGS: QUEUE_SETTINGS_CONFIG,
+    DEAD_RECORDS: DEAD_RECORDS_CONFIG,
+}
+# The topic settings the Kafka channel binding (0.5.0) has a field for; the others are told in the description.
+BINDING_TOPIC_KEYS = ("cleanup.policy", "retention.ms", "retention.bytes", "delete.retention.ms", "max.message.bytes")
+DEAD_RECORD = "DeadRecord"
+DEAD_RECORD_HEADERS = "DeadRecordHeaders"
 
 
 class WireJsonSchema(GenerateJsonSchema):
@@ -132,11 +157,12 @@ class WireJsonSchema(GenerateJsonSchema):
 
 @dataclass(frozen=True)
 class EventInfo:
-    """Who writes an event, who acts on it, and what it means."""
+    """Who writes an event, who acts on it, what it means, and the topic it is on (a name in schemas/topics.py)."""
 
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
     summary: str
+    topic: str = EVENTS
 
 
 _INGEST_TO = ("timer", "projector")
@@ -194,6 +220,7 @@ CATALOGUE: dict[str, EventInfo] = {
         ("ingest",),
         ("timer", "projector"),
         "A Recuro queue's full new settings; on the compacted <prefix>.queue-settings topic, keyed by queue.",
+        QUEUE_SETTINGS,
     ),
     "QueueOutcome": EventInfo(
         ("timer",),
@@ -496,6 +523,7 @@ def _component_schemas() -> Json:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, MODE) for m in described]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}", schema_generator=WireJsonSchema)
     schemas: Json = defs["$defs"]
+    schemas[DEAD_RECORD_HEADERS] = _dead_record_headers()
     for model in EVENT_TYPES:
         _pin_version(schemas[type_name(model)], CURRENT_VERSIONS[type_name(model)])
     schemas["JobId"] = {
@@ -503,7 +531,8 @@ def _component_schemas() -> Json:
         "description": (
             "The record key: the job id, UTF-8, equal to the payload's `job_id` (e.g. `job_...` for QuedUp, "
             "`rj_<id>` for Recuro jobs, `rc_<id>` for Recuro crons; `queue:<tenant>:<queue_id>` for a queue's "
-            f"QueueOutcome and the alerts it raises). Partitioned with the {PARTITIONER} "
+            "QueueSettingsChanged on <prefix>.queue-settings, and for its QueueOutcome and the alerts it raises). "
+            f"Partitioned with the {PARTITIONER} "
             "partitioner (Java's default murmur2), so every client puts a job in the same partition."
         ),
     }
@@ -579,6 +608,85 @@ def _timer_entry_message() -> Json:
     }
 
 
+def _dead_record_headers() -> Json:
+    """The ``chronohook.dead.*`` headers of a record set aside, as a schema of header name -> UTF-8 text (from
+    ``DeadRecord``: a number is written in decimal, a time in RFC 3339)."""
+    model = DeadRecord.model_json_schema(mode=MODE)
+    properties: Json = {}
+    for name, field in model["properties"].items():
+        (kind,) = [branch for branch in field.get("anyOf", [field]) if branch.get("type") != "null"]
+        header: Json = {"type": "string", "description": field["description"]}
+        if kind["type"] == "integer":
+            header["pattern"] = "^[0-9]+$"
+            header["description"] += " In decimal."
+        else:
+            header |= {key: kind[key] for key in ("format", "maxLength") if key in kind}
+        properties[HEADER_PREFIX + name.replace("_", "-")] = header
+    properties[TYPE_HEADER] = {
+        "type": "string",
+        "description": "The bad record's own `type` header, when it had one: its headers are kept before ours.",
+    }
+    return {
+        "type": "object",
+        "title": DEAD_RECORD_HEADERS,
+        "description": (
+            "The headers of a record on <prefix>.dead-records, UTF-8: the bad record's own (its `type` among them, "
+            f"up to a size budget) and then chronohook's `{HEADER_PREFIX}*` ones, described by DeadRecord in "
+            "schemas/dead_records.py (`DeadRecord.from_headers` reads them back; the last of each name wins)."
+        ),
+        "required": [HEADER_PREFIX + name.replace("_", "-") for name in model["required"]],
+        "properties": properties,
+    }
+
+
+# A record the executor could not decode, as it lands on <prefix>.dead-records.
+_DEAD_EXAMPLE = DeadRecord(
+    source_topic=EVENTS_TOPIC,
+    source_partition=1,
+    source_offset=48213,
+    consumer="executor",
+    reason="CodecError: not JSON: Expecting value: line 1 column 1 (char 0)",
+    dead_at=_AT,
+)
+
+
+def _dead_record_message() -> Json:
+    headers = {TYPE_HEADER: "JobDue"} | {name: value.decode() for name, value in _DEAD_EXAMPLE.headers()}
+    return {
+        "name": DEAD_RECORD,
+        "title": DEAD_RECORD,
+        "summary": "A record a consumer could not decode or apply, set aside as it came, with the reason.",
+        "description": (
+            "The bad record's key and value, byte for byte (no envelope, no base64), so an operator can read them "
+            "and replay the record by producing its key, value and own headers back to its source topic once the "
+            "cause is fixed. What chronohook adds rides in the `chronohook.dead.*` headers: where it was read "
+            "(topic, partition, offset), who set it aside, why, and when. A record several consumers cannot "
+            "read is set aside once by each."
+        ),
+        "contentType": "application/octet-stream",
+        "headers": {"$ref": f"#/components/schemas/{DEAD_RECORD_HEADERS}"},
+        "payload": {
+            "type": "string",
+            "format": "binary",
+            "description": (
+                "The bad record's value as it came: any bytes, not necessarily JSON. Cut when too large to fit "
+                "beside the headers (then `chronohook.dead.value-bytes` gives its length); null when it had none."
+            ),
+        },
+        "bindings": {
+            "kafka": {
+                "key": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "The bad record's key as it came (cut only when too long); none when it had none.",
+                },
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+        "examples": [{"name": DEAD_RECORD, "headers": headers, "payload": "not json"}],
+    }
+
+
 def _prefix_note(topic: str) -> str:
     suffix = topic.removeprefix(DEFAULT_PREFIX + ".")
     return (
@@ -588,45 +696,77 @@ def _prefix_note(topic: str) -> str:
     )
 
 
-def _channels() -> Json:
-    log_binding: Json = {
-        "partitions": DEFAULT_PARTITIONS,
-        "replicas": REPLICAS,
-        "topicConfiguration": _topic_configuration(LOG_CONFIG),
-        "bindingVersion": KAFKA_BINDING_VERSION,
-    }
-    changelog_binding: Json = {**log_binding, "topicConfiguration": _topic_configuration(CHANGELOG_CONFIG)}
-    lag = CHANGELOG_CONFIG.get("min.compaction.lag.ms")
+def _topic_note(topic: str) -> str:
+    """The topic's settings that the binding has no field for, as ``key=value`` text for the description."""
+    config = TOPIC_CONFIGS[topic]
+    rest = [f"{key}={value}" for key, value in config.items() if key not in BINDING_TOPIC_KEYS]
+    return f" Also created with {', '.join(rest)}." if rest else ""
+
+
+def _channel(topic: str, title: str, description: str, messages: Sequence[str]) -> Json:
+    address = topic_name(DEFAULT_PREFIX, topic)
     return {
-        "jobEvents": {
-            "address": EVENTS_TOPIC,
-            "title": "Job log",
-            "description": (
-                "Every event of every job, keyed by job id, kept forever: the audit trail and the source of "
-                "every replay. A job's events share a partition, so they are in causal order (ingest -> timer "
-                "-> executor -> timer). Every record has a `type` header. Read with "
-                "isolation.level=read_committed: the timer writes in transactions. " + _prefix_note(EVENTS_TOPIC)
-            ),
-            "messages": {type_name(m): {"$ref": f"#/components/messages/{type_name(m)}"} for m in EVENT_TYPES},
-            "bindings": {"kafka": log_binding},
-        },
-        "timerState": {
-            "address": TIMER_STATE_TOPIC,
-            "title": "Timer changelog",
-            "description": (
-                "The timer's compacted changelog (cleanup.policy=compact"
-                + (f", min.compaction.lag.ms={lag}" if lag else "")
-                + "): the latest TimerEntry per pending job (and CallbackEntry per pending callback), "
-                "co-partitioned with the job log. Written in the "
-                "same transaction as the events it follows from. " + _prefix_note(TIMER_STATE_TOPIC)
-            ),
-            "messages": {"TimerEntry": {"$ref": "#/components/messages/TimerEntry"}},
-            "bindings": {"kafka": changelog_binding},
+        "address": address,
+        "title": title,
+        "description": description + _topic_note(topic) + " " + _prefix_note(address),
+        "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in messages},
+        "bindings": {
+            "kafka": {
+                "partitions": DEFAULT_PARTITIONS,
+                "replicas": REPLICAS,
+                "topicConfiguration": _topic_configuration(TOPIC_CONFIGS[topic]),
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
         },
     }
 
 
-def _operation(service: str, action: str, channel: str, messages: Sequence[str], description: str) -> Json:
+def _events_on(topic: str) -> list[str]:
+    return [type_name(m) for m in EVENT_TYPES if CATALOGUE[type_name(m)].topic == topic]
+
+
+def _channels() -> Json:
+    return {
+        CHANNELS[EVENTS]: _channel(
+            EVENTS,
+            "Job log",
+            "Every event of every job, keyed by job id, kept forever: the audit trail and the source of "
+            "every replay. A job's events share a partition, so they are in causal order (ingest -> timer "
+            "-> executor -> timer). Every record has a `type` header. Read with "
+            "isolation.level=read_committed: the timer writes in transactions.",
+            _events_on(EVENTS),
+        ),
+        CHANNELS[TIMER_STATE]: _channel(
+            TIMER_STATE,
+            "Timer changelog",
+            "The timer's compacted changelog: the latest TimerEntry per pending job (and CallbackEntry per "
+            "pending callback), co-partitioned with the job log. Written in the "
+            "same transaction as the events it follows from.",
+            ["TimerEntry"],
+        ),
+        CHANNELS[QUEUE_SETTINGS]: _channel(
+            QUEUE_SETTINGS,
+            "Queue settings",
+            "Each Recuro queue's latest settings (decision 0015): a QueueSettingsChanged with the queue's full "
+            "new settings per change, keyed by `queue:<tenant>:<queue_id>` (the event's `job_id`), compacted, so "
+            "the latest record per queue is the whole truth. Every record has a `type` header. A small table "
+            "every timer instance reads whole; QueueSettingsChanged is on this topic only, never on the job log.",
+            _events_on(QUEUE_SETTINGS),
+        ),
+        CHANNELS[DEAD_RECORDS]: _channel(
+            DEAD_RECORDS,
+            "Dead records",
+            "Records a consumer (timer, executor, projector) could not decode or apply, set aside as they came "
+            "so that it can move on, with the reason in `chronohook.dead.*` headers; kept 30 days for an "
+            "operator to look at. Nothing in chronohook reads it.",
+            [DEAD_RECORD],
+        ),
+    }
+
+
+def _operation(
+    service: str, action: str, channel: str, messages: Sequence[str], description: str, group: str | None = None
+) -> Json:
     op: Json = {
         "action": action,
         "channel": {"$ref": f"#/channels/{channel}"},
@@ -634,40 +774,61 @@ def _operation(service: str, action: str, channel: str, messages: Sequence[str],
         "description": description,
         "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"} for name in messages],
     }
-    if action == "receive" and channel == "jobEvents":
+    if group is not None:
         op["bindings"] = {
-            "kafka": {
-                "groupId": {"type": "string", "enum": [GROUPS[service]]},
-                "bindingVersion": KAFKA_BINDING_VERSION,
-            }
+            "kafka": {"groupId": {"type": "string", "enum": [group]}, "bindingVersion": KAFKA_BINDING_VERSION}
         }
     return op
 
 
+def _operation_id(service: str, action: str, channel: str) -> str:
+    return f"{service}{action.capitalize()}{channel[0].upper()}{channel[1:]}"
+
+
 def _operations() -> Json:
-    names = [type_name(m) for m in EVENT_TYPES]
     ops: Json = {}
     send_notes = {
-        "ingest": "Idempotent, acks=all: an API call returns once its events are on the log.",
-        "timer": "Transactional, with the changelog writes and the consumed offsets they follow from.",
-        "executor": (
+        (EVENTS, "ingest"): "Idempotent, acks=all: an API call returns once its events are on the log.",
+        (EVENTS, "timer"): "Transactional, with the changelog writes and the consumed offsets they follow from.",
+        (EVENTS, "executor"): (
             "Idempotent, acks=all; a JobDue's or CallbackDue's offset is committed only after its result is written."
+        ),
+        (QUEUE_SETTINGS, "ingest"): (
+            "PATCH /api/queues/{name}: the queue's full new settings, through ingest's idempotent producer "
+            "(acks=all); the call returns once the change is on the topic."
         ),
     }
     receive_notes = {
-        "timer": "Reads the whole log and skips its own decisions by the `type` header.",
-        "executor": "Skips every record whose `type` header is not JobDue or CallbackDue, without decoding it.",
-        "projector": "Folds every event into the SQL read model; it sends nothing.",
+        (EVENTS, "timer"): "Reads the whole log and skips its own decisions by the `type` header.",
+        (EVENTS, "executor"): (
+            "Skips every record whose `type` header is not JobDue, CallbackDue or AlertDue, without decoding it."
+        ),
+        (EVENTS, "projector"): "Folds every event into the SQL read model; it sends nothing.",
+        (QUEUE_SETTINGS, "timer"): (
+            "Every instance reads every partition whole, from the beginning, without a consumer group (assign, "
+            "no commits), keeping the latest settings per queue in memory: to the end before its first step, "
+            "then what has arrived at each step."
+        ),
+        (QUEUE_SETTINGS, "projector"): (
+            "Subscribed with the job log, in the same group (its offsets live in the database): folds each change "
+            "into the queue's row of the read model."
+        ),
     }
-    for service in SERVICES:
-        sent = [n for n in names if service in CATALOGUE[n].producers]
-        received = [n for n in names if service in CATALOGUE[n].consumers]
-        if sent:
-            ops[f"{service}SendJobEvents"] = _operation(service, "send", "jobEvents", sent, send_notes[service])
-        if received:
-            ops[f"{service}ReceiveJobEvents"] = _operation(
-                service, "receive", "jobEvents", received, receive_notes[service]
-            )
+    for topic in (EVENTS, QUEUE_SETTINGS):
+        channel, names = CHANNELS[topic], _events_on(topic)
+        for service in SERVICES:
+            sent = [n for n in names if service in CATALOGUE[n].producers]
+            received = [n for n in names if service in CATALOGUE[n].consumers]
+            if sent:
+                ops[_operation_id(service, "send", channel)] = _operation(
+                    service, "send", channel, sent, send_notes[topic, service]
+                )
+            if received:
+                # The timer reads the queue settings by assignment: the group id it must set is never used.
+                group = None if (topic, service) == (QUEUE_SETTINGS, "timer") else GROUPS[service]
+                ops[_operation_id(service, "receive", channel)] = _operation(
+                    service, "receive", channel, received, receive_notes[topic, service], group
+                )
     ops["timerSendTimerState"] = _operation(
         "timer", "send", "timerState", ["TimerEntry"], "Writes each changed entry, or a tombstone, per transaction."
     )
@@ -678,6 +839,24 @@ def _operations() -> Json:
         ["TimerEntry"],
         "On partition assignment, restores the entries of the new partitions by reading them to their end.",
     )
+    dead_notes = {
+        "timer": (
+            "Inside the step's transaction, with the consumed offsets and changelog writes: an input record it "
+            "cannot decode or fold, a changelog or queue-settings record it cannot read."
+        ),
+        "executor": (
+            "Through a producer of its own, acknowledged before the record's offset can be committed: a due "
+            "record it cannot decode."
+        ),
+        "projector": (
+            "Through a producer of its own, acknowledged before its stored offset (in the database) moves past "
+            "the record: one it cannot decode or apply."
+        ),
+    }
+    for service, note in dead_notes.items():
+        ops[_operation_id(service, "send", CHANNELS[DEAD_RECORDS])] = _operation(
+            service, "send", CHANNELS[DEAD_RECORDS], [DEAD_RECORD], note
+        )
     return ops
 
 
@@ -685,16 +864,18 @@ def asyncapi_document() -> Json:
     """The AsyncAPI 3.0.0 description of chronohook's topics, messages and services."""
     messages: Json = {type_name(m): _event_message(m, ex) for m, ex in zip(EVENT_TYPES, EXAMPLES, strict=True)}
     messages["TimerEntry"] = _timer_entry_message()
+    messages[DEAD_RECORD] = _dead_record_message()
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
             "title": "chronohook events",
             "version": str(CONTRACT_REVISION),
             "description": (
-                "The records on chronohook's Kafka topics. Key: the job id (UTF-8). Value: the event as JSON. "
-                f"Header `{TYPE_HEADER}`: the event type. Producers partition with {PARTITIONER} (Java's default "
-                "murmur2). The payload schemas are also in schemas/json/ as JSON Schema 2020-12 files. "
-                + GENERATED_NOTE
+                "The records on chronohook's Kafka topics. An event's: key, the job id (UTF-8); value, the event "
+                f"as JSON; header `{TYPE_HEADER}`, the event type. Producers partition with {PARTITIONER} (Java's "
+                "default murmur2). The event payload schemas are also in schemas/json/ as JSON Schema 2020-12 "
+                "files. A record set aside on <prefix>.dead-records keeps the bad record's own bytes, with the "
+                "reason in headers. " + GENERATED_NOTE
             ),
         },
         "defaultContentType": "application/json",

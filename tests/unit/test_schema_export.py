@@ -17,8 +17,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from schemas import decode_event, encode_event
+from schemas import decode_event, encode_event, topics
 from schemas import export as ex
+from schemas.dead_records import DeadRecord
 from schemas.events import CURRENT_VERSIONS, EVENT_TYPES, Envelope
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,13 +27,15 @@ SCHEMAS = ex.ROOT
 JSON_DIR = SCHEMAS / ex.JSON_DIR
 REGENERATE = "run `python -m schemas.export` and commit the result"
 TYPES = [model.__name__ for model in EVENT_TYPES]
+# The one event not on the job log: it has a compacted topic of its own (decision 0015).
+QUEUE_SETTINGS_TYPES = ["QueueSettingsChanged"]
 M = TypeVar("M", bound=BaseModel)
 
 
 # -- a validator for the subset of JSON Schema 2020-12 that pydantic emits --------------------------------------
 
 HANDLED = {"$ref", "type", "const", "enum", "anyOf", "oneOf", "properties", "required", "additionalProperties"}
-HANDLED |= {"items", "format", "minimum", "maximum", "maxItems"}
+HANDLED |= {"items", "format", "minimum", "maximum", "maxItems", "maxLength", "pattern"}
 ANNOTATIONS = {"$schema", "$id", "$comment", "$defs", "title", "description", "default", "discriminator"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -78,6 +81,10 @@ def validate(instance: object, schema: dict[str, Any], root: dict[str, Any], at:
         errors.append(f"{at}: {instance!r} is not {schema['const']!r}")
     if "enum" in schema and instance not in schema["enum"]:
         errors.append(f"{at}: {instance!r} is not one of {schema['enum']}")
+    if isinstance(instance, str) and len(instance) > schema.get("maxLength", len(instance)):
+        errors.append(f"{at}: longer than {schema['maxLength']} characters")
+    if isinstance(instance, str) and "pattern" in schema and not re.search(schema["pattern"], instance):
+        errors.append(f"{at}: {instance!r} does not match {schema['pattern']}")
     is_date_time = schema.get("format") == "date-time" and isinstance(instance, str)
     if is_date_time and not _is_date_time(str(instance)):
         errors.append(f"{at}: {instance!r} is not an RFC 3339 date-time")
@@ -336,19 +343,24 @@ def test_the_union_rejects_an_event_of_no_known_type() -> None:
 # -- (d) the AsyncAPI document ---------------------------------------------------------------------------------
 
 
-def test_asyncapi_lists_every_event_type_as_a_message_on_the_job_log() -> None:
+def test_asyncapi_lists_every_event_type_as_a_message_of_the_topic_it_is_on() -> None:
     # Given the AsyncAPI document
     doc = load_asyncapi()
-    # When reading its job log channel and messages
+    # When reading its job log and queue settings channels and the messages
     channel = doc["channels"]["jobEvents"]
+    settings = doc["channels"]["queueSettings"]
     messages = doc["components"]["messages"]
-    # Then every event type is a message of the channel, with its payload schema, type header and key
+    # Then every event type is a message of the channel it is on (QueueSettingsChanged of the queue settings
+    # topic only), with its payload schema, type header and key
     assert doc["asyncapi"] == "3.0.0"
     assert channel["address"] == "chronohook.job-events"
-    assert sorted(channel["messages"]) == sorted(TYPES)
+    assert settings["address"] == "chronohook.queue-settings"
+    assert sorted(channel["messages"]) == sorted(set(TYPES) - set(QUEUE_SETTINGS_TYPES))
+    assert sorted(settings["messages"]) == QUEUE_SETTINGS_TYPES
     for name in TYPES:
         message = messages[name]
-        assert channel["messages"][name] == {"$ref": f"#/components/messages/{name}"}
+        on = settings if name in QUEUE_SETTINGS_TYPES else channel
+        assert on["messages"][name] == {"$ref": f"#/components/messages/{name}"}
         assert message["payload"] == {"$ref": f"#/components/schemas/{name}"}
         assert doc["components"]["schemas"][name]["properties"]["type"]["const"] == name
         assert message["headers"]["properties"]["type"]["const"] == name
@@ -391,6 +403,92 @@ def test_asyncapi_operations_reference_real_messages_and_cover_every_event() -> 
     assert set(TYPES) <= received
     assert {"ingestSendJobEvents", "timerSendJobEvents", "executorSendJobEvents"} <= set(doc["operations"])
     assert {"timerReceiveJobEvents", "executorReceiveJobEvents", "projectorReceiveJobEvents"} <= set(doc["operations"])
+    assert {"ingestSendQueueSettings", "timerReceiveQueueSettings", "projectorReceiveQueueSettings"} <= set(
+        doc["operations"]
+    )
+
+
+def test_asyncapi_has_a_channel_for_every_topic_with_its_settings() -> None:
+    # Given the AsyncAPI document and every topic schemas/topics.py names, with the settings ensure_topics uses
+    doc = load_asyncapi()
+    wanted = {
+        topics.EVENTS: topics.LOG_CONFIG,
+        topics.TIMER_STATE: topics.CHANGELOG_CONFIG,
+        topics.QUEUE_SETTINGS: topics.QUEUE_SETTINGS_CONFIG,
+        topics.DEAD_RECORDS: topics.DEAD_RECORDS_CONFIG,
+    }
+    # (a topic added there comes with a config of its own: it must be in this list too)
+    configs = [value for name, value in vars(topics).items() if name.endswith("_CONFIG")]
+    assert sorted(map(id, configs)) == sorted(map(id, wanted.values()))
+    by_address = {channel["address"]: channel for channel in doc["channels"].values()}
+    # When finding each topic's channel by its address
+    for topic, config in wanted.items():
+        address = topics.topic_name(topics.DEFAULT_PREFIX, topic)
+        assert address in by_address, f"no channel for {address}"
+        channel = by_address[address]
+        binding = channel["bindings"]["kafka"]
+        # Then its binding holds the topic's settings (each the binding has a field for), its description the rest
+        expected: dict[str, Any] = {}
+        for key, value in config.items():
+            if key in ex.BINDING_TOPIC_KEYS:
+                expected[key] = value.split(",") if key == "cleanup.policy" else int(value)
+            else:
+                assert f"{key}={value}" in channel["description"], (address, key)
+        assert binding["topicConfiguration"] == expected, address
+        assert binding["partitions"] == topics.DEFAULT_PARTITIONS
+    # And there is no channel for a topic chronohook does not have
+    assert len(by_address) == len(wanted)
+
+
+def test_asyncapi_every_event_type_is_a_message_of_some_channel() -> None:
+    # Given the AsyncAPI document
+    doc = load_asyncapi()
+    # When collecting the messages of every channel
+    carried = {name for channel in doc["channels"].values() for name in channel["messages"]}
+    # Then each event type is among them
+    assert set(TYPES) <= carried
+
+
+def test_asyncapi_describes_the_dead_records() -> None:
+    # Given the AsyncAPI document
+    doc = load_asyncapi()
+    # When reading the dead records' channel, its message and the operations on it
+    channel = doc["channels"]["deadRecords"]
+    message = doc["components"]["messages"][channel["messages"]["DeadRecord"]["$ref"].split("/")[-1]]
+    headers = _resolve(doc, message["headers"]["$ref"])
+    senders = {
+        op["title"].split()[0]
+        for op in doc["operations"].values()
+        if op["channel"]["$ref"] == "#/channels/deadRecords" and op["action"] == "send"
+    }
+    # Then the record is opaque bytes with a header per DeadRecord field, sent by every consumer
+    assert channel["address"] == "chronohook.dead-records"
+    assert message["contentType"] == "application/octet-stream"
+    assert message["payload"]["format"] == "binary"
+    header = {name: "chronohook.dead." + name.replace("_", "-") for name in DeadRecord.model_fields}
+    assert set(header.values()) <= set(headers["properties"])
+    assert headers["required"] == [header[name] for name, f in DeadRecord.model_fields.items() if f.is_required()]
+    assert senders == {"timer", "executor", "projector"}
+    # And its example's headers are valid, and read back as a DeadRecord
+    (example,) = message["examples"]
+    assert validate(example["headers"], headers, doc) == []
+    record = DeadRecord.from_headers(list(example["headers"].items()))
+    assert record.source_topic == "chronohook.job-events"
+
+
+def test_the_dead_record_header_schema_rejects_a_bad_header() -> None:
+    # Given the dead records' header schema and its example's headers
+    doc = load_asyncapi()
+    schema = doc["components"]["schemas"]["DeadRecordHeaders"]
+    (example,) = doc["components"]["messages"]["DeadRecord"]["examples"]
+    # When an offset is not a number, the reason too long and the time missing
+    bad = example["headers"] | {"chronohook.dead.source-offset": "forty", "chronohook.dead.reason": "x" * 1001}
+    del bad["chronohook.dead.dead-at"]
+    errors = validate(bad, schema, doc)
+    # Then the schema names each
+    assert any("source-offset" in e and "does not match" in e for e in errors), errors
+    assert any("reason" in e and "longer than 1000" in e for e in errors), errors
+    assert any("missing 'chronohook.dead.dead-at'" in e for e in errors), errors
 
 
 def test_asyncapi_references_all_resolve() -> None:
