@@ -82,23 +82,29 @@ class AlertWrites:
         self._steps: list[Event] = []
 
     def add(self, event: Event) -> None:
-        if isinstance(
-            event,
-            AlertRaised
-            | AlertDue
-            | AlertDelivered
-            | AlertDeliveryFailed
-            | AlertRetryScheduled
-            | AlertAbandoned
-            | AlertDestinationSet
-            | AlertDestinationCleared
-            | JobDeleted,
-        ):
+        if type(event) in _STEPS:
             self._steps.append(event)
 
     def flush(self, conn: Connection) -> None:
         for event in self._steps:
             _apply(conn, event)
+
+
+# What AlertWrites keeps; compared by exact type (an isinstance of a pydantic model costs ~0.15 us per class, and
+# this runs for every event the projector folds); the concrete event classes have no subclasses.
+_STEPS: frozenset[type] = frozenset(
+    {
+        AlertRaised,
+        AlertDue,
+        AlertDelivered,
+        AlertDeliveryFailed,
+        AlertRetryScheduled,
+        AlertAbandoned,
+        AlertDestinationSet,
+        AlertDestinationCleared,
+        JobDeleted,
+    }
+)
 
 
 def _apply(conn: Connection, event: Event) -> None:

@@ -61,6 +61,8 @@ class DeadLetterWrites:
         self._purged: dict[str, tuple[str | None, str | None]] = {}
 
     def fold(self, event: Event, before: JobView | None, after: JobView | None) -> None:
+        if type(event) not in _FOLDED:  # most events: one set lookup, not a class pattern per case below
+            return
         key = event.job_id
         match event:
             case JobDeadLettered(final_status="dead_lettered") if after is not None and after.api == "recuro":
@@ -99,6 +101,9 @@ class DeadLetterWrites:
                 .where(and_(dead_letters.c.job_id == key, dead_letters.c.replayed_job_id.is_(None)))
                 .values(replayed_job_id=replay_job_id, replayed_at=at)
             )
+
+
+_FOLDED: frozenset[type] = frozenset({JobDeadLettered, DeadLetterReplayed, JobPurged, JobDeleted})
 
 
 def _row(event: JobDeadLettered, view: JobView) -> dict[str, Any]:
