@@ -5,6 +5,10 @@ on ``JobDeadLettered`` (retries enabled; ``failed_no_retries`` is not a dead let
 ``DeadLetterReplayed`` (it leaves the list; a second replay is refused), deleted on ``JobPurged`` and ``JobDeleted``.
 A purge also deletes the other jobs of the chain and every run of them: the projector follows the views'
 ``retry_job_id`` and ``retry_of`` links, so the purge event itself needs to name only the dead letter.
+
+The chain's jobs are keyed apart (other partitions), so a purge may be folded before a retry's push: the rebuild
+of a log reads partitions in any interleaving. The purged jobs are remembered (``purged_chains``), and a retry of a
+purged original is purged as it is folded, so the read models are the same whichever comes first.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from chronohook.readmodel.views import JobView, RunView
-from chronohook.store.tables import dead_letters, job_runs, jobs
-from schemas.events import DeadLetterReplayed, Event, JobDeadLettered, JobDeleted, JobPurged
+from chronohook.store.tables import dead_letters, job_runs, jobs, purged_chains
+from schemas.events import DeadLetterReplayed, Event, JobDeadLettered, JobDeleted, JobPurged, JobPushed
 
 # The most jobs one retry chain can hold: the original and at most 10 retries (a queue's retry_delays), with room.
 MAX_CHAIN = 16
@@ -59,12 +63,16 @@ class DeadLetterWrites:
         self._replays: dict[str, tuple[str, datetime]] = {}
         # purged jobs and the links out of them, to follow to the rest of their chains
         self._purged: dict[str, tuple[str | None, str | None]] = {}
+        # retries pushed in this batch: job id -> the chain's original
+        self._retries: dict[str, str] = {}
 
     def fold(self, event: Event, before: JobView | None, after: JobView | None) -> None:
         if type(event) not in _FOLDED:  # most events: one set lookup, not a class pattern per case below
             return
         key = event.job_id
         match event:
+            case JobPushed(retry_of=str(original)) if after is not None:
+                self._retries[key] = original
             case JobDeadLettered(final_status="dead_lettered") if after is not None and after.api == "recuro":
                 self._rows[key] = _row(event, after)
                 self._replays.pop(key, None)
@@ -81,9 +89,22 @@ class DeadLetterWrites:
                     links = (before.retry_job_id, before.retry_of) if before is not None else (None, None)
                     self._purged[key] = links
 
-    def flush(self, conn: Connection) -> None:
-        """Write the batch's changes; the chains of purged jobs go with them (their jobs, runs and rows)."""
+    def flush(self, conn: Connection) -> set[str]:
+        """Write the batch's changes; the chains of purged jobs go with them (their jobs, runs and rows), and so do
+        retries of chains purged before. Returns the jobs deleted besides the batch's own removals."""
         chained = _chain_members(conn, self._purged)
+        purged = set(self._purged) | chained
+        late = {job for job, original in self._retries.items() if original in purged}
+        if waiting := sorted(set(self._retries.values()) - purged):
+            marked: set[str] = set()
+            for start in range(0, len(waiting), IN_CHUNK):
+                chunk = waiting[start : start + IN_CHUNK]
+                marked.update(
+                    conn.execute(select(purged_chains.c.job_id).where(purged_chains.c.job_id.in_(chunk))).scalars()
+                )
+            late |= {job for job, original in self._retries.items() if original in marked}
+        chained |= late
+        _mark_purged(conn, sorted(purged | late))
         gone = sorted({k for k, row in self._rows.items() if row is None} | chained | set(self._rows))
         for start in range(0, len(gone), IN_CHUNK):
             conn.execute(delete(dead_letters).where(dead_letters.c.job_id.in_(gone[start : start + IN_CHUNK])))
@@ -101,9 +122,20 @@ class DeadLetterWrites:
                 .where(and_(dead_letters.c.job_id == key, dead_letters.c.replayed_job_id.is_(None)))
                 .values(replayed_job_id=replay_job_id, replayed_at=at)
             )
+        return chained
 
 
-_FOLDED: frozenset[type] = frozenset({JobDeadLettered, DeadLetterReplayed, JobPurged, JobDeleted})
+def _mark_purged(conn: Connection, job_ids: list[str]) -> None:
+    """Remember purged jobs (each once; a redelivered batch marks nothing new)."""
+    for start in range(0, len(job_ids), IN_CHUNK):
+        chunk = job_ids[start : start + IN_CHUNK]
+        known = set(conn.execute(select(purged_chains.c.job_id).where(purged_chains.c.job_id.in_(chunk))).scalars())
+        fresh = [{"job_id": j} for j in chunk if j not in known]
+        if fresh:
+            conn.execute(insert(purged_chains), fresh)
+
+
+_FOLDED: frozenset[type] = frozenset({JobDeadLettered, DeadLetterReplayed, JobPurged, JobDeleted, JobPushed})
 
 
 def _row(event: JobDeadLettered, view: JobView) -> dict[str, Any]:

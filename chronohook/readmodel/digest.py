@@ -25,7 +25,16 @@ from sqlalchemy import JSON, Connection, Table, select
 from chronohook.store.tables import metadata
 
 # The read models folded from the log, in the order they are reported (those this version's schema has).
-FOLDED_NAMES = ("jobs", "job_runs", "queues", "dead_letters", "alerts", "alert_destinations", "job_events")
+FOLDED_NAMES = (
+    "jobs",
+    "job_runs",
+    "queues",
+    "dead_letters",
+    "alerts",
+    "alert_destinations",
+    "job_events",
+    "purged_chains",
+)
 FOLDED: tuple[Table, ...] = tuple(metadata.tables[n] for n in FOLDED_NAMES if n in metadata.tables)
 
 # (table, column) -> why it is left out of the digest.

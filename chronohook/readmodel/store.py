@@ -114,7 +114,8 @@ class ReadModelStore:
             writes.flush(conn, views, existed)
             write_queue_settings(conn, queue_settings)
             alert_writes.flush(conn)
-            dead_writes.flush(conn)
+            for job_id in dead_writes.flush(conn):  # chains purged: no view of them may stay cached
+                views[job_id] = None
             history.flush(conn)
             for (topic, partition), nxt in stored.items():
                 self._store_offset(conn, consumer, topic, partition, nxt)

@@ -170,6 +170,15 @@ dead_letters = Table(
     Index("ix_dead_letters_tenant_queue_at", "tenant", "queue_id", "dead_lettered_at"),
 )
 
+# The jobs of purged retry chains (chronohook/readmodel/dead_letters.py): a retry whose chain's original is here is
+# purged as it is folded. A chain's jobs are keyed apart, so in other partitions; without this, a rebuild that reads
+# the purge before a retry's push would keep that retry, and the read models would depend on partition interleaving.
+purged_chains = Table(
+    "purged_chains",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+)
+
 # Alerts (chronohook/readmodel/alerts.py, decision 0020): one row per AlertRaised, listed newest first per tenant; the
 # delivery columns follow the alert's POST. A tenant's alert destination, as its last set/clear left it.
 alerts = Table(

@@ -79,6 +79,15 @@ def _run(job_id: str, attempt: int, at: datetime) -> RunOutcome:
 
 def chain(log: Log, original: int, queue: str = "emails", tenant: str = "t1", retries_enabled: bool = True) -> str:
     """A Recuro job and its two retries, every attempt failing, dead-lettered on the original. Returns its key."""
+    events = chain_events(log, original, queue, tenant, retries_enabled)
+    log.apply(*events)
+    return events[0].job_id
+
+
+def chain_events(
+    log: Log, original: int, queue: str = "emails", tenant: str = "t1", retries_enabled: bool = True
+) -> list[Event]:
+    """The events of ``chain``, in log order, not applied."""
     keys = [f"rj_{original}", f"rj_{original}1", f"rj_{original}2"]
     events: list[Event] = []
     last_run = ""
@@ -116,8 +125,7 @@ def chain(log: Log, original: int, queue: str = "emails", tenant: str = "t1", re
             final_status="dead_lettered" if retries_enabled else "failed_no_retries",
         )
     )  # fmt: skip
-    log.apply(*events)
-    return keys[0]
+    return events
 
 
 def test_an_exhausted_chain_is_listed_once_on_its_original_with_the_last_failure(store: ReadModelStore) -> None:
@@ -221,3 +229,28 @@ def test_a_purge_in_the_same_batch_as_the_dead_letter_leaves_nothing(store: Read
     # Then no row is left
     assert dead_letters_by_id(store.engine, "t1", [key]) == {}
     assert store.job("t1", key) is None
+
+
+@pytest.mark.parametrize("one_by_one", [False, True])
+def test_a_purge_folded_before_a_retrys_push_still_removes_that_retry(store: ReadModelStore, one_by_one: bool) -> None:
+    # Given a dead-lettered chain whose retries are keyed apart from the original (other partitions), and its purge
+    log = Log(store)
+    events = chain_events(log, 601)
+    key = events[0].job_id
+    purge = JobPurged(**log.env(key, T0 + 60 * S), reason="retention")
+    # When a rebuild reads the original's partition, purge included, before the retries' partitions
+    log.apply(*[e for e in events if e.job_id == key], purge)
+    retries = [e for e in events if e.job_id != key]
+    if one_by_one:
+        for event in retries:
+            log.apply(event)
+    else:
+        log.apply(*retries)
+    # Then the read models are those of the log order: the whole chain is gone, with its runs
+    for member in (key, "rj_6011", "rj_6012"):
+        assert store.job("t1", member) is None
+        assert store.runs(member) == []
+    assert dead_letters_by_id(store.engine, "t1", [key]) == {}
+    # And a redelivered result of a purged retry brings nothing back
+    log.apply(retries[1])
+    assert store.job("t1", "rj_6011") is None and store.runs("rj_6011") == []
