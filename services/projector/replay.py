@@ -11,10 +11,12 @@ set the same record aside and moved its offset past it, so both databases skip i
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -174,7 +176,8 @@ class Replayer:
         pending = {k: t for k, t in targets.items() if stored.get(k, 0) < t}
         self.progress.start(sum(t - stored.get(k, 0) for k, t in pending.items()))
         if pending:
-            self._consume(pending, stored, until_ms, result)
+            with _rare_full_collections():
+                self._consume(pending, stored, until_ms, result)
         self.progress.finish()
         result.seconds = time.monotonic() - started
         result.set_aside = list(self.sink.records)
@@ -228,6 +231,23 @@ class Replayer:
                     raise ReplayError(f"no progress for {self.stall_seconds:.0f} s; still waiting for {pending}")
         finally:
             consumer.close()
+
+
+@contextmanager
+def _rare_full_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector, tuned for a fold: young collections 10x rarer, full ones almost never.
+
+    The projector's cache of views (50,000 jobs' ``JobView``s) lives in the oldest generation, and every full
+    collection walks all of it; with the default thresholds they ran every few batches and took 40-50% of a replay's
+    time (measured, 150,000 events). The fold makes next to no cyclic garbage (a view is freed by its reference count
+    when the cache drops it), and a replay ends; the thresholds are restored when it does.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(10_000, 10, 1_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 # -- verify ------------------------------------------------------------------------------------------------------
