@@ -96,12 +96,7 @@ class DeadLetterWrites:
         purged = set(self._purged) | chained
         late = {job for job, original in self._retries.items() if original in purged}
         if waiting := sorted(set(self._retries.values()) - purged):
-            marked: set[str] = set()
-            for start in range(0, len(waiting), IN_CHUNK):
-                chunk = waiting[start : start + IN_CHUNK]
-                marked.update(
-                    conn.execute(select(purged_chains.c.job_id).where(purged_chains.c.job_id.in_(chunk))).scalars()
-                )
+            marked = purged_members(conn, waiting)
             late |= {job for job, original in self._retries.items() if original in marked}
         chained |= late
         _mark_purged(conn, sorted(purged | late))
@@ -125,11 +120,20 @@ class DeadLetterWrites:
         return chained
 
 
+def purged_members(conn: Connection, job_ids: list[str]) -> set[str]:
+    """Which of ``job_ids`` belong to purged retry chains."""
+    found: set[str] = set()
+    for start in range(0, len(job_ids), IN_CHUNK):
+        chunk = job_ids[start : start + IN_CHUNK]
+        found.update(conn.execute(select(purged_chains.c.job_id).where(purged_chains.c.job_id.in_(chunk))).scalars())
+    return found
+
+
 def _mark_purged(conn: Connection, job_ids: list[str]) -> None:
     """Remember purged jobs (each once; a redelivered batch marks nothing new)."""
     for start in range(0, len(job_ids), IN_CHUNK):
         chunk = job_ids[start : start + IN_CHUNK]
-        known = set(conn.execute(select(purged_chains.c.job_id).where(purged_chains.c.job_id.in_(chunk))).scalars())
+        known = purged_members(conn, chunk)
         fresh = [{"job_id": j} for j in chunk if j not in known]
         if fresh:
             conn.execute(insert(purged_chains), fresh)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from chronohook.readmodel.alerts import AlertWrites
-from chronohook.readmodel.dead_letters import DeadLetterWrites
+from chronohook.readmodel.dead_letters import DeadLetterWrites, purged_members
 from chronohook.readmodel.history import HistoryWrites
 from chronohook.readmodel.queues import write_queue_settings
 from chronohook.readmodel.views import JobView, RunView, evolve, run_view
@@ -69,6 +69,9 @@ class ReadModelStore:
             views: dict[str, JobView | None] = {j: self._cache[j] for j in wanted if j in self._cache}
             views.update(self._load_many(conn, wanted - views.keys()))
             existed = {j for j, v in views.items() if v is not None}  # jobs that had a row when this batch began
+            # Retries of purged chains keep their history whether the purge was folded before or after their
+            # events (a rebuild interleaves partitions differently from the live projector).
+            purged = purged_members(conn, sorted(wanted - existed))
             run_ids = [
                 e.outcome.run_id for e in (i.event for i in fresh) if type(e) in _RESULTS and isinstance(e, _RESULT)
             ]
@@ -96,6 +99,8 @@ class ReadModelStore:
                 if (job := after or before) is not None and not (after is before and kind in _CREATION):
                     # The job's (evolve refused another tenant's event above); not the same creation again.
                     history.add(event, job.api, item.partition, item.offset)
+                elif job is None and job_id in purged:
+                    history.add(event, "recuro", item.partition, item.offset)  # retry chains are Recuro's
                 dead_writes.fold(event, before, after)
                 alert_writes.add(event)
                 if kind is JobPushed and after is not None and isinstance(event, JobPushed):
