@@ -13,7 +13,7 @@ Then, timed:
 * **replay**: ``Replayer.run`` to the high watermarks (what ``chronohook replay --into`` does: the projector's
   fold, ``ReadModelStore.apply`` into SQLite), from assigning the partitions to the last record folded;
 * **ceiling, consume**: the same topic read with the project's consumer config and no fold (``consume`` batches
-  of 5,000, as the replay takes them);
+  of 5,000; the replay takes up to 20,000 at a time);
 * **consume + decode**: the same plus ``read_record`` and the codec: what is left to the fold and SQL.
 
 The figure is events/s; the target, from issue 9: 1,000,000 events in under 60 s (checked only on a full run).
