@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex
 
@@ -43,7 +43,7 @@ def private_sqlite_file(path: Path) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
+        path = make_url(url).database  # None or "" for "sqlite://", an in-memory database
         if path and path != ":memory:":
             private_sqlite_file(Path(path))
         engine = create_engine(
