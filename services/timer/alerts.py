@@ -104,19 +104,25 @@ def on_cron_run(
         error_message=failed.error_message if failed else None,
         raised_at=result.occurred_at,
     )
-    aid = alert_id(outcome.run_id)
+    entry, emitted = _raise(alert, outcome.run_id, before.job_id, before.tenant, result.occurred_at)
+    return after, entry, emitted
+
+
+def _raise(alert: Alert, run_id: str, key: str, tenant: str, at: datetime) -> tuple[AlertEntry, list[Envelope]]:
+    """``AlertRaised`` under ``key`` (a cron's id or a queue's key: the executor's answers come back to that
+    partition), its pending delivery, and its first ``AlertDue``. ``at`` is the causing event's own time, not the
+    clock's: a replay of the same step decides the same events."""
+    aid = alert_id(run_id)
     raised = AlertRaised(
-        event_id=deterministic_event_id("alert", outcome.run_id),
-        job_id=before.job_id,
-        tenant=before.tenant,
-        occurred_at=result.occurred_at,
+        event_id=deterministic_event_id("alert", run_id),
+        job_id=key,
+        tenant=tenant,
+        occurred_at=at,
         alert_id=aid,
         alert=alert,
     )
-    entry = AlertEntry(alert_id=aid, job_id=before.job_id, tenant=before.tenant, alert=alert)
-    # The result's own time, not the clock's: a replay of the same step decides the same events.
-    entry, due = _hand_out(entry, result.occurred_at, result.occurred_at)
-    return after, entry, [raised, *due]
+    entry, due = _hand_out(AlertEntry(alert_id=aid, job_id=key, tenant=tenant, alert=alert), at, at)
+    return entry, [raised, *due]
 
 
 def final_outcome(result: JobSucceeded | JobFailed, decided: list[Envelope]) -> tuple[FinalOutcome, int] | None:
@@ -203,19 +209,9 @@ def on_queue_outcome(
         error_message=event.error_message,
         raised_at=event.occurred_at,
     )
-    aid = alert_id(event.run_id)
-    raised = AlertRaised(
-        event_id=deterministic_event_id("alert", event.run_id),
-        job_id=event.job_id,
-        tenant=event.tenant,
-        occurred_at=event.occurred_at,
-        alert_id=aid,
-        alert=alert,
-    )
-    # Keyed by the queue, like the outcome: the executor's answers come back to this partition.
-    pending = AlertEntry(alert_id=aid, job_id=event.job_id, tenant=event.tenant, alert=alert)
-    pending, due = _hand_out(pending, event.occurred_at, event.occurred_at)
-    return counted, pending, [raised, *due]
+    # Keyed by the queue, like the outcome.
+    pending, emitted = _raise(alert, event.run_id, event.job_id, event.tenant, event.occurred_at)
+    return counted, pending, emitted
 
 
 def on_alert_result(entry: AlertEntry | None, result: AlertDelivered | AlertDeliveryFailed) -> AlertOutcome:
