@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from tests.conftest import Stack
 from tests.support.polling import eventually
@@ -30,6 +31,7 @@ class Hit:
     at: float
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -51,12 +53,12 @@ class FlakyReceiver:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length else b""
                 parts = self.path.split("/")
                 fails = int(parts[2]) if len(parts) > 3 and parts[1] == "fail" and parts[2].isdigit() else 0
                 with owner._lock:
-                    owner.hits.append(Hit(time.time(), self.path, {k.lower(): v for k, v in self.headers.items()}))
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    owner.hits.append(Hit(time.time(), self.path, headers, body))
                     seen = owner._seen.get(self.path, 0)
                     owner._seen[self.path] = seen + 1
                 status = 503 if seen < fails else 200
@@ -132,14 +134,24 @@ def test_a_receiver_failing_twice_gets_three_attempts_1_s_and_2_s_apart_with_one
             retry_ids.append(current["retry_job_id"])
             current = c.get(f"/api/jobs/{current['retry_job_id']}").json()
         retries = [c.get(f"/api/jobs/{i}").json() for i in retry_ids]
+        secret = c.get("/api/signing-secret").json()["secret"]
+        # (the retries' runs may be projected a moment after the original's final status)
+        runs = eventually(
+            lambda: d if len(d := c.get(f"/api/jobs/{job_id}/runs").json()["data"]) == 3 else None,
+            what="the chain's three runs listed",
+        )
 
     # Then exactly three attempts arrived, about 1 s and 2 s apart
     assert len(hits) == 3
     gaps = [b.at - a.at for a, b in pairwise(hits)]
     assert 0.9 <= gaps[0] < 3.0, gaps
     assert 1.9 <= gaps[1] < 4.5, gaps
-    # And all three carried one webhook-id
+    # And all three carried one webhook-id, each signature verifying with the secret from GET /api/signing-secret
     assert len({h.headers["webhook-id"] for h in hits}) == 1
+    assert [Webhook(secret).verify(h.body, h.headers) for h in hits] == [{"n": 1}] * 3
+    # And GET /api/jobs/{id}/runs lists the three attempts, newest first
+    assert [r["attempt_number"] for r in runs] == [3, 2, 1]
+    assert [r["response_status"] for r in runs] == [200, 503, 503]
     # And the original carries the chain: success, nothing pending, not a retry, no dead-letter time
     assert (original["status"], original["attempt_number"], original["is_retry"]) == ("failed", 1, False)
     assert (original["has_pending_retry"], original["dead_lettered_at"]) == (False, None)
