@@ -48,3 +48,10 @@ def rfc3339(when: datetime | None) -> str | None:
 def iso8601_offset(when: datetime) -> str:
     """Recuro's style: ``2026-04-10T14:10:00+00:00``."""
     return when.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def iso8601_instant(when: datetime) -> str:
+    """A promised instant (``scheduled_at``, ``next_run_at``) in Recuro's style, with its milliseconds when it has any
+    (``14:10:00.250+00:00``): a whole-second instant reads exactly as Recuro writes it, and none is echoed rounded."""
+    when = when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds" if when.microsecond // 1000 else "seconds")

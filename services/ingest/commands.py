@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from chronohook.clock import iso8601_offset, rfc3339
+from chronohook.clock import iso8601_instant, iso8601_offset, rfc3339
 from chronohook.ids import deterministic_event_id, queue_id, random_event_id, recuro_cron_key, recuro_job_key
 from chronohook.readmodel.views import JobView, RunView
 from chronohook.schedule import first_run_at
@@ -110,9 +110,28 @@ def update_quedup_job(view: JobView, req: UpdateJobRequest, now: datetime) -> Jo
     )
 
 
+def recuro_due_at(now: datetime, delay: int, run_at: datetime | None) -> datetime:
+    """The instant a Recuro push is sent, which its ``scheduled_at`` promises to the millisecond.
+
+    Recuro answers ``scheduled_at`` in whole seconds, so a ``delay`` job is due on the next whole second at or after
+    now + delay: the answer is then exact, never a second early. ``delay: 0`` and a ``run_at`` in the past mean now;
+    a ``run_at`` keeps its milliseconds. Everything is cut to the millisecond, the precision we promise and echo.
+    """
+    if run_at is not None:
+        return _to_ms(max(now, run_at.astimezone(UTC)))
+    if delay == 0:
+        return _to_ms(now)
+    at = now + timedelta(seconds=delay)
+    whole = at.replace(microsecond=0)
+    return whole if whole == at else whole + timedelta(seconds=1)
+
+
+def _to_ms(at: datetime) -> datetime:
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
 def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: datetime) -> JobPushed:
-    run_at = _as_dt(req.run_at)
-    scheduled = max(now, run_at) if run_at is not None else now + timedelta(seconds=req.delay)
+    scheduled = recuro_due_at(now, req.delay, _as_dt(req.run_at))
     body = None if req.payload is None else json.dumps(req.payload, separators=(",", ":"))
     headers = dict(req.headers or {})
     if body is not None and not any(k.lower() == "content-type" for k in headers):
@@ -264,7 +283,7 @@ def recuro_job(view: JobView, runs: list[RunView]) -> RecuroJobResponse:
         retry_of=_integer(view.retry_of),
         has_pending_retry=view.has_pending_retry,
         retry_job_id=_integer(view.retry_job_id),
-        scheduled_at=None if view.scheduled_at is None else iso8601_offset(view.scheduled_at),
+        scheduled_at=None if view.scheduled_at is None else iso8601_instant(view.scheduled_at),
         created_at=iso8601_offset(view.created_at),
         dead_lettered_at=None if view.dead_lettered_at is None else iso8601_offset(view.dead_lettered_at),
         runs=[

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from chronohook.clock import iso8601_offset
+from chronohook.clock import iso8601_instant, iso8601_offset
 from chronohook.ids import derived_integer_id, deterministic_event_id, recuro_job_key
 from chronohook.readmodel.dead_letters import DeadLetter
 from chronohook.readmodel.views import JobView
@@ -133,7 +133,7 @@ def replay_response(letter: DeadLetter, pushed: JobPushed) -> ReplayResponse:
     return ReplayResponse(
         queue_id=pushed.queue_id,
         job_id=pushed.integer_id,
-        scheduled_at=iso8601_offset(pushed.scheduled_at),
+        scheduled_at=iso8601_instant(pushed.scheduled_at),
         replay_of=letter.integer_id,
     )
 

@@ -23,6 +23,7 @@ from schemas.codec import decode_event
 from schemas.events import Envelope, JobCreated, JobPushed
 from schemas.topics import TYPE_HEADER
 from services.ingest.app import build_context, create_app
+from services.ingest.commands import recuro_due_at
 from services.ingest.context import IngestContext
 
 NOW = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
@@ -498,3 +499,51 @@ def test_a_create_while_the_node_id_lease_has_lapsed_is_a_503_and_appends_nothin
     assert r.status_code == 503, r.text
     assert "cannot mint job ids" in r.json()["message"]
     assert api.log.records == []
+
+
+@pytest.mark.parametrize(
+    ("now", "delay", "run_at", "due"),
+    [
+        # delay: the next whole second at or after now + delay, so Recuro's whole-second answer is the instant
+        (datetime(2026, 4, 10, 14, 5, 0, 250_000, UTC), 2, None, datetime(2026, 4, 10, 14, 5, 3, tzinfo=UTC)),
+        (datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC), 2, None, datetime(2026, 4, 10, 14, 5, 2, tzinfo=UTC)),
+        (datetime(2026, 4, 10, 14, 5, 59, 999_999, UTC), 1, None, datetime(2026, 4, 10, 14, 6, 1, tzinfo=UTC)),
+        # delay 0: now, to the millisecond
+        (datetime(2026, 4, 10, 14, 5, 0, 250_999, UTC), 0, None, datetime(2026, 4, 10, 14, 5, 0, 250_000, UTC)),
+        # run_at: kept to the millisecond; in the past, now
+        (
+            datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC),
+            0,
+            datetime(2026, 4, 10, 14, 6, 0, 437_000, UTC),
+            datetime(2026, 4, 10, 14, 6, 0, 437_000, UTC),
+        ),
+        (
+            datetime(2026, 4, 10, 14, 5, 0, 120_400, UTC),
+            0,
+            datetime(2026, 4, 10, 14, 0, 0, tzinfo=UTC),
+            datetime(2026, 4, 10, 14, 5, 0, 120_000, UTC),
+        ),
+    ],
+)
+def test_a_recuro_push_is_due_on_the_instant_its_answer_promises(
+    now: datetime, delay: int, run_at: datetime | None, due: datetime
+) -> None:
+    # Given the time of the push, its delay and its run_at; When its due instant is decided; Then it is `due`
+    assert recuro_due_at(now, delay, run_at) == due
+
+
+def test_a_delay_is_answered_on_the_next_whole_second_and_a_run_at_with_its_milliseconds(api: Api) -> None:
+    # Given the clock at 14:05:00.250
+    api.clock.set(NOW + timedelta(milliseconds=250))
+    # When a push with delay 2 and one with a run_at with milliseconds are made
+    delayed = api.client.post("/api/jobs", json=PUSH | {"delay": 2}, headers=api.t1)
+    timed = api.client.post("/api/jobs", json=PUSH | {"run_at": "2026-04-10T14:06:00.437Z"}, headers=api.t1)
+    # Then the delayed one is due on the next whole second, answered in Recuro's format exactly
+    assert delayed.json()["scheduled_at"] == "2026-04-10T14:05:03+00:00"
+    # And the timed one keeps its milliseconds, in the answer and in the event
+    assert timed.json()["scheduled_at"] == "2026-04-10T14:06:00.437+00:00"
+    pushed = api.events()
+    assert [p.scheduled_at for p in pushed if isinstance(p, JobPushed)] == [
+        datetime(2026, 4, 10, 14, 5, 3, tzinfo=UTC),
+        datetime(2026, 4, 10, 14, 6, 0, 437_000, UTC),
+    ]

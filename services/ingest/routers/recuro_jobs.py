@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter
 
-from chronohook.clock import iso8601_offset
+from chronohook.clock import iso8601_instant
 from chronohook.ids import recuro_job_key
 from schemas.events import Envelope, JobPushed
 from services.ingest import commands
@@ -53,7 +53,7 @@ async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -
     refuse_oversized([event])
     await ctx.publish([event])
     return PushJobResponse(
-        queue_id=event.queue_id, job_id=event.integer_id, scheduled_at=iso8601_offset(event.scheduled_at)
+        queue_id=event.queue_id, job_id=event.integer_id, scheduled_at=iso8601_instant(event.scheduled_at)
     )
 
 
@@ -84,7 +84,7 @@ async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant, ids: Ne
     return PushJobsBatchResponse(
         count=len(events),
         jobs=[
-            PushJobResponse(queue_id=e.queue_id, job_id=e.integer_id, scheduled_at=iso8601_offset(e.scheduled_at))
+            PushJobResponse(queue_id=e.queue_id, job_id=e.integer_id, scheduled_at=iso8601_instant(e.scheduled_at))
             for e in events
         ],
     )
