@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # The timer hands a job to the executors this early; the executor waits out the rest. It hides the timer's
     # transaction commit and the read_committed hand-over (~100 ms measured under load; see docs/benchmarks.md).
     timer_lead_ms: int = Field(default=250, ge=0, le=5_000)
+    # The timer keeps in RAM only the entries waking within this window (decision 0026); later ones wait on disk,
+    # under ``data_dir/timer/<topic prefix>/``, and are loaded as the window slides, every refill interval.
+    timer_near_window_s: float = Field(default=60.0, ge=1.0, le=3_600.0)
+    timer_refill_interval_s: float = Field(default=2.0, gt=0.0, le=60.0)
     max_request_bytes: int = Field(default=1_048_576, ge=1_024)
     # POST /api/jobs/batch carries up to 1,000 jobs.
     max_batch_request_bytes: int = Field(default=16_777_216, ge=1_024)
@@ -72,6 +76,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'chronohook.db').resolve()}"
+
+    @property
+    def timer_state_dir(self) -> Path:
+        """The timer's local copies of its changelog partitions (caches: rebuilt from the changelog when lost)."""
+        return self.data_dir / "timer" / self.topic_prefix
 
     def topic(self, name: str) -> str:
         return topic_name(self.topic_prefix, name)

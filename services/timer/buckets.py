@@ -1,23 +1,32 @@
-"""Pending jobs grouped in time buckets: O(1) arm/cancel, and the next wake-up found without a full scan."""
+"""Entries of the near window grouped in time buckets: O(1) arm/cancel, the next wake-up without a full scan.
+
+Only entries waking soon are armed here (decision 0026): the rest wait in the partition's store on disk. Each armed
+entry carries its partition, so firing it needs no other lookup.
+"""
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Collection
 
 
 class TimeBuckets:
-    """Maps job id -> due time (ms), grouped into buckets ``width_ms`` wide."""
+    """Maps job id -> due time (ms) and partition, grouped into buckets ``width_ms`` wide."""
 
     def __init__(self, width_ms: int = 1000) -> None:
         self._width = width_ms
         self._buckets: dict[int, dict[str, int]] = {}
         self._heap: list[int] = []
-        self._where: dict[str, int] = {}
+        # job id -> (bucket key, partition)
+        self._where: dict[str, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self._where)
 
-    def arm(self, job_id: str, due_ms: int | None) -> None:
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._where
+
+    def arm(self, job_id: str, due_ms: int | None, partition: int = 0) -> None:
         """Set (or, with ``None``, cancel) the job's due time."""
         self.cancel(job_id)
         if due_ms is None:
@@ -28,15 +37,15 @@ class TimeBuckets:
             bucket = self._buckets[key] = {}
             heapq.heappush(self._heap, key)
         bucket[job_id] = due_ms
-        self._where[job_id] = key
+        self._where[job_id] = (key, partition)
 
     def cancel(self, job_id: str) -> None:
-        key = self._where.pop(job_id, None)
-        if key is not None:
-            bucket = self._buckets[key]
+        where = self._where.pop(job_id, None)
+        if where is not None:
+            bucket = self._buckets[where[0]]
             del bucket[job_id]
             if not bucket:
-                del self._buckets[key]  # its heap key is dropped lazily
+                del self._buckets[where[0]]  # its heap key is dropped lazily
 
     def _first_key(self) -> int | None:
         while self._heap and self._heap[0] not in self._buckets:
@@ -49,21 +58,30 @@ class TimeBuckets:
 
     def pop_due(self, now_ms: int) -> list[str]:
         """Remove and return every job due at or before ``now_ms``, earliest first."""
-        fired: list[tuple[int, str]] = []
+        return [job for job, _ in self.pop_due_with_partitions(now_ms)]
+
+    def pop_due_with_partitions(self, now_ms: int) -> list[tuple[str, int]]:
+        """As ``pop_due``, each job with its partition."""
+        fired: list[tuple[int, str, int]] = []
         while (key := self._first_key()) is not None and key * self._width <= now_ms:
             bucket = self._buckets[key]
             ready = [(due, job) for job, due in bucket.items() if due <= now_ms]
-            for _, job in ready:
+            for due, job in ready:
                 del bucket[job]
-                del self._where[job]
-            fired.extend(ready)
+                fired.append((due, job, self._where.pop(job)[1]))
             if bucket:
                 break
             del self._buckets[key]
             heapq.heappop(self._heap)
         fired.sort()
-        return [job for _, job in fired]
+        return [(job, partition) for _, job, partition in fired]
 
     def drop(self, job_ids: list[str]) -> None:
         for job_id in job_ids:
             self.cancel(job_id)
+
+    def drop_partitions(self, partitions: Collection[int]) -> int:
+        """Cancel every job of ``partitions``; how many there were."""
+        gone = [job for job, (_, partition) in self._where.items() if partition in partitions]
+        self.drop(gone)
+        return len(gone)

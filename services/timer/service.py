@@ -3,6 +3,13 @@
 Each transaction holds the consumed offsets, the changelog writes of the entries they changed, and the events
 decided (``JobDue``, retries). So a crash, kill -9 included, either keeps all of a step or none of it: on restart
 the entries come back from the changelog and the inputs after the committed offsets are consumed again.
+
+Memory does not grow with the horizon (decision 0026): every entry lives in its partition's store on local disk
+(services/timer/store.py), a cache of the changelog written only after the transaction holding a change has
+committed, with the changelog offset it is complete through. RAM holds the uncommitted changes of the current step
+and the near window: the entries waking by ``loaded_until_ms`` (now + ``timer_near_window_s``), armed in time
+buckets, refilled from the store's wake index as time moves. A restart reads only the changelog past each
+partition's checkpoint (services/timer/store_restore.py).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from chronohook.clock import Clock, to_ms
 from chronohook.kafka.batches import take
@@ -24,14 +31,16 @@ from chronohook.kafka.dead_records import produce_dead_record
 from chronohook.kafka.records import Record, read_record, record_of
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
-from schemas import decode_event
-from schemas.changelog import Entry, decode_entry
+from schemas import changelog_codec, decode_event
+from schemas.changelog import Entry
 from schemas.events import Envelope, QueueSettingsChanged
 from services.timer.buckets import TimeBuckets
 from services.timer.domain import decide, fire_entry
 from services.timer.errors import TimerError
 from services.timer.queue_feed import QueueSettingsFeed
 from services.timer.queues import QueueBook, in_queue, wake_at
+from services.timer.store import Change, Checkpoint, EntryStore, Row, SqliteEntryStore, Waking
+from services.timer.store_restore import RestoreReport, changelog_delete_retention_ms, restore_partitions
 
 log = logging.getLogger("chronohook.timer")
 
@@ -47,7 +56,7 @@ COMMIT_DEADLINE_S = 15.0
 # QueueOutcome: keyed by a queue, it is counted for the queue's alerts in that key's partition, timer/alerts.py.)
 IGNORED_TYPES = frozenset(
     {"JobDue", "JobRetryScheduled", "CallbackDue", "CallbackRetryScheduled", "CallbackAbandoned"}
-    | {"JobRetryChainResolved"}
+    | {"JobRetryChainResolved", "JobScheduled", "OccurrencesMissed"}
     # Alerts: the timer's own decisions, and the destination (the executor's to look up at send time).
     | {"AlertRaised", "AlertDue", "AlertRetryScheduled", "AlertAbandoned", "AlertDestinationSet"}
     | {"AlertDestinationCleared"}
@@ -81,15 +90,20 @@ class Watchdog:
 
 
 class TimerService:
-    def __init__(self, settings: Settings, clock: Clock, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock, stop: threading.Event | None = None, store: EntryStore | None = None
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.stop = stop or threading.Event()
         self.topics = Topics.from_settings(settings)
         self.lead = timedelta(milliseconds=settings.timer_lead_ms)
-        self.entries: dict[str, Entry] = {}
-        self.partition_of: dict[str, int] = {}
+        self.store: EntryStore = store if store is not None else SqliteEntryStore(settings.timer_state_dir)
+        # The near window: entries waking by ``loaded_until_ms`` (and not held by a paused queue) are armed here.
         self.buckets = TimeBuckets(width_ms=1000)
+        self.window_ms = int(settings.timer_near_window_s * 1000)
+        self.refill_ms = int(settings.timer_refill_interval_s * 1000)
+        self.loaded_until_ms = to_ms(clock.now()) + self.window_ms
         self.owned: set[int] = set()
         self.producer: Any = None
         self.consumer: Any = None
@@ -97,12 +111,16 @@ class TimerService:
         # Every Recuro queue's settings in force, from the whole queue-settings topic (decision 0015).
         self.queues = QueueBook()
         self.queue_feed: QueueSettingsFeed | None = None
-        # Consumed but not yet committed: the entries changed, and whether any input is pending.
-        self._changed: dict[str, int] = {}
+        # Changed but not yet committed, by key: the partition and the new entry (None: gone). Reads see these first;
+        # the store gets them once their transaction has committed.
+        self.pending: dict[str, tuple[int, Entry | None]] = {}
         # Records set aside (input or changelog) and why: produced inside the next step's transaction.
         self._dead: list[tuple[Record, BaseException]] = []
         self._uncommitted = False
         self._last_commit = time.monotonic()
+        # What each assignment's restore read (tests and the log say whether it was a delta or a rebuild).
+        self.restores: list[RestoreReport] = []
+        self._retention_ms: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -125,70 +143,66 @@ class TimerService:
             self.consumer.close()
             self.queue_feed.close()
             self.producer.flush(10)
+            for partition in list(self.owned):
+                self.store.close(partition)
 
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
         self._restore(numbers - self.owned)
         self.owned |= numbers
-        log.info("timer owns partitions %s with %d pending jobs", sorted(self.owned), len(self.entries))
+        log.info("timer owns partitions %s with %d entries in its near window", sorted(self.owned), len(self.buckets))
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
-        gone = [job for job, p in self.partition_of.items() if p in numbers]
-        for job in gone:
-            self.entries.pop(job, None)
-            self.partition_of.pop(job, None)
-        self.buckets.drop(gone)
-        self.owned -= numbers
-        # Their uncommitted input goes too: its offsets were never committed, so the new owner reads it again.
-        self._changed = {job: p for job, p in self._changed.items() if p not in numbers}
+        self.buckets.drop_partitions(numbers)
+        # Their uncommitted changes go too: the input's offsets were never committed, so the new owner reads it again.
+        self.pending = {key: change for key, change in self.pending.items() if change[0] not in numbers}
         self._dead = [(record, why) for record, why in self._dead if record.partition not in numbers]
+        # The files stay: taken back later, a partition reads only the changelog past its checkpoint (decision 0026).
+        for partition in numbers & self.owned:
+            self.store.close(partition)
+        self.owned -= numbers
 
     def _restore(self, partitions: set[int]) -> None:
-        """Reload the entries of newly owned partitions from the changelog, to its end."""
+        """Bring the stores of newly owned partitions up to the changelog's end, then arm their near entries."""
         if not partitions:
             return
-        restorer = Consumer(consumer_config(self.settings, f"{GROUP}-restore", **{"enable.partition.eof": True}))
-        try:
-            tps = []
-            for p in partitions:
-                low, high = restorer.get_watermark_offsets(TopicPartition(self.topics.timer_state, p), timeout=10)
-                if high > low:
-                    tps.append(TopicPartition(self.topics.timer_state, p, low))
-            if not tps:
-                return
-            restorer.assign(tps)
-            remaining = {tp.partition for tp in tps}
-            while remaining:
-                msg = restorer.poll(1.0)
-                if msg is None:
-                    continue
-                err = msg.error()
-                if err is not None and err.code() == KafkaError._PARTITION_EOF:
-                    remaining.discard(msg.partition() or 0)
-                    continue
-                try:
-                    record = read_record(msg)
-                except KafkaException as exc:
-                    raise TimerError(f"restoring the changelog failed: {exc}") from exc
-                if record is None:
-                    continue
-                self._restore_one(record)
-        finally:
-            restorer.close()
+        if self._retention_ms is None:
+            self._retention_ms = changelog_delete_retention_ms(self.settings, self.topics.timer_state)
+        reports = restore_partitions(
+            self.settings,
+            self.store,
+            self.topics.timer_state,
+            partitions,
+            retention_ms=self._retention_ms,
+            now_ms=to_ms(self.clock.now()),
+            read=self._read_changelog_record,
+        )
+        self.restores.extend(reports)
+        for report in reports:
+            log.info(
+                "restored partition %d by %s: %d changelog records read from offset %d to %d in %.2f s",
+                report.partition, report.mode, report.records, report.start, report.end, report.seconds,
+            )  # fmt: skip
+        for partition in partitions:
+            self._arm_waking(partition, self.store.waking(partition, None, self.loaded_until_ms))
 
-    def _restore_one(self, record: Record) -> None:
-        """One changelog record; one that does not read as an entry is set aside and its job skipped, since a
-        changelog the timer cannot restore past would stop its partitions for good."""
+    def _read_changelog_record(self, record: Record) -> Change | None:
+        """One changelog record as a change to its partition's store; one that does not read as an entry is set
+        aside and its key skipped (None), since a changelog the timer cannot restore past would stop its partitions
+        for good."""
         try:
             if record.key is None:
                 raise TimerError("a changelog record without a job id")
-            job_id = record.key.decode()
-            entry = None if record.value is None else decode_entry(record.value)
-        except (TimerError, ValueError) as exc:  # ValueError: pydantic's ValidationError, UnicodeDecodeError
+            key = record.key.decode()
+            if record.value is None:
+                return key, None
+            version = changelog_codec.version_of(record.headers)
+            entry = changelog_codec.decode(record.value, version)
+        except (TimerError, ValueError) as exc:  # ValueError: the codec's errors, UnicodeDecodeError
             self._dead.append((record, exc))
-            return
-        self._put(job_id, record.partition, entry)
+            return None
+        return key, Row.of(entry, record.value if version == changelog_codec.CURRENT_VERSION else None)
 
     # -- one step ----------------------------------------------------------------------------------------------
     def step(self) -> None:
@@ -204,55 +218,81 @@ class TimerService:
             self._take_queue_settings(self.queue_feed.take())
         out: list[Envelope] = []
         now = self.clock.now()
+        now_ms = to_ms(now)
+        if now_ms + self.window_ms - self.loaded_until_ms >= self.refill_ms:
+            self._refill(now_ms + self.window_ms)
         for msg in messages:
-            self._consume_one(msg, now, self._changed, out)
+            self._consume_one(msg, now, out)
         self._uncommitted = self._uncommitted or bool(messages)
-        for job_id in self.buckets.pop_due(to_ms(now + self.lead)):
-            entry = self.entries.get(job_id)
+        for key, partition in self.buckets.pop_due_with_partitions(to_ms(now + self.lead)):
+            entry = self._get(key, partition)
             if entry is None:
                 continue
-            partition = self.partition_of[job_id]  # before _put: an entry that fired its last (a purge) goes
             new, emitted = fire_entry(entry, now, self.lead, self.queues.settings_for)
-            self._put(job_id, partition, new)
-            self._changed[job_id] = partition
+            self._put(key, partition, new)
             out.extend(emitted)
         # Events out (due jobs, retries) are committed at once. Input that only arms later timers may wait up to
         # INPUT_COMMIT_INTERVAL to share a transaction: one per poll cost the broker most of its CPU under load.
-        pending = self._uncommitted or bool(self._changed) or bool(self._dead)
+        pending = self._uncommitted or bool(self.pending) or bool(self._dead)
         if out or (pending and time.monotonic() - self._last_commit >= INPUT_COMMIT_INTERVAL):
-            self._commit(self._uncommitted, self._changed, out)
-            self._changed, self._uncommitted, self._dead = {}, False, []
+            self._commit(self._uncommitted, out)
+            self._uncommitted, self._dead = False, []
             self._last_commit = time.monotonic()
 
-    def _consume_one(self, msg: Message, now: datetime, changed: dict[str, int], out: list[Envelope]) -> None:
+    def _consume_one(self, msg: Message, now: datetime, out: list[Envelope]) -> None:
         record = read_record(msg)  # a consumer error (not the record's) still stops the timer: it is restarted
         if record is None or record.type in IGNORED_TYPES:
             return
+        partition = record.partition
         try:
             event = decode_event(record.value or b"")
             # The job's entry, and its callbacks' entries (keyed by callback id, in the job's partition).
             # The queues' settings in force: a failed run's retries, and a dead letter's retention, follow them.
-            changes, emitted = decide(self.entries.get, event, now, self.queues.settings_for)
+            changes, emitted = decide(lambda key: self._get(key, partition), event, now, self.queues.settings_for)
         except Exception as exc:
             # Whatever a record makes the pure fold raise is that record's fault, and nothing changed: it goes aside
             # in this step's transaction, with the offsets.
             self._dead.append((record, exc))
             return
         for key, new in changes.items():
-            self._put(key, record.partition, new)
-            changed[key] = record.partition
+            self._put(key, partition, new)
         out.extend(emitted)
 
-    def _put(self, job_id: str, partition: int, entry: Entry | None) -> None:
-        if entry is None:
-            self.entries.pop(job_id, None)
-            self.partition_of.pop(job_id, None)
-            self.buckets.cancel(job_id)
-            return
-        self.entries[job_id] = entry
-        self.partition_of[job_id] = partition
-        wake = wake_at(entry, self.queues.settings_for)  # None while its queue is paused
-        self.buckets.arm(job_id, None if wake is None else to_ms(wake))
+    def _get(self, key: str, partition: int) -> Entry | None:
+        """The entry as this step sees it: an uncommitted change first, else the partition's store (a point read)."""
+        change = self.pending.get(key)
+        if change is not None:
+            return change[1]
+        row = self.store.get(partition, key)
+        return None if row is None else row.entry()
+
+    def _put(self, key: str, partition: int, entry: Entry | None) -> None:
+        self.pending[key] = (partition, entry)
+        wake = None if entry is None else wake_at(entry, self.queues.settings_for)  # None while its queue is paused
+        wake_ms = None if wake is None else to_ms(wake)
+        # Armed only inside the near window; a later one is loaded by the refill that reaches it.
+        self.buckets.arm(key, wake_ms if wake_ms is not None and wake_ms <= self.loaded_until_ms else None, partition)
+
+    def _refill(self, until_ms: int) -> None:
+        """Slide the near window to ``until_ms``: arm what wakes in (loaded_until_ms, until_ms], from the stores'
+        wake index and from the uncommitted changes (which the stores do not have yet)."""
+        after = self.loaded_until_ms
+        for partition in self.owned:
+            self._arm_waking(partition, self.store.waking(partition, after, until_ms))
+        for key, (partition, entry) in self.pending.items():
+            wake = None if entry is None else wake_at(entry, self.queues.settings_for)
+            if wake is not None and after < to_ms(wake) <= until_ms:
+                self.buckets.arm(key, to_ms(wake), partition)
+        self.loaded_until_ms = until_ms
+
+    def _arm_waking(self, partition: int, waking: list[Waking]) -> None:
+        settings_for = self.queues.settings_for
+        for w in waking:
+            if w.key in self.pending:
+                continue  # its uncommitted change decided its arming already
+            if w.queue is not None and not settings_for(*w.queue).is_active:
+                continue  # held while its queue is paused
+            self.buckets.arm(w.key, w.wake_ms, partition)
 
     def _take_queue_settings(self, records: list[Record]) -> None:
         """New queue settings in force; a resumed queue's held jobs are armed again (overdue ones fire at once, in
@@ -268,22 +308,49 @@ class TimerService:
                 self._dead.append((record, exc))
                 continue
             if self.queues.apply(event):
-                for job_id, entry in self.entries.items():
-                    if in_queue(entry, event.tenant, event.queue):
-                        wake = entry.wake_at()
-                        self.buckets.arm(job_id, None if wake is None else to_ms(wake))
+                # Rare (a resume): the queue's entries from each store's queue index, those in the near window armed.
+                for partition in self.owned:
+                    near = [w for w in self.store.in_queue(partition, event.tenant, event.queue)]
+                    self._arm_waking(partition, [w for w in near if w.wake_ms <= self.loaded_until_ms])
+                for key, (partition, entry) in self.pending.items():
+                    if entry is not None and in_queue(entry, event.tenant, event.queue):
+                        self._put(key, partition, entry)
 
-    def _commit(self, consumed: bool, changed: dict[str, int], out: list[Envelope]) -> None:
+    def _commit(self, consumed: bool, out: list[Envelope]) -> None:
+        rows = [
+            (key, partition, None if entry is None else Row.of(entry))
+            for key, (partition, entry) in self.pending.items()
+        ]
         with self.watchdog:
-            self._commit_now(consumed, changed, out)
+            delivered = self._commit_now(consumed, rows, out)
+        self.pending = {}
+        self._save(rows, delivered)
 
-    def _commit_now(self, consumed: bool, changed: dict[str, int], out: list[Envelope]) -> None:
+    def _commit_now(
+        self, consumed: bool, rows: list[tuple[str, int, Row | None]], out: list[Envelope]
+    ) -> dict[int, int]:
+        """One transaction: the changed entries, the events decided, the records set aside, the consumed offsets.
+        Returns the last changelog offset written per partition, from the delivery reports."""
         p = self.producer
+        delivered: dict[int, int] = {}
+
+        def report(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                part, offset = msg.partition(), msg.offset()
+                if part is not None and offset is not None and offset > delivered.get(part, -1):
+                    delivered[part] = offset
+
         p.begin_transaction()
-        for job_id, partition in changed.items():
-            entry = self.entries.get(job_id)
-            value = None if entry is None else entry.model_dump_json().encode()
-            p.produce(self.topics.timer_state, value, key=job_id.encode(), partition=partition)
+        version = changelog_codec.headers()
+        for job_id, partition, row in rows:
+            p.produce(
+                self.topics.timer_state,
+                None if row is None else row.value,
+                key=job_id.encode(),
+                partition=partition,
+                headers=version,
+                on_delivery=report,
+            )
         for event in out:
             key, value, headers = record_of(event)
             p.produce(self.topics.events, value, key=key, headers=headers)
@@ -295,6 +362,24 @@ class TimerService:
                 [tp for tp in positions if tp.offset >= 0], self.consumer.consumer_group_metadata(), 30
             )
         p.commit_transaction(30)
+        # Every record of a committed transaction was delivered; serve any report not yet handed to us.
+        p.poll(0)
+        return delivered
+
+    def _save(self, rows: list[tuple[str, int, Row | None]], delivered: dict[int, int]) -> None:
+        """Committed changes into the partitions' stores, each with its new checkpoint: past the last changelog
+        record this transaction wrote there (without a delivery report, the checkpoint stays where it was: a restore
+        then reads a little more, never less)."""
+        by_partition: dict[int, list[Change]] = {}
+        for key, partition, row in rows:
+            by_partition.setdefault(partition, []).append((key, row))
+        now_ms = to_ms(self.clock.now())
+        for partition, changes in by_partition.items():
+            if partition not in self.owned:
+                continue
+            last = delivered.get(partition)
+            checkpoint = None if last is None else Checkpoint(last + 1, now_ms)
+            self.store.write(partition, changes, checkpoint)
 
 
 def serve(settings: Settings, clock: Clock) -> None:

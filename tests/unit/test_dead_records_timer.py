@@ -74,12 +74,28 @@ class FakeConsumer:
 
 
 @dataclass
+class Delivered:
+    """What a delivery report tells: where the record landed."""
+
+    _partition: int
+    _offset: int
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+@dataclass
 class FakeTransactionalProducer:
-    """Keeps each committed transaction's records and offsets."""
+    """Keeps each committed transaction's records and offsets; reports each record delivered at commit, at the next
+    offset of its topic partition, as librdkafka does once ``commit_transaction`` returns."""
 
     open: list[tuple[str, Any, dict[str, Any]]] | None = None
     offsets: list[TopicPartition] = field(default_factory=list)
     committed: list[list[tuple[str, Any, dict[str, Any]]]] = field(default_factory=list)
+    ends: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def begin_transaction(self) -> None:
         self.open = []
@@ -93,14 +109,27 @@ class FakeTransactionalProducer:
 
     def commit_transaction(self, _timeout: float) -> None:
         assert self.open is not None
+        for topic, _, kwargs in self.open:
+            where = (topic, kwargs.get("partition", 0))
+            offset = self.ends.get(where, 0)
+            self.ends[where] = offset + 2  # a record, then the transaction's marker
+            if kwargs.get("on_delivery") is not None:
+                kwargs["on_delivery"](None, Delivered(where[1], offset))
         self.committed.append(self.open)
         self.open = None
+
+    def poll(self, _timeout: float) -> int:
+        return 0
 
 
 def timer(tmp_path: Path, waiting: list[Msg]) -> tuple[TimerService, FakeTransactionalProducer]:
     service = TimerService(Settings(data_dir=tmp_path, topic_prefix="p"), FixedClock(T0))
     producer = FakeTransactionalProducer()
     service.consumer, service.producer = FakeConsumer(waiting), producer
+    # As an assignment leaves it: partitions 0 and 1 owned, their stores open.
+    for partition in (0, 1):
+        service.store.open(partition)
+        service.owned.add(partition)
     return service, producer
 
 
@@ -134,21 +163,26 @@ def test_an_unreadable_input_record_goes_aside_in_the_steps_transaction(tmp_path
     )  # fmt: skip
     assert info.reason.startswith("CodecError")
     assert producer.offsets == [TopicPartition("p.job-events", 0, 3)]
-    assert "job_ok" in service.entries
+    # And, the transaction committed, the good job's entry is in its partition's store with the checkpoint past it
+    assert service.pending == {}
+    assert service.store.get(0, "job_ok") is not None and service.store.get(0, "job_bad") is None
+    checkpoint = service.store.checkpoint(0)
+    assert checkpoint is not None and checkpoint.offset == 1
 
 
 def test_an_unreadable_changelog_record_is_skipped_and_set_aside_at_the_next_step(tmp_path: Path) -> None:
     # Given a changelog record that is not an entry, and one without a job id
     service, producer = timer(tmp_path, [])
-    service._restore_one(Record("p.timer-state", 1, 7, b"job_x", b"\xff not an entry", None))
-    service._restore_one(Record("p.timer-state", 1, 8, None, b"{}", None))
+    read = service._read_changelog_record
+    assert read(Record("p.timer-state", 1, 7, b"job_x", b"\xff not an entry", None)) is None
+    assert read(Record("p.timer-state", 1, 8, None, b"{}", None)) is None
 
     # When the timer steps with no input
     service._last_commit -= 1
     service.step()
 
     # Then no entry came back, both records are set aside in a transaction, and no offsets were sent for them
-    assert service.entries == {}
+    assert service.store.count(1) == 0 and service.pending == {}
     [transaction] = producer.committed
     assert [DeadRecord.from_headers(kw["headers"]).source_offset for _, _, kw in transaction] == [7, 8]
     assert producer.offsets == []
