@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections import Counter
 
 from tests.conftest import Stack
@@ -37,12 +39,42 @@ def _all_completed_once(stack: Stack, ids: list[int]) -> None:
             assert len(job["runs"]) == 1, f"{url} has {len(job['runs'])} runs recorded"
 
 
+def _restores(stack: Stack) -> list[tuple[str, int]]:
+    """Each restore the timer logged: delta or rebuild, and how many changelog records it read."""
+    text = (stack.data_dir / "logs" / "timer.log").read_text(errors="replace")
+    return [(mode, int(n)) for mode, n in re.findall(r"restored partition \d+ by (\w+): (\d+) changelog records", text)]
+
+
+def _stored(stack: Stack, marker: str) -> int:
+    """Entries in the timer's partition files whose request goes to a path holding ``marker``."""
+    total = 0
+    for path in (stack.data_dir / "timer" / stack.settings.topic_prefix).glob("*.sqlite"):
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            (n,) = conn.execute(
+                "SELECT count(*) FROM entries WHERE CAST(value AS TEXT) LIKE ?", (f"%{marker}%",)
+            ).fetchone()
+            total += n
+    return total
+
+
 def test_timer_kill_9_loses_no_pending_job(stack: Stack, receiver: Receiver) -> None:
-    # Given jobs pending for a few seconds
+    # Given jobs pending for a few seconds, committed and saved in the timer's partition files
     ids = _push(stack, receiver, "timer-crash", delay=4)
+    eventually(lambda: _stored(stack, "/timer-crash/") == JOBS, what="the pending jobs in the timer's files")
+    restores_before = len(_restores(stack))
     # When the timer is killed with SIGKILL (the supervisor restarts it)
     _kill_and_wait_restart(stack, "timer")
-    # Then every pending job is still delivered, exactly once
+
+    # Then the new timer restores each partition from its file plus the changelog past its checkpoint: a delta
+    # shorter than the jobs pending (they are on disk already), not the whole changelog
+    def new_restores() -> list[tuple[str, int]] | None:
+        found = _restores(stack)[restores_before:]
+        return found if len(found) == 3 else None
+
+    after = eventually(new_restores, what="the restarted timer's 3 restores")
+    assert {mode for mode, _ in after} == {"delta"}, after
+    assert sum(n for _, n in after) < JOBS, after
+    # And every pending job is still delivered, exactly once
     receiver.wait_for(lambda q: q.path.startswith("/timer-crash/"), count=JOBS, timeout=60)
     seen = Counter(q.path for q in receiver.matching(lambda q: q.path.startswith("/timer-crash/")))
     assert set(seen) == {f"/timer-crash/{i}" for i in range(JOBS)}
