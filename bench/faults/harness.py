@@ -18,13 +18,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Message
 
 from bench.faults.analysis import BIN_MS, ON_TIME_NS, Delivery, bins, first_deliveries, parse_path, window
+from bench.faults.once import (
+    DueTally,
+    WebhookCheck,
+    count_due,
+    due_tally,
+    event_type,
+    job_key,
+    read_topic,
+    webhook_check,
+)
+from bench.toolkit.jobs import Planned, create
 from bench.toolkit.load import LoadGenerator, LoadResult
-from bench.toolkit.receiver import RecordingReceiver
+from bench.toolkit.receiver import Arrival, RecordingReceiver
 from bench.toolkit.stack import BenchStack
-from chronohook.kafka.topics import Topics
 from chronohook.settings import Settings
 from schemas import decode_event
 from schemas.events import JobPushed
@@ -34,6 +44,13 @@ BROKER = "broker"
 DELAYS_S = (1, 2)  # each job is due 1 or 2 s after its creation: some are always pending in the timer
 LEAD_S = 6.0  # steady load before the first fault
 KILL_GAP_S = 12.0  # from one kill to the next fault: room even for a consumer group's 10 s session timeout
+# The short form's timer and executor kills, 10 s apart so that its three (timer, executor, timer) fall within the
+# burst's ~25 s; recovery from each was measured at 0-3.5 s.
+SHORT_KILL_GAP_S = 10.0
+PROJECTOR_GAP_S = 6.0  # the projector is off the delivery path: its recovery bound is 5 s
+# The short form's burst: jobs created in batches before the load, due evenly over the timer, executor and timer
+# kills, so each kill lands among ~115 jobs falling due a second.
+SHORT_BURST = 3000
 BROKER_GAP_S = 45.0  # the broker takes seconds to stop and start, then every service reconnects or restarts
 LONG_ROUNDS = 3
 SHORT_RATE = 10.0
@@ -58,6 +75,16 @@ class Fault:
 
 
 @dataclass
+class OnceReport:
+    """Exactly-once evidence over every job of the run (steady load and burst); see ``bench/faults/once.py``."""
+
+    due: DueTally
+    webhook: WebhookCheck
+    burst: int = 0  # burst jobs created (all answered 201)
+    burst_lost: list[int] = field(default_factory=list)  # burst seqs never delivered
+
+
+@dataclass
 class FaultReport:
     jobs: int  # bodies offered
     accepted: int  # answered 201
@@ -77,6 +104,7 @@ class FaultReport:
     load: dict[str, Any] = field(default_factory=dict)
     lost_history: dict[int, list[str]] = field(default_factory=dict)  # seq -> event types in the log
     workdir: str = ""
+    once: OnceReport | None = None
 
     @property
     def duplicates_per_10k(self) -> float:
@@ -92,6 +120,8 @@ class Plan:
     rate: float
     steps: tuple[tuple[str, float], ...]  # (target, seconds until the next fault or the end of the load)
     lead_s: float = LEAD_S
+    burst: int = 0  # jobs created in batches before the load, due evenly over burst_span_s (from the load's start)
+    burst_span_s: tuple[float, float] = (0.0, 0.0)
 
     @property
     def load_seconds(self) -> float:
@@ -102,15 +132,22 @@ class Plan:
         return math.ceil(self.rate * self.load_seconds)
 
 
-def plan(*, short: bool, rate: float | None = None, kill_gap_s: float | None = None) -> Plan:
-    """Short: one kill of each service, then one broker restart. Long: three rounds, the broker restarted after
-    the first, so later kills also meet services that went through a broker restart."""
-    kill_gap = kill_gap_s or KILL_GAP_S
-    kills = tuple((s, kill_gap) for s in SERVICES)
+def plan(*, short: bool, rate: float | None = None, kill_gap_s: float | None = None, burst: int | None = None) -> Plan:
+    """Short: the timer, the executor and the timer again killed 10 s apart while a burst of jobs falls due, then
+    the projector, the ingest and one broker restart. Long: three rounds of one kill each, the broker restarted after
+    the first, so later kills also meet services that went through a broker restart; no burst unless asked."""
     broker = ((BROKER, BROKER_GAP_S),)
     if short:
-        return Plan(rate or SHORT_RATE, kills + broker)
-    return Plan(rate or LONG_RATE, kills + broker + kills * (LONG_ROUNDS - 1))
+        gap = kill_gap_s or SHORT_KILL_GAP_S
+        steps: tuple[tuple[str, float], ...] = (("timer", gap), ("executor", gap), ("timer", gap))
+        steps += (("projector", PROJECTOR_GAP_S),)
+        steps += (("ingest", kill_gap_s or KILL_GAP_S), *broker)
+        span = (LEAD_S - 2, LEAD_S + 2 * gap + 4)  # the first job due 2 s before the first kill, the last 4 s after
+        return Plan(rate or SHORT_RATE, steps, burst=SHORT_BURST if burst is None else burst, burst_span_s=span)
+    kill_gap = kill_gap_s or KILL_GAP_S
+    kills = tuple((s, kill_gap) for s in SERVICES)
+    span = (LEAD_S - 2, LEAD_S + 2 * kill_gap + 4)
+    return Plan(rate or LONG_RATE, kills + broker + kills * (LONG_ROUNDS - 1), burst=burst or 0, burst_span_s=span)
 
 
 def run_faults(
@@ -121,14 +158,16 @@ def run_faults(
     seed: int = 1,
     api_workers: int = 1,
     kill_gap_s: float | None = None,
+    burst: int | None = None,
     drain_s: float = DRAIN_S,
     progress: Progress | None = None,
 ) -> FaultReport:
     """Start a stack in ``workdir``, run the plan, and count. Every process started here is stopped on return."""
-    the_plan = plan(short=short, rate=rate, kill_gap_s=kill_gap_s)
+    the_plan = plan(short=short, rate=rate, kill_gap_s=kill_gap_s, burst=burst)
     say: Progress = progress or (lambda _msg: None)
     rng = random.Random(seed)
     tag = f"f{secrets.token_hex(3)}"
+    burst_tag = f"{tag}b"
     started = time.monotonic()
     with RecordingReceiver() as receiver, LoadGenerator() as gen, BenchStack(workdir, api_workers=api_workers) as stack:
         say(f"stack up in {time.monotonic() - started:.0f} s; {the_plan.jobs} jobs at {the_plan.rate:g}/s, tag {tag}")
@@ -138,16 +177,24 @@ def run_faults(
         receiver.wait_for_count(2, 60)
         receiver.take()
 
-        t0_ns = time.time_ns() + 500_000_000
+        # Time for the burst's batches (well under a second each) before the load starts.
+        t0_ns = time.time_ns() + (500_000_000 if not the_plan.burst else 4_000_000_000)
+        burst_plan = _burst(the_plan, t0_ns)
+        if burst_plan:
+            took = create(gen, stack.base_url, stack.auth, receiver, burst_tag, burst_plan)
+            say(f"burst: {len(burst_plan)} jobs created in {took:.1f} s, due from {the_plan.burst_span_s[0]:g} s")
         delays = [rng.choice(DELAYS_S) for _ in range(the_plan.jobs)]
         due_ms = [(t0_ns + round(i * 1e9 / the_plan.rate)) // 1_000_000 + d * 1000 for i, d in enumerate(delays)]
         bodies = [_body(tag, receiver.url(f"/b/{tag}/{i}/{due_ms[i]}"), delays[i]) for i in range(the_plan.jobs)]
+        seen: list[Arrival] = []
         arrivals: list[tuple[int, str]] = []
 
         def drain() -> None:
-            arrivals.extend((a.at_ns, a.path) for a in receiver.take())
+            taken = receiver.take()
+            seen.extend(taken)
+            arrivals.extend((a.at_ns, a.path) for a in taken)
 
-        _sleep_until(t0_ns, drain)
+        sleep_until(t0_ns, drain)
         future = gen.start(
             url,
             bodies,
@@ -162,7 +209,7 @@ def run_faults(
         ingest_names = sorted(n for n in stack.supervisor.children if n.startswith("ingest"))
         ingest_kills = 0
         for target, gap in the_plan.steps:
-            _sleep_until(t0_ns + int(at_s * 1e9), drain)
+            sleep_until(t0_ns + int(at_s * 1e9), drain)
             if target == BROKER:
                 fault = _restart_broker(stack)
             else:
@@ -181,14 +228,20 @@ def run_faults(
         last_due_ns = max(due_ms) * 1_000_000
         deadline_ns = max(time.time_ns(), last_due_ns) + int(drain_s * 1e9)
         delivered: set[int] = set()
+        burst_delivered: set[int] = set()
         while time.time_ns() < deadline_ns:
             drain()
             delivered |= {p[0] for _, path in arrivals if (p := parse_path(path, tag)) is not None}
-            if accepted <= delivered:
+            burst_delivered |= {p[0] for _, path in arrivals if (p := parse_path(path, burst_tag)) is not None}
+            if accepted <= delivered and len(burst_delivered) == len(burst_plan):
                 break
             time.sleep(0.2)
         drain()
-        log = read_log(stack.settings, tag)
+        log = read_log(stack.settings, (tag, burst_tag))
+        once = once_of_run(stack.settings, log, seen, (tag, burst_tag))
+        once.burst = len(burst_plan)
+        once.burst_lost = sorted({p.seq for p in burst_plan} - burst_delivered)
+        say(f"log read; JobDue: {once.due.committed} committed, {once.due.uncommitted} read uncommitted")
 
     report = analyse(
         tag=tag,
@@ -203,14 +256,33 @@ def run_faults(
     )
     report.seconds = time.monotonic() - started
     report.workdir = str(workdir)
+    report.once = once
     return report
+
+
+def _burst(the_plan: Plan, t0_ns: int) -> list[Planned]:
+    first_s, last_s = the_plan.burst_span_s
+    step_s = (last_s - first_s) / max(1, the_plan.burst)
+    return [Planned(i, (t0_ns + round((first_s + i * step_s) * 1e9)) // 1_000_000) for i in range(the_plan.burst)]
+
+
+def once_of_run(settings: Settings, log: LogSummary, seen: list[Arrival], tags: tuple[str, ...]) -> OnceReport:
+    """JobDue per occurrence, read committed and uncommitted, and the webhook ids the receiver saw."""
+    jobs = set(log.scheduled_ns)
+    committed, error = count_due(settings, jobs, isolation="read_committed")
+    uncommitted, error_all = count_due(settings, jobs, isolation="read_uncommitted")
+    ours = [(a.path, a.webhook_id) for a in seen if any(parse_path(a.path, t) is not None for t in tags)]
+    return OnceReport(
+        due_tally(jobs, committed, uncommitted, "; ".join(e for e in (log.error, error, error_all) if e)),
+        webhook_check(ours, log.jobs_of_path),
+    )
 
 
 def _body(queue: str, url: str, delay: int) -> bytes:
     return f'{{"queue":"{queue}","url":"{url}","delay":{delay}}}'.encode()
 
 
-def _sleep_until(when_ns: int, tick: Callable[[], None]) -> None:
+def sleep_until(when_ns: int, tick: Callable[[], None]) -> None:
     while (left := when_ns - time.time_ns()) > 0:
         tick()
         time.sleep(min(0.5, left / 1e9))
@@ -258,59 +330,36 @@ class LogSummary:
     """What the job log holds for this run's jobs (read committed, after the run)."""
 
     pushed_ns: list[int] = field(default_factory=list)  # CreateTime of each JobPushed: when the ingest appended it
-    jobs_of_seq: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    jobs_of_seq: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))  # the steady load's
+    jobs_of_path: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # every tag's
     scheduled_ns: dict[str, int] = field(default_factory=dict)  # job id -> scheduled_at
     types: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # job id -> event types
     error: str = ""
 
 
-def read_log(settings: Settings, tag: str, timeout: float = 60.0) -> LogSummary:
-    topic = Topics.from_settings(settings).events
+def read_log(settings: Settings, tags: tuple[str, ...]) -> LogSummary:
+    """The run's jobs in the log; ``tags[0]`` is the steady load's (its CreateTimes and seqs are kept apart)."""
     summary = LogSummary()
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"bench-faults-{tag}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-        }
-    )
-    try:
-        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        remaining = set(partitions)
-        deadline = time.monotonic() + timeout
-        marker = f"/b/{tag}/"
-        while remaining and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.5):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        remaining.discard(msg.partition())
-                        continue
-                    raise KafkaException(err)
-                key = msg.key()
-                job_id = key.decode() if isinstance(key, bytes) else str(key)
-                event_type = dict(msg.headers() or []).get("type", b"")
-                event_type = event_type.decode() if isinstance(event_type, bytes) else str(event_type)
-                if event_type == "JobPushed":
-                    event = decode_event(msg.value() or b"")
-                    assert isinstance(event, JobPushed)
-                    parsed = parse_path(urlsplit(event.request.url).path, tag)
-                    if parsed is None or marker not in event.request.url:
-                        continue
-                    summary.pushed_ns.append(msg.timestamp()[1] * 1_000_000)
-                    summary.jobs_of_seq[parsed[0]].append(job_id)
-                    summary.scheduled_ns[job_id] = int(event.scheduled_at.timestamp() * 1e9)
-                if job_id in summary.scheduled_ns:
-                    summary.types[job_id].append(event_type)
-        if remaining:
-            summary.error = f"partitions {sorted(remaining)} not read to the end within {timeout:.0f} s"
-    except KafkaException as exc:
-        summary.error = str(exc)
-    finally:
-        consumer.close()
+
+    def on_message(msg: Message) -> None:
+        job_id = job_key(msg)
+        kind = event_type(msg)
+        if kind == "JobPushed":
+            event = decode_event(msg.value() or b"")
+            assert isinstance(event, JobPushed)
+            path = urlsplit(event.request.url).path
+            parsed = {t: p for t in tags if (p := parse_path(path, t)) is not None}
+            if not parsed:
+                return
+            if tags[0] in parsed:
+                summary.pushed_ns.append(msg.timestamp()[1] * 1_000_000)
+                summary.jobs_of_seq[parsed[tags[0]][0]].append(job_id)
+            summary.jobs_of_path[path].append(job_id)
+            summary.scheduled_ns[job_id] = int(event.scheduled_at.timestamp() * 1e9)
+        if job_id in summary.scheduled_ns:
+            summary.types[job_id].append(kind)
+
+    summary.error = read_topic(settings, on_message, isolation="read_committed")
     return summary
 
 
@@ -386,4 +435,5 @@ def analyse(
     )
 
 
-__all__ = ["ON_TIME_NS", "RECOVERY_BOUND_S", "Delivery", "Fault", "FaultReport", "Plan", "plan", "run_faults"]
+__all__ = ["ON_TIME_NS", "RECOVERY_BOUND_S", "Delivery", "Fault", "FaultReport", "OnceReport", "Plan", "plan"]
+__all__ += ["Progress", "once_of_run", "read_log", "run_faults", "sleep_until"]

@@ -1,4 +1,4 @@
-"""A recording HTTP receiver in its own process: answers ``200`` at once and notes (arrival time, path).
+"""A recording HTTP receiver in its own process: answers ``200`` at once and notes (arrival time, path, webhook-id).
 
 Benchmarks encode what they need to know in the path (``/b/<tag>/<seq>/<due_ms>``), so the receiver stays
 a few lines of ``asyncio.Protocol`` and its cost per request is near the floor of what Python can do.
@@ -27,6 +27,7 @@ LIFETIME_S = 6 * 3600.0
 class Arrival:
     at_ns: int  # time.time_ns() when the request was complete
     path: str
+    webhook_id: str = ""  # the Standard Webhooks header: the same on every delivery of one occurrence
 
     @property
     def parts(self) -> list[str]:
@@ -34,7 +35,7 @@ class Arrival:
 
 
 class _Recording(asyncio.Protocol):
-    def __init__(self, log: list[tuple[int, str]]) -> None:
+    def __init__(self, log: list[tuple[int, str, str]]) -> None:
         self._buf = bytearray()
         self._log = log
         self._transport: asyncio.Transport | None = None
@@ -54,8 +55,9 @@ class _Recording(asyncio.Protocol):
             if head_end < 0:
                 break
             head = bytes(buf[:head_end])
+            lower = head.lower()
             try:
-                length = content_length(head.lower())
+                length = content_length(lower)
             except ValueError:
                 transport.close()
                 return
@@ -64,7 +66,8 @@ class _Recording(asyncio.Protocol):
                 break
             del buf[:total]
             line = head.split(b"\r\n", 1)[0].split(b" ")
-            self._log.append((time.time_ns(), line[1].decode("latin-1") if len(line) > 1 else ""))
+            path = line[1].decode("latin-1") if len(line) > 1 else ""
+            self._log.append((time.time_ns(), path, _webhook_id(head, lower)))
             answers += 1
         if answers:
             transport.write(RESPONSE * answers)
@@ -73,12 +76,22 @@ class _Recording(asyncio.Protocol):
         self._transport = None
 
 
+def _webhook_id(head: bytes, lower: bytes) -> str:
+    """The ``webhook-id`` header's value as sent (case kept), or "" when the request has none."""
+    start = lower.find(b"\r\nwebhook-id:")
+    if start < 0:
+        return ""
+    start += len(b"\r\nwebhook-id:")
+    end = head.find(b"\r\n", start)
+    return head[start : end if end >= 0 else len(head)].strip().decode("latin-1")
+
+
 def _serve(conn: Connection, cpu: int | None) -> None:
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
     import uvloop
 
-    log: list[tuple[int, str]] = []
+    log: list[tuple[int, str, str]] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -138,7 +151,7 @@ class RecordingReceiver:
     def take(self) -> list[Arrival]:
         """Every arrival since the last ``take``, in arrival order."""
         self._conn.send("take")
-        return [Arrival(at, path) for at, path in self._conn.recv()]
+        return [Arrival(at, path, webhook_id) for at, path, webhook_id in self._conn.recv()]
 
     def wait_for_count(self, count: int, timeout: float, on_tick: Any = None) -> int:
         """Poll until ``count`` arrivals or ``timeout`` seconds; return the count reached."""
