@@ -1,6 +1,6 @@
 """Profiles of the hottest paths with py-spy: ingest under single creates, and delivery of due jobs.
 
-``python -m bench.profile [--seconds S] [--out docs/profiles]``
+``python -m bench.profile [--seconds S] [--rate R] [--workloads ingest delivery] [--out docs/profiles]``
 
 Starts the whole stack, drives one workload at a time, and samples every service process with
 ``py-spy record`` (100 Hz, GIL-holding and idle threads left out) while the workload runs. For each
@@ -85,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--rate", type=int, default=1_500, help="due jobs per second in the delivery workload")
+    parser.add_argument("--workloads", nargs="+", choices=("ingest", "delivery"), default=["ingest", "delivery"])
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy")
     if spy is None:
@@ -98,25 +100,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         BenchStack(Path(tmp)) as stack,
     ):
         stack.warm_up(receiver.url("/warmup"), lambda: receiver.count() >= 1)
-        # Ingest: single creates, closed loop, as in bench.ingest.
-        load = gen.start(
-            f"{stack.base_url}/api/jobs",
-            single_bodies(100_000, "p"),
-            headers=stack.auth,
-            concurrency=32,
-            max_seconds=args.seconds + 4,
-        )
-        time.sleep(2)  # past the generator's start-up, into steady load
-        finish(record(stack, "ingest", args.seconds, out, spy), out, "ingest")
-        load.result()
-        # Delivery: jobs created ahead, falling due at 1,500/s for the profile's length.
-        n = int(1_500 * (args.seconds + 4))
-        start_ms = int(time.time() * 1000) + 6_000
-        plan = [Planned(i, start_ms + int(i / 1.5)) for i in range(n)]
-        create(gen, stack.base_url, stack.auth, receiver, "p", plan)
-        time.sleep(max(0.0, start_ms / 1000 - time.time() + 2))
-        finish(record(stack, "delivery", args.seconds, out, spy), out, "delivery")
-        receiver.wait_for_count(n, timeout=60)
+        if "ingest" in args.workloads:
+            # Ingest: single creates, closed loop, as in bench.ingest.
+            load = gen.start(
+                f"{stack.base_url}/api/jobs",
+                single_bodies(100_000, "p"),
+                headers=stack.auth,
+                concurrency=32,
+                max_seconds=args.seconds + 4,
+            )
+            time.sleep(2)  # past the generator's start-up, into steady load
+            finish(record(stack, "ingest", args.seconds, out, spy), out, "ingest")
+            load.result()
+        if "delivery" in args.workloads:
+            # Delivery: jobs created ahead, falling due at ``rate`` a second for the profile's length; the first due
+            # late enough that the stack has folded the creations (else the profile is theirs as much as delivery's).
+            n = int(args.rate * (args.seconds + 4))
+            start_ms = int(time.time() * 1000) + int(n / 1.5) + 5_000
+            plan = [Planned(i, start_ms + int(i * 1000 / args.rate)) for i in range(n)]
+            create(gen, stack.base_url, stack.auth, receiver, "p", plan)
+            time.sleep(max(0.0, start_ms / 1000 - time.time() + 2))
+            finish(record(stack, "delivery", args.seconds, out, spy), out, "delivery")
+            receiver.wait_for_count(n, timeout=60)
     print(f"profiles in {out}: " + ", ".join(sorted(p.name for p in out.glob("*.txt"))))
     return 0
 

@@ -204,6 +204,14 @@ class LoadGenerator:
     def run(self, url: str, bodies: list[bytes], **kwargs: object) -> LoadResult:
         return self.start(url, bodies, **kwargs).result()  # type: ignore[arg-type]
 
+    def pid(self) -> int:
+        """The worker process's pid (it starts with the first load, so one is sent first if none was)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        if not processes:
+            self.run("http://127.0.0.1:9/", [], concurrency=1, max_seconds=1)
+            processes = getattr(self._pool, "_processes", None) or {}
+        return int(next(iter(processes)))
+
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
 

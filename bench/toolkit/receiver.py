@@ -141,6 +141,10 @@ class RecordingReceiver:
             raise RuntimeError("the receiver did not start within 30 s")
         self.port: int = self._conn.recv()
 
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid)
+
     def url(self, path: str) -> str:
         return f"http://{HOST}:{self.port}{path}"
 

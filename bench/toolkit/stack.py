@@ -143,6 +143,13 @@ class BenchStack:
             time.sleep(0.05)
         raise RuntimeError(f"the warm-up job did not arrive within {timeout:.0f} s")
 
+    def pids(self) -> dict[str, int]:
+        """Each service process's pid by name, and the broker's JVM as ``broker`` (when this stack started it)."""
+        out = {name: child.process.pid for name, child in self.supervisor.children.items() if child.process is not None}
+        if self.broker is not None and self.broker.process is not None:
+            out["broker"] = self.broker.process.pid
+        return out
+
     def kill(self, name: str) -> int:
         return self.supervisor.kill(name)
 
