@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.events import Alert, Api, HttpRequestSpec, RetryPolicy
+from schemas.events import Alert, Api, CatchUp, HttpRequestSpec, RetryPolicy
 
 
 class RetrySlot(BaseModel):
@@ -36,6 +36,10 @@ class TimerEntry(BaseModel):
     # The job's name (QuedUp jobs, Recuro crons), for the callback body.
     name: str | None = None
     schedule: str | None = None
+    # The zone ``schedule`` is read in and what to do about occurrences missed while the timer was down (decision
+    # 0025); entries written before them were UTC and ``latest``.
+    timezone: str = "UTC"
+    catch_up: CatchUp = "latest"
     # The schedule's next occurrence (or the one-off's due time); None once handed out.
     next_due: AwareDatetime | None = None
     retry_slot: RetrySlot | None = None

@@ -3,10 +3,10 @@
 All events of every job go to one log topic, ``<prefix>.job-events``, keyed by ``job_id``: the partition keeps
 each job's events in causal order (ingest -> timer -> executor -> timer), which the projector and any auditor
 replaying the log rely on. Producers: ingest (JobCreated, JobPushed, JobUpdated, JobPaused, JobResumed,
-JobDeleted), timer (JobDue, JobRetryScheduled, JobDeadLettered, JobPushed for Recuro retries, the callback
-decisions CallbackDue, CallbackRetryScheduled, CallbackAbandoned, the alert decisions, and QueueOutcome, keyed by
-a queue rather than a job), executor (JobSucceeded, JobFailed, CallbackSucceeded, CallbackFailed). Every record
-carries a ``type`` header so consumers skip others without decoding.
+JobDeleted), timer (JobScheduled, OccurrencesMissed, JobDue, JobRetryScheduled, JobDeadLettered, JobPushed for Recuro
+retries, the callback decisions CallbackDue, CallbackRetryScheduled, CallbackAbandoned, the alert decisions, and
+QueueOutcome, keyed by a queue rather than a job), executor (JobSucceeded, JobFailed, CallbackSucceeded,
+CallbackFailed). Every record carries a ``type`` header so consumers skip others without decoding.
 """
 
 from __future__ import annotations
@@ -30,6 +30,18 @@ FailureReason = Literal[
     "unknown",
 ]
 
+
+# What a scheduled job does about occurrences the timer missed while it was down (decision 0025).
+CatchUp = Literal["latest", "skip"]
+TIMEZONE_DOC = "The IANA time zone ``schedule`` is read in (its local wall-clock times); UTC by default."
+CATCH_UP_DOC = (
+    "After the timer was down: ``latest`` fires the most recent missed occurrence once, ``skip`` fires none "
+    "(OccurrencesMissed records either)."
+)
+NEXT_RUN_AT_DOC = (
+    "The first run as ingest answered it (the same Schedule.next_after the timer uses), for the read model's first "
+    "value; the timer's JobScheduled and JobDue decide from then on. None on version-1 records."
+)
 
 # How a job that failed for good ended (JobDeadLettered v2, and the read model's and Recuro's ``final_status``).
 DeadEnd = Literal["dead_lettered", "failed_no_retries"]
@@ -93,13 +105,20 @@ class RetryPolicy(Frozen):
 
 
 class JobCreated(Envelope):
-    """A named job (QuedUp job or Recuro cron): one-off at ``run_at``/now, or recurring on ``schedule``."""
+    """A named job (QuedUp job or Recuro cron): one-off at ``run_at``/now, or recurring on ``schedule``.
+
+    Version 2 (decision 0025): ``timezone``, ``catch_up`` and ``next_run_at``; a version-1 record reads as UTC,
+    ``latest`` and no ``next_run_at``."""
 
     type: Literal["JobCreated"] = "JobCreated"
     api: Api
     name: str
     request: HttpRequestSpec
+    schema_version: int = 2
     schedule: str | None = None
+    timezone: str = Field(default="UTC", description=TIMEZONE_DOC)
+    catch_up: CatchUp = Field(default="latest", description=CATCH_UP_DOC)
+    next_run_at: AwareDatetime | None = Field(default=None, description=NEXT_RUN_AT_DOC)
     run_at: AwareDatetime | None = None
     callback_url: str | None = None
     retry: RetryPolicy = RetryPolicy()
@@ -133,13 +152,19 @@ class JobPushed(Envelope):
 
 
 class JobUpdated(Envelope):
-    """The full new definition of a named job after a PATCH; it re-arms the job, even one that had finished."""
+    """The full new definition of a named job after a PATCH; it re-arms the job, even one that had finished.
+
+    Version 2 (decision 0025): ``timezone``, ``catch_up`` and ``next_run_at``, as ``JobCreated``."""
 
     type: Literal["JobUpdated"] = "JobUpdated"
+    schema_version: int = 2
     api: Api = "quedup"
     name: str
     request: HttpRequestSpec
     schedule: str | None = None
+    timezone: str = Field(default="UTC", description=TIMEZONE_DOC)
+    catch_up: CatchUp = Field(default="latest", description=CATCH_UP_DOC)
+    next_run_at: AwareDatetime | None = Field(default=None, description=NEXT_RUN_AT_DOC)
     run_at: AwareDatetime | None = None
     callback_url: str | None = None
     retry: RetryPolicy = RetryPolicy()
@@ -157,6 +182,32 @@ class JobResumed(Envelope):
 
 class JobDeleted(Envelope):
     type: Literal["JobDeleted"] = "JobDeleted"
+
+
+class JobScheduled(Envelope):
+    """The timer armed a scheduled job (cron) for ``next_run_at``: after its create, an update, or a resume. Only
+    scheduled jobs get it: a one-off's instant is the one its create or push carries. Then each ``JobDue`` carries
+    the occurrence after it; ``OccurrencesMissed`` after downtime."""
+
+    type: Literal["JobScheduled"] = "JobScheduled"
+    next_run_at: AwareDatetime = Field(description="The next occurrence, as Schedule.next_after decided it.")
+    reason: Literal["created", "updated", "resumed"]
+    cause_event_id: str = Field(description="The event the timer decided it from (its event_id derives from it).")
+
+
+class OccurrencesMissed(Envelope):
+    """After downtime the timer reached a scheduled job's occurrences more than the misfire threshold (60 s) late:
+    those from ``missed_from`` to ``missed_to`` were missed, and the job's ``catch_up`` policy decided. ``latest``:
+    ``fired`` is ``missed_to``, run once now (its ``JobDue`` follows); ``skip``: ``fired`` is None. Either way the job
+    runs next at ``next_run_at``."""
+
+    type: Literal["OccurrencesMissed"] = "OccurrencesMissed"
+    missed_from: AwareDatetime = Field(description="The first occurrence missed.")
+    missed_to: AwareDatetime = Field(description="The last occurrence missed (the latest at or before now).")
+    count: int = Field(description="Occurrences missed, counted up to 10,000: 10,000 means at least that many.")
+    policy: CatchUp
+    fired: AwareDatetime | None = Field(description="The occurrence run to catch up (latest), or None (skip).")
+    next_run_at: AwareDatetime = Field(description="The first occurrence after now.")
 
 
 class JobDue(Envelope):
@@ -486,7 +537,9 @@ Event = Annotated[
     | AlertDestinationSet
     | AlertDestinationCleared
     | DeadLetterReplayed
-    | JobPurged,
+    | JobPurged
+    | JobScheduled
+    | OccurrencesMissed,
     Field(discriminator="type"),
 ]
 

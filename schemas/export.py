@@ -67,8 +67,10 @@ from schemas.events import (
     JobResumed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobScheduled,
     JobSucceeded,
     JobUpdated,
+    OccurrencesMissed,
     QueueOutcome,
     QueueSettings,
     QueueSettingsChanged,
@@ -251,6 +253,16 @@ CATALOGUE: dict[str, EventInfo] = {
         ("timer", "projector"),
         "A dead-lettered job is gone with its runs and retry chain (deleted, queue purged, or past retention).",
     ),
+    "JobScheduled": EventInfo(
+        ("timer",),
+        ("projector",),
+        "The timer armed a scheduled job for its next occurrence (after a create, an update or a resume).",
+    ),
+    "OccurrencesMissed": EventInfo(
+        ("timer",),
+        ("projector",),
+        "After downtime, a scheduled job's occurrences were missed; its catch-up policy ran the latest once or none.",
+    ),
 }
 
 # Consumer group of each service reading the job log (the GROUP constants in services/*/service.py).
@@ -321,6 +333,8 @@ EXAMPLES: tuple[Envelope, ...] = (
         name="daily-report",
         request=_REQUEST,
         schedule="0 9 * * *",
+        timezone="America/New_York",
+        next_run_at=_AT.replace(hour=13, minute=0, second=0, microsecond=0),
         callback_url="https://example.com/hooks/chronohook-callback",
         retry=RetryPolicy(delays=(0, 0, 300, 900, 3600, 10800, 21600)),
     ),
@@ -431,7 +445,20 @@ EXAMPLES: tuple[Envelope, ...] = (
         **_base(_RECURO_JOB, 26), replay_job_id="rj_7310932476193841", replay_integer_id=7310932476193841
     ),
     JobPurged(**_base(_RECURO_JOB, 27), reason="retention"),
-)
+    JobScheduled(
+        **_base(n=28), next_run_at=_AT.replace(hour=13, minute=0, second=0, microsecond=0), reason="created",
+        cause_event_id=f"evt_{1:024x}",
+    ),
+    OccurrencesMissed(
+        **_base(n=29, at=_AT + timedelta(hours=3)),
+        missed_from=_AT.replace(hour=11, minute=0, second=0, microsecond=0),
+        missed_to=_AT.replace(hour=12, minute=0, second=0, microsecond=0),
+        count=2,
+        policy="latest",
+        fired=_AT.replace(hour=12, minute=0, second=0, microsecond=0),
+        next_run_at=_AT.replace(hour=13, minute=0, second=0, microsecond=0),
+    ),
+)  # fmt: skip
 
 
 # -- JSON Schemas ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from schemas.events import Envelope
+from schemas.events import Api, Envelope, HttpRequestSpec, RetryPolicy
 
 # -- JobDeadLettered, version 1 (until decision 0023): ``retries_enabled`` where version 2 has ``final_status`` --
 
@@ -38,7 +38,48 @@ class JobDeadLettered(Envelope):
 
 JobDeadLetteredV1 = JobDeadLettered
 
+# -- JobCreated and JobUpdated, version 1 (until decision 0025): no ``timezone``, ``catch_up`` or ``next_run_at`` --
+
+
+class JobCreated(Envelope):
+    """A named job (QuedUp job or Recuro cron): one-off at ``run_at``/now, or recurring on ``schedule``."""
+
+    type: Literal["JobCreated"] = "JobCreated"
+    api: Api
+    name: str
+    request: HttpRequestSpec
+    schedule: str | None = None
+    run_at: AwareDatetime | None = None
+    callback_url: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    active: bool = True
+    integer_id: int | None = Field(default=None, description="Recuro cron id.")
+    alert_threshold: int | None = Field(default=None, description="Recuro cron: failures in a row that alert.")
+
+
+JobCreatedV1 = JobCreated
+
+
+class JobUpdated(Envelope):
+    """The full new definition of a named job after a PATCH; it re-arms the job, even one that had finished."""
+
+    type: Literal["JobUpdated"] = "JobUpdated"
+    api: Api = "quedup"
+    name: str
+    request: HttpRequestSpec
+    schedule: str | None = None
+    run_at: AwareDatetime | None = None
+    callback_url: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    active: bool = True
+    alert_threshold: int | None = Field(default=None, description="Recuro cron: failures in a row that alert.")
+
+
+JobUpdatedV1 = JobUpdated
+
 # (event type, version) -> the frozen model of that version, for every version below a type's current one.
 FROZEN: dict[tuple[str, int], type[Envelope]] = {
     ("JobDeadLettered", 1): JobDeadLetteredV1,
+    ("JobCreated", 1): JobCreatedV1,
+    ("JobUpdated", 1): JobUpdatedV1,
 }

@@ -34,6 +34,20 @@ def job_dead_lettered_v1_to_v2(doc: Mapping[str, Any]) -> Doc:
     return out
 
 
+def named_job_v1_to_v2(doc: Mapping[str, Any]) -> Doc:
+    """``JobCreated`` and ``JobUpdated`` v1 knew no time zone and no catch-up policy: UTC and ``latest`` are what
+    the timer did for them (decision 0025). ``next_run_at`` stays unknown (None): the timer's ``JobScheduled`` or
+    ``JobDue`` gives the read model its instant; nothing here computes one."""
+    out = dict(doc)
+    out.setdefault("timezone", "UTC")
+    out.setdefault("catch_up", "latest")
+    out.setdefault("next_run_at", None)
+    out["schema_version"] = 2
+    return out
+
+
 UPCASTERS: dict[str, dict[int, Upcaster]] = {
     "JobDeadLettered": {1: job_dead_lettered_v1_to_v2},
+    "JobCreated": {1: named_job_v1_to_v2},
+    "JobUpdated": {1: named_job_v1_to_v2},
 }

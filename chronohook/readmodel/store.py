@@ -265,7 +265,7 @@ _INSERT_RUN = "INSERT INTO job_runs (run_id, job_id, attempt, executed_at, doc) 
 _INSERT_JOB = "INSERT INTO jobs (job_id, tenant, api, integer_id, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)"
 _UPDATE_JOB = "UPDATE jobs SET doc = ? WHERE job_id = ?"
 
-_CREATION: frozenset[type] = frozenset({JobCreated, JobPushed})
+_CREATION: frozenset[type] = frozenset((JobCreated, JobPushed))
 _RESULT = (JobSucceeded, JobFailed)
 _RESULTS: frozenset[type] = frozenset(_RESULT)
 _REMOVALS: frozenset[type] = frozenset({JobDeleted, JobPurged})

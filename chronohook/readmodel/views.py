@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from chronohook.errors import ChronohookError
-from chronohook.schedule import first_run_at
 from schemas.events import (
     Api,
     CallbackAbandoned,
@@ -30,8 +29,10 @@ from schemas.events import (
     JobResumed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobScheduled,
     JobSucceeded,
     JobUpdated,
+    OccurrencesMissed,
 )
 
 
@@ -61,6 +62,8 @@ class JobView(BaseModel):
     name: str | None = None
     integer_id: int | None = None
     schedule: str | None = None
+    timezone: str = "UTC"
+    catch_up: Literal["latest", "skip"] = "latest"
     run_at: AwareDatetime | None = None
     callback_url: str | None = None
     alert_threshold: int | None = None  # Recuro crons: failures in a row that raise a failure alert
@@ -157,12 +160,14 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
                 name=event.name,
                 integer_id=event.integer_id,
                 schedule=event.schedule,
+                timezone=event.timezone,
+                catch_up=event.catch_up,
                 run_at=event.run_at,
                 callback_url=event.callback_url,
                 alert_threshold=event.alert_threshold,
                 status="active" if event.active else "paused",
                 paused=not event.active,
-                next_run_at=first_run_at(event.schedule, event.run_at, at),
+                next_run_at=_first_run(event),
             )
         case JobPushed():
             return JobView(
@@ -194,21 +199,24 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
                     name=event.name,
                     request=event.request,
                     schedule=event.schedule,
+                    timezone=event.timezone,
+                    catch_up=event.catch_up,
                     run_at=event.run_at,
                     callback_url=event.callback_url,
                     alert_threshold=event.alert_threshold,
                     updated_at=at,
                     status="paused" if view.paused else "active",
-                    next_run_at=first_run_at(event.schedule, event.run_at, at),
+                    next_run_at=_first_run(event),
                 )
             )
         case JobPaused():
             return view.model_copy(update=dict(paused=True, status="paused", updated_at=at))
         case JobResumed():
-            nxt = view.next_run_at
-            if view.schedule and (nxt is None or nxt < at):
-                nxt = first_run_at(view.schedule, None, at)
-            return view.model_copy(update=dict(paused=False, status="active", updated_at=at, next_run_at=nxt))
+            # A scheduled job's next run after a resume is the timer's to decide: its JobScheduled follows.
+            return view.model_copy(update=dict(paused=False, status="active", updated_at=at))
+        case JobScheduled() | OccurrencesMissed():
+            # The timer's word on a scheduled job's next occurrence: copied, not a change of the job's definition.
+            return view.model_copy(update=dict(next_run_at=event.next_run_at))
         case JobDue():
             if view.api == "recuro":
                 return view.model_copy(update=dict(status="processing", updated_at=at, next_run_at=None))
@@ -273,6 +281,17 @@ def _after_run(view: JobView, event: JobSucceeded | JobFailed) -> JobView:
     elif success and not view.schedule:
         update.update(status="completed", next_run_at=None)
     return view.model_copy(update=update)
+
+
+def _first_run(event: JobCreated | JobUpdated) -> datetime | None:
+    """A named job's first run, copied from its event: the instant ingest answered (``next_run_at``), else a
+    one-off's ``run_at`` or creation time. A scheduled job's version-1 event carries none: its first JobDue tells it
+    (the read model never computes an occurrence, decision 0025)."""
+    if event.next_run_at is not None:
+        return event.next_run_at
+    if event.schedule:
+        return None
+    return event.run_at or event.occurred_at
 
 
 def _earliest(a: datetime | None, b: datetime) -> datetime:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from chronohook.clock import iso8601_instant, iso8601_offset, rfc3339
 from chronohook.ids import deterministic_event_id, queue_id, random_event_id, recuro_cron_key, recuro_job_key
 from chronohook.readmodel.views import JobView, RunView
-from chronohook.schedule import first_run_at
+from chronohook.schedule import Schedule, first_due
 from schemas.codec import encode_event
 from schemas.events import (
     Envelope,
@@ -42,6 +42,7 @@ QUEDUP_TIMEOUT_SECONDS = 900.0
 
 
 def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: datetime) -> JobCreated:
+    run_at = None if req.schedule else _as_dt(req.run_at)
     return JobCreated(
         event_id=deterministic_event_id(job_id, "created"),  # the job id is new and unique, so is this
         job_id=job_id,
@@ -57,14 +58,22 @@ def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: date
             timeout_seconds=QUEDUP_TIMEOUT_SECONDS,
         ),
         schedule=req.schedule,
-        run_at=None if req.schedule else _as_dt(req.run_at),
+        timezone=req.timezone,
+        catch_up=req.catch_up,
+        next_run_at=_first_run(req.schedule, req.timezone, req.catch_up, run_at, now),
+        run_at=run_at,
         retry=QUEDUP_RETRIES,
     )
 
 
+def _first_run(schedule: str | None, timezone: str, catch_up: str, run_at: datetime | None, now: datetime) -> datetime:
+    """The first run, for the immediate answer only: the same Schedule.next_after the timer decides with."""
+    return first_due(Schedule.parse(schedule, timezone, catch_up) if schedule else None, run_at, now)
+
+
 def replace_quedup_job(view: JobView, req: CreateJobRequest, now: datetime) -> JobUpdated:
     """``PUT /jobs/{id}``: the full new definition, exactly as a create would make it; fields left out are cleared
-    (no body, no headers, no run_at or schedule: due now). The job's id and its pause stay."""
+    (no body, no headers, no run_at or schedule: due now; UTC, ``latest``). The job's id and its pause stay."""
     created = create_quedup_job(req, view.tenant, view.job_id, now)
     return JobUpdated(
         event_id=random_event_id(),
@@ -75,6 +84,9 @@ def replace_quedup_job(view: JobView, req: CreateJobRequest, now: datetime) -> J
         name=created.name,
         request=created.request,
         schedule=created.schedule,
+        timezone=created.timezone,
+        catch_up=created.catch_up,
+        next_run_at=created.next_run_at,
         run_at=created.run_at,
         callback_url=view.callback_url,
         retry=QUEDUP_RETRIES,
@@ -93,7 +105,10 @@ def update_quedup_job(view: JobView, req: UpdateJobRequest, now: datetime) -> Jo
         | {"timeout_seconds": QUEDUP_TIMEOUT_SECONDS}
     )
     schedule = req.schedule if "schedule" in given else view.schedule
-    run_at = _as_dt(req.run_at) if "run_at" in given else view.run_at
+    run_at = None if schedule else (_as_dt(req.run_at) if "run_at" in given else view.run_at)
+    # A null timezone or catch_up sets the default back, as a null clears the other optional fields.
+    timezone = (req.timezone or "UTC") if "timezone" in given else view.timezone
+    catch_up = (req.catch_up or "latest") if "catch_up" in given else view.catch_up
     return JobUpdated(
         event_id=random_event_id(),
         job_id=view.job_id,
@@ -103,7 +118,10 @@ def update_quedup_job(view: JobView, req: UpdateJobRequest, now: datetime) -> Jo
         name=req.name if req.name is not None else (view.name or ""),
         request=request,
         schedule=schedule,
-        run_at=None if schedule else run_at,
+        timezone=timezone,
+        catch_up=catch_up,
+        next_run_at=_first_run(schedule, timezone, catch_up, run_at, now),
+        run_at=run_at,
         callback_url=view.callback_url,
         retry=QUEDUP_RETRIES,
         active=not view.paused,
@@ -178,6 +196,9 @@ def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: d
             assertions=tuple(SuccessAssertion(type=a.type, value=a.value) for a in req.success_assertions),
         ),
         schedule=req.cron_expression,
+        timezone=req.timezone,
+        catch_up=req.catch_up,
+        next_run_at=_first_run(req.cron_expression, req.timezone, req.catch_up, None, now),
         callback_url=req.callback_url,
         active=req.is_active,
         integer_id=cron_id,
@@ -221,6 +242,7 @@ def _as_dt(value: object) -> datetime | None:
 # -- responses --------------------------------------------------------------------------------------------------
 def quedup_job(view: JobView) -> Job:
     status = view.status if view.status in ("active", "paused", "failed", "completed") else "active"
+    done = status in ("completed", "failed")
     return Job(
         id=view.job_id,
         name=view.name or "",
@@ -229,13 +251,16 @@ def quedup_job(view: JobView) -> Job:
         body=view.request.body,
         headers=view.request.headers,
         schedule=view.schedule,
-        next_run_at=None if status in ("completed", "failed") else rfc3339(view.next_run_at),
+        timezone=view.timezone,
+        catch_up=view.catch_up,
+        next_run_at=None if done or view.next_run_at is None else rfc3339(view.next_run_at),
         status=status,
     )
 
 
 def quedup_job_from_event(event: JobCreated | JobUpdated, status: str = "active") -> Job:
-    next_run = first_run_at(event.schedule, event.run_at, event.occurred_at)
+    next_run = event.next_run_at
+    assert next_run is not None  # ingest's own events carry it
     return Job(
         id=event.job_id,
         name=event.name,
@@ -244,19 +269,22 @@ def quedup_job_from_event(event: JobCreated | JobUpdated, status: str = "active"
         body=event.request.body,
         headers=event.request.headers,
         schedule=event.schedule,
+        timezone=event.timezone,
+        catch_up=event.catch_up,
         next_run_at=rfc3339(next_run),
         status=status,
     )
 
 
 def recuro_cron(event: JobCreated) -> CronResponse:
-    assert event.integer_id is not None
-    next_run = first_run_at(event.schedule, None, event.occurred_at)
+    assert event.integer_id is not None and event.next_run_at is not None
     return CronResponse(
         id=event.integer_id,
         name=event.name,
         cron_expression=event.schedule or "",
-        next_run_at=iso8601_offset(next_run),
+        timezone=event.timezone,
+        catch_up=event.catch_up,
+        next_run_at=iso8601_offset(event.next_run_at),
         is_active=event.active,
     )
 

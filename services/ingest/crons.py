@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from chronohook.clock import iso8601_offset
 from chronohook.ids import random_event_id
-from chronohook.readmodel.views import JobView
+from chronohook.readmodel.views import JobView, evolve
+from chronohook.schedule import Schedule, first_due, resumed_due
 from schemas.events import JobPaused, JobResumed, JobUpdated, SuccessAssertion
 from services.ingest.models import CronAssertion, CronDetail, UpdateCronRequest
 
@@ -48,6 +50,10 @@ def _updated(view: JobView, req: UpdateCronRequest, given: set[str], active: boo
         spec["timeout_seconds"] = float(req.timeout_seconds)
     if "success_assertions" in given:
         spec["assertions"] = tuple(SuccessAssertion(type=a.type, value=a.value) for a in req.success_assertions or [])
+    expression = req.cron_expression if "cron_expression" in given and req.cron_expression else view.schedule
+    timezone = req.timezone if "timezone" in given and req.timezone else view.timezone
+    catch_up = req.catch_up if "catch_up" in given and req.catch_up else view.catch_up
+    schedule = Schedule.parse(expression, timezone, catch_up) if expression else None
     return JobUpdated(
         event_id=random_event_id(),
         job_id=view.job_id,
@@ -57,7 +63,11 @@ def _updated(view: JobView, req: UpdateCronRequest, given: set[str], active: boo
         name=req.name if "name" in given and req.name is not None else (view.name or ""),
         # The request models validated every value: HttpRequestSpec holds them as they are.
         request=view.request.model_copy(update=spec),
-        schedule=req.cron_expression if "cron_expression" in given and req.cron_expression else view.schedule,
+        schedule=expression,
+        timezone=timezone,
+        catch_up=catch_up,
+        # For the answer and the read model's first value; the timer's JobScheduled decides (decision 0025).
+        next_run_at=first_due(schedule, None, now),
         callback_url=req.callback_url if "callback_url" in given else view.callback_url,
         active=active,
         alert_threshold=req.alert_threshold if "alert_threshold" in given else view.alert_threshold,
@@ -74,6 +84,8 @@ def cron_detail(view: JobView) -> CronDetail:
         headers=dict(view.request.headers),
         payload=view.request.body,
         cron_expression=view.schedule or "",
+        timezone=view.timezone,
+        catch_up=view.catch_up,
         callback_url=view.callback_url,
         timeout_seconds=round(view.request.timeout_seconds),
         alert_threshold=view.alert_threshold,
@@ -85,3 +97,18 @@ def cron_detail(view: JobView) -> CronDetail:
         created_at=iso8601_offset(view.created_at),
         updated_at=iso8601_offset(view.updated_at),
     )
+
+
+def answer_after(view: JobView, events: Sequence[JobUpdated | JobPaused | JobResumed]) -> JobView:
+    """The job as a write's answer shows it at once: ``view`` with ``events`` folded, and after a resume the next
+    occurrence the timer will arm (the same ``resumed_due``; the timer's JobScheduled tells the read model)."""
+    after: JobView | None = view
+    for event in events:
+        after = evolve(after, event)
+        if after is not None and isinstance(event, JobResumed) and after.schedule:
+            schedule = Schedule(after.schedule, after.timezone, after.catch_up)
+            after = after.model_copy(
+                update={"next_run_at": resumed_due(schedule, after.next_run_at, event.occurred_at)}
+            )
+    assert after is not None
+    return after

@@ -28,6 +28,21 @@ Name = Annotated[StrictStr, Field(min_length=1, max_length=v.NAME_MAX), AfterVal
 Headers = Annotated[dict[StrictStr, StrictStr], AfterValidator(v.http_headers)]
 Text = Annotated[StrictStr, AfterValidator(v.body_text)]
 Payload = Annotated[dict[str, Any], AfterValidator(v.json_payload)]
+TimeZone = Annotated[StrictStr, Field(max_length=64), AfterValidator(v.time_zone)]
+CatchUp = Literal["latest", "skip"]
+
+CRON_DOC = (
+    "Cron expression: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first "
+    "(`*/2 * * * * *`), read in `timezone`."
+)
+TIMEZONE_DOC = (
+    "chronohook extension: the IANA time zone the schedule's times are local to, e.g. `America/New_York`; UTC by "
+    "default. DST: a local time that does not exist is skipped, a repeated one runs once (docs/api.md)."
+)
+CATCH_UP_DOC = (
+    "chronohook extension: after the timer was down, `latest` (default) runs the most recent missed occurrence "
+    "once, `skip` runs none; either way the next occurrence follows as usual."
+)
 
 
 class Request(BaseModel):
@@ -46,11 +61,14 @@ class CreateJobRequest(Request):
     run_at: Rfc3339 | None = Field(
         default=None, description="Run once at this RFC 3339 time. Ignored if schedule is provided."
     )
-    schedule: Cron | None = Field(default=None, description="5-field cron (UTC); takes precedence over run_at.")
+    schedule: Cron | None = Field(default=None, description=CRON_DOC + " Takes precedence over run_at.")
+    timezone: TimeZone = Field(default="UTC", description=TIMEZONE_DOC, examples=["America/New_York"])
+    catch_up: CatchUp = Field(default="latest", description=CATCH_UP_DOC)
 
 
 class UpdateJobRequest(Request):
-    """Partial update: only the fields present change; ``null`` clears ``body``, ``run_at`` or ``schedule``."""
+    """Partial update: only the fields present change; ``null`` clears ``body``, ``run_at`` or ``schedule``, and
+    sets ``timezone`` back to UTC and ``catch_up`` to ``latest``."""
 
     method: QuedupMethod | None = None
     name: Name | None = None
@@ -59,6 +77,8 @@ class UpdateJobRequest(Request):
     headers: Headers | None = None
     run_at: Rfc3339 | None = None
     schedule: Cron | None = None
+    timezone: TimeZone | None = Field(default=None, description=TIMEZONE_DOC)
+    catch_up: CatchUp | None = Field(default=None, description=CATCH_UP_DOC)
 
 
 class Job(BaseModel):
@@ -71,6 +91,8 @@ class Job(BaseModel):
     body: str | None
     headers: dict[str, str]
     schedule: str | None
+    timezone: str = Field(description="chronohook extension: the IANA zone the schedule is read in.")
+    catch_up: CatchUp = Field(description="chronohook extension: the catch-up policy after downtime.")
     next_run_at: str | None = Field(description="The next run (RFC 3339); null once the job is complete.")
     status: Literal["active", "paused", "failed", "completed"]
 
@@ -141,7 +163,9 @@ class CreateCronRequest(Request):
 
     name: Name
     url: Url
-    cron_expression: Cron
+    cron_expression: Cron = Field(description=CRON_DOC)
+    timezone: TimeZone = Field(default="UTC", description=TIMEZONE_DOC, examples=["America/New_York"])
+    catch_up: CatchUp = Field(default="latest", description=CATCH_UP_DOC)
     method: Method = "POST"
     headers: Headers | None = None
     payload: Text | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
@@ -156,6 +180,8 @@ class CronResponse(BaseModel):
     id: int
     name: str
     cron_expression: str
+    timezone: str = Field(description="chronohook extension: the IANA zone cron_expression is read in.")
+    catch_up: CatchUp = Field(description="chronohook extension: the catch-up policy after downtime.")
     next_run_at: str | None
     is_active: bool
 
@@ -210,7 +236,17 @@ class Health(BaseModel):
 
 
 # -- Recuro crons: read and update; runs of every kind of job ----------------------------------------------------
-_NOT_NULL = ("name", "url", "cron_expression", "method", "timeout_seconds", "success_assertions", "is_active")
+_NOT_NULL = (
+    "name",
+    "url",
+    "cron_expression",
+    "timezone",
+    "catch_up",
+    "method",
+    "timeout_seconds",
+    "success_assertions",
+    "is_active",
+)
 
 
 class UpdateCronRequest(Request):
@@ -223,6 +259,8 @@ class UpdateCronRequest(Request):
     name: Name | None = None
     url: Url | None = None
     cron_expression: Cron | None = None
+    timezone: TimeZone | None = Field(default=None, description=TIMEZONE_DOC)
+    catch_up: CatchUp | None = Field(default=None, description=CATCH_UP_DOC)
     method: Method | None = None
     headers: Headers | None = None
     payload: Text | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
@@ -256,6 +294,8 @@ class CronDetail(BaseModel):
     headers: dict[str, str]
     payload: str | None
     cron_expression: str
+    timezone: str = Field(description="chronohook extension: the IANA zone cron_expression is read in.")
+    catch_up: CatchUp = Field(description="chronohook extension: the catch-up policy after downtime.")
     callback_url: str | None
     timeout_seconds: int
     alert_threshold: int | None

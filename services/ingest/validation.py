@@ -10,12 +10,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from croniter import CroniterBadDateError
-
 from chronohook.outbound.egress import EgressPolicy, check_url
 from chronohook.outbound.errors import EgressRefused, HeaderRefused
 from chronohook.outbound.headers import check_headers
-from chronohook.schedule import InvalidCron, next_occurrence, validate_cron
+from chronohook.schedule import Schedule, ScheduleError, UnknownTimeZone, normalise_expression, zone
 
 URL_MAX = 2048
 NAME_MAX = 255
@@ -135,16 +133,20 @@ def http_method(value: str, allowed: Sequence[str] = METHODS) -> str:
 
 
 def cron_expression(value: str) -> str:
+    """5 fields, or 6 with seconds first; one that never fires (``0 0 31 2 *``) is refused too."""
     try:
-        expression = validate_cron(value)
-    except InvalidCron as exc:
+        return Schedule.parse(normalise_expression(value)).expression
+    except ScheduleError as exc:
         raise RuleError(f"must be a valid cron expression: {exc}.") from exc
+
+
+def time_zone(value: str) -> str:
+    """An IANA time zone name the tz database knows, e.g. ``America/New_York`` (chronohook extension)."""
     try:
-        # croniter accepts dates no calendar has ("0 0 31 2 *"); such an expression has no next run to answer.
-        next_occurrence(expression, datetime.now(UTC))
-    except CroniterBadDateError as exc:
-        raise RuleError(f"must be a valid cron expression: {expression!r} never fires.") from exc
-    return expression
+        zone(value)
+    except UnknownTimeZone as exc:
+        raise RuleError("must be a valid IANA time zone, e.g. America/New_York.") from exc
+    return value
 
 
 def rfc3339(value: str) -> datetime:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
-from chronohook.schedule import first_run_at, next_occurrence
+from chronohook.schedule import MISFIRE_THRESHOLD, Schedule, first_due, resumed_due
 from schemas.changelog import AlertEntry, CallbackEntry, Entry, PurgeEntry, QueueAlertsEntry, RetrySlot, TimerEntry
 from schemas.events import (
     AlertDelivered,
@@ -26,8 +26,10 @@ from schemas.events import (
     JobResumed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobScheduled,
     JobSucceeded,
     JobUpdated,
+    OccurrencesMissed,
     QueueOutcome,
     QueueSettings,
 )
@@ -125,22 +127,60 @@ def _queue_settings(entry: TimerEntry | None, queues: QueueSettingsLookup | None
     return queues(entry.tenant, entry.queue)
 
 
-def _named_entry(event: JobCreated | JobUpdated, integer_id: int | None) -> TimerEntry:
-    """A named job (QuedUp job, Recuro cron) armed for its first run after ``event``."""
-    return TimerEntry(
-        job_id=event.job_id,
-        tenant=event.tenant,
-        api=event.api,
-        request=event.request,
-        retry=event.retry,
-        callback_url=event.callback_url,
-        name=event.name,
-        schedule=event.schedule,
-        next_due=first_run_at(event.schedule, event.run_at, event.occurred_at),
-        paused=not event.active,
-        integer_id=integer_id,
-        alert_threshold=event.alert_threshold,
-    )
+def schedule_of(entry: TimerEntry) -> Schedule | None:
+    """The entry's schedule (None for a one-off)."""
+    return Schedule(entry.schedule, entry.timezone, entry.catch_up) if entry.schedule else None
+
+
+def _define(entry: TimerEntry | None, event: JobCreated | JobUpdated, integer_id: int | None) -> Outcome:
+    """A named job (QuedUp job, Recuro cron) created or redefined by ``event``, armed for its first run after it; a
+    scheduled one's arming is told in a ``JobScheduled``. An update of a job that had finished (no entry) schedules
+    it again; one of a live job keeps its pause, its runs in flight and its alert count, and drops a pending retry."""
+    schedule = Schedule(event.schedule, event.timezone, event.catch_up) if event.schedule else None
+    definition: dict[str, object] = {
+        "request": event.request,
+        "retry": event.retry,
+        "callback_url": event.callback_url,
+        "name": event.name,
+        "schedule": event.schedule,
+        "timezone": event.timezone,
+        "catch_up": event.catch_up,
+        "alert_threshold": event.alert_threshold,
+        "next_due": first_due(schedule, event.run_at, event.occurred_at),
+    }
+    if entry is None:
+        new = TimerEntry.model_validate(
+            {
+                "job_id": event.job_id,
+                "tenant": event.tenant,
+                "api": event.api,
+                "paused": not event.active,
+                "integer_id": integer_id,
+            }
+            | definition
+        )
+    else:
+        new = entry.model_copy(update=definition | {"retry_slot": None})
+    return new, _armed(new, event, "created" if isinstance(event, JobCreated) else "updated")
+
+
+def _armed(
+    entry: TimerEntry, cause: JobCreated | JobUpdated | JobResumed, reason: Literal["created", "updated", "resumed"]
+) -> list[Envelope]:
+    """The timer's word on a scheduled job's next occurrence (none for a one-off: its instant is its event's)."""
+    if not entry.schedule or entry.next_due is None:
+        return []
+    return [
+        JobScheduled(
+            event_id=deterministic_event_id("scheduled", cause.event_id),
+            job_id=entry.job_id,
+            tenant=entry.tenant,
+            occurred_at=cause.occurred_at,
+            next_run_at=entry.next_due,
+            reason=reason,
+            cause_event_id=cause.event_id,
+        )
+    ]
 
 
 def on_event(
@@ -159,7 +199,7 @@ def on_event(
             # Created already: a repeat (a create under an Idempotency-Key taken over, decision 0019) changes nothing.
             return entry, []
         case JobCreated():
-            return _named_entry(event, event.integer_id), []
+            return _define(None, event, event.integer_id)
         case JobPushed():
             return (
                 TimerEntry(
@@ -180,32 +220,18 @@ def on_event(
                 ),
                 [],
             )
-        case JobUpdated() if entry is None:
-            # The job had finished (completed or failed): an update schedules it again.
-            return _named_entry(event, None), []
-        case JobUpdated() if entry is not None:
-            return (
-                entry.model_copy(
-                    update={
-                        "request": event.request,
-                        "name": event.name,
-                        "schedule": event.schedule,
-                        "callback_url": event.callback_url,
-                        "alert_threshold": event.alert_threshold,
-                        "next_due": first_run_at(event.schedule, event.run_at, event.occurred_at),
-                        "retry_slot": None,
-                    }
-                ),
-                [],
-            )
+        case JobUpdated():
+            return _define(entry, event, entry.integer_id if entry is not None else None)
         case JobPaused() if entry is not None:
             return entry.model_copy(update={"paused": True}), []
         case JobResumed() if entry is not None:
-            update: dict[str, object] = {"paused": False}
-            if entry.schedule and entry.next_due is not None and entry.next_due < event.occurred_at:
-                # Occurrences missed while paused are skipped, not caught up.
-                update["next_due"] = next_occurrence(entry.schedule, event.occurred_at)
-            return entry.model_copy(update=update), []
+            schedule = schedule_of(entry)
+            if schedule is None:
+                return entry.model_copy(update={"paused": False}), []
+            resumed = entry.model_copy(
+                update={"paused": False, "next_due": resumed_due(schedule, entry.next_due, event.occurred_at)}
+            )
+            return resumed, _armed(resumed, event, "resumed")
         case JobDeleted():
             return None, []
         case JobSucceeded() | JobFailed() if entry is not None and event.outcome.run_id in entry.in_flight:
@@ -358,19 +384,56 @@ def fire(
         entry = entry.model_copy(update={"retry_slot": None, "in_flight": (*entry.in_flight, due.run_id)})
         emitted.append(due)
     if entry.next_due is not None and entry.next_due <= horizon:
+        schedule = schedule_of(entry)
         occurrence = entry.next_due
-        following = None
-        if entry.schedule:
-            following = next_occurrence(entry.schedule, occurrence)
-            if following <= now:
-                # After downtime, fire the missed occurrence once and resume from the present.
-                following = next_occurrence(entry.schedule, now)
-        due = _due(entry, occurrence, occurrence, entry.attempt_number, following, now)
-        entry = entry.model_copy(
-            update={"next_due": following, "in_flight": (*entry.in_flight, due.run_id), "occurrence": occurrence}
-        )
-        emitted.append(due)
+        if schedule is not None and occurrence < now - MISFIRE_THRESHOLD:
+            entry, caught_up = _catch_up(entry, schedule, now)
+            emitted.extend(caught_up)
+        else:
+            # On time, or late by less than the misfire threshold: this occurrence runs, and so will each one after it
+            # (while the timer is up none is skipped; each has its own run id, so none runs twice).
+            following = schedule.next_after(occurrence) if schedule is not None else None
+            due = _due(entry, occurrence, occurrence, entry.attempt_number, following, now)
+            entry = entry.model_copy(
+                update={"next_due": following, "in_flight": (*entry.in_flight, due.run_id), "occurrence": occurrence}
+            )
+            emitted.append(due)
     return entry, apply_queue_settings(entry, emitted, queues)
+
+
+# Missed occurrences counted one by one at most (a seconds-field schedule down for a day misses 86,400).
+MISSED_COUNT_CAP = 1000
+
+
+def _catch_up(entry: TimerEntry, schedule: Schedule, now: datetime) -> tuple[TimerEntry, list[Envelope]]:
+    """The timer was down: its next occurrence is more than the misfire threshold late. Every occurrence from it to
+    the latest at or before ``now`` was missed; the schedule's policy runs the latest once (``latest``) or none
+    (``skip``), and the job runs next at the first occurrence after ``now``. Told in an ``OccurrencesMissed``."""
+    assert entry.next_due is not None
+    first = entry.next_due
+    latest = schedule.latest_at_or_before(now)
+    following = schedule.next_after(now)
+    fired = latest if schedule.catch_up == "latest" else None
+    missed = OccurrencesMissed(
+        # The same missed run on a replay of this step: keyed by the job and its first missed occurrence.
+        event_id=deterministic_event_id("missed", webhook_id(entry.job_id, first)),
+        job_id=entry.job_id,
+        tenant=entry.tenant,
+        occurred_at=now,
+        missed_from=first,
+        missed_to=latest,
+        count=schedule.count_between(first, latest, MISSED_COUNT_CAP),
+        policy=schedule.catch_up,
+        fired=fired,
+        next_run_at=following,
+    )
+    if fired is None:
+        return entry.model_copy(update={"next_due": following}), [missed]
+    due = _due(entry, fired, fired, entry.attempt_number, following, now)
+    caught_up = entry.model_copy(
+        update={"next_due": following, "in_flight": (*entry.in_flight, due.run_id), "occurrence": fired}
+    )
+    return caught_up, [missed, due]
 
 
 def _due(

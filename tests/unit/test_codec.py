@@ -39,8 +39,10 @@ from schemas.events import (
     JobResumed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobScheduled,
     JobSucceeded,
     JobUpdated,
+    OccurrencesMissed,
     QueueOutcome,
     QueueSettings,
     QueueSettingsChanged,
@@ -82,6 +84,17 @@ def every_event() -> list[Envelope]:
             retry=RetryPolicy(delays=(0, 0, 300)), callback_url="https://example.com/cb",
         ),
         JobCreated(**BASE, api="recuro_cron", name="c", request=REQUEST, run_at=T0, active=False, integer_id=9),
+        JobCreated(
+            **BASE, api="quedup", name="ny", request=REQUEST, schedule="0 0 9 * * *", timezone="America/New_York",
+            catch_up="skip", next_run_at=T0,
+        ),
+        JobScheduled(**BASE, next_run_at=T0, reason="resumed", cause_event_id="evt_0"),
+        OccurrencesMissed(
+            **BASE, missed_from=T0, missed_to=T0, count=1, policy="latest", fired=T0, next_run_at=T0,
+        ),
+        OccurrencesMissed(
+            **BASE, missed_from=T0, missed_to=T0, count=3, policy="skip", fired=None, next_run_at=T0,
+        ),
         JobPushed(
             **BASE, integer_id=847, queue="emails", queue_id=12, request=REQUEST, payload={"subject": "Hi"},
             scheduled_at=T0 + timedelta(seconds=300), delay_seconds=300, attempt_number=2, retry_of="rj_846",

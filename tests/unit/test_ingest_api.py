@@ -319,7 +319,9 @@ def test_create_returns_the_job_object_at_run_at(api: Api) -> None:
     # Then the Job object comes back with a job_ id and next_run_at = run_at (in UTC)
     assert r.status_code == 200, r.text
     job = r.json()
-    assert set(job) == {"id", "name", "method", "url", "body", "headers", "schedule", "next_run_at", "status"}
+    assert set(job) == {
+        "id", "name", "method", "url", "body", "headers", "schedule", "timezone", "catch_up", "next_run_at", "status"
+    }  # fmt: skip
     assert job["id"].startswith("job_")
     assert len(job["id"]) == len("job_") + 26
     assert job["next_run_at"] == "2030-01-01T00:00:00Z"
@@ -456,7 +458,7 @@ def test_create_cron_answers_201(api: Api) -> None:
     # Then it is 201 with Recuro's keys and the next 5-minute boundary
     assert r.status_code == 201, r.text
     body = r.json()
-    assert set(body) == {"id", "name", "cron_expression", "next_run_at", "is_active"}
+    assert set(body) == {"id", "name", "cron_expression", "timezone", "catch_up", "next_run_at", "is_active"}
     assert body["next_run_at"] == "2026-04-10T14:10:00+00:00"
     assert body["is_active"] is True
     assert 0 < body["id"] < 2**53

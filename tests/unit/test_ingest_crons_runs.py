@@ -7,7 +7,7 @@ recorded by appending the executor's JobSucceeded / JobFailed to the in-memory l
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from schemas.events import (
     JobPushed,
     JobResumed,
     JobRetryScheduled,
+    JobScheduled,
     JobSucceeded,
     JobUpdated,
     RunOutcome,
@@ -38,10 +39,13 @@ FULL_CRON = CRON | {
     "timeout_seconds": 45,
     "alert_threshold": 2,
     "success_assertions": [{"type": "status_code_equals", "value": "200"}],
+    "timezone": "Europe/London",
+    "catch_up": "skip",
 }
 CRON_KEYS = {
     "id", "name", "url", "method", "headers", "payload", "cron_expression", "callback_url", "timeout_seconds",
     "alert_threshold", "success_assertions", "is_active", "next_run_at", "last_run_at", "created_at", "updated_at",
+    "timezone", "catch_up",
 }  # fmt: skip
 RUN_KEYS = {
     "job_id", "run_id", "attempt_number", "status", "response_status", "response_body", "response_headers",
@@ -117,10 +121,10 @@ def test_a_cron_reads_back_with_every_field_it_was_created_with(api: Api) -> Non
         "callback_url": "https://example.com/cb", "timeout_seconds": 45, "alert_threshold": 2,
         "success_assertions": [{"type": "status_code_equals", "value": "200"}], "is_active": True,
         "next_run_at": None, "last_run_at": None, "created_at": "2026-04-10T14:05:00+00:00",
-        "updated_at": "2026-04-10T14:05:00+00:00",
+        "updated_at": "2026-04-10T14:05:00+00:00", "timezone": "Europe/London", "catch_up": "skip",
     }  # fmt: skip
-    # And the next run is tomorrow's 03:00
-    assert body["next_run_at"] == "2026-04-11T03:00:00+00:00"
+    # And the next run is tomorrow's 03:00 London time (BST: 02:00 UTC)
+    assert body["next_run_at"] == "2026-04-11T02:00:00+00:00"
 
 
 def test_a_cron_created_paused_reads_inactive_with_no_next_run(api: Api) -> None:
@@ -291,11 +295,19 @@ def test_pause_and_resume_by_is_active(api: Api) -> None:
     api.clock.advance(86_400)
     resumed = api.client.patch(f"/api/crons/{cron_id}", json={"is_active": True}, headers=api.t1)
 
-    # Then a JobResumed is appended and the next run is the next occurrence after now (missed ones skipped)
+    # Then a JobResumed is appended and the answer's next run is the next occurrence after now (missed ones skipped)
     assert [type(e) for e in appended_since(api, count)] == [JobResumed]
-    api.project()
+    assert (resumed.json()["is_active"], resumed.json()["next_run_at"]) == (True, "2026-04-12T03:00:00+00:00")
+    # And once the timer says so (its JobScheduled: the read model copies instants, never computes them), the cron
+    # reads as the answer did
+    at = datetime(2026, 4, 12, 3, 0, tzinfo=UTC)
+    resume = appended_since(api, count)[0]
+    told = JobScheduled(
+        event_id="evt_told", job_id=resume.job_id, tenant="t1", occurred_at=resume.occurred_at, next_run_at=at,
+        reason="resumed", cause_event_id=resume.event_id,
+    )  # fmt: skip
+    append(api, [told])
     read = api.client.get(f"/api/crons/{cron_id}", headers=api.t1).json()
-    assert (read["is_active"], read["next_run_at"]) == (True, "2026-04-12T03:00:00+00:00")
     assert resumed.json() == read
 
 

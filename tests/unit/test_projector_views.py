@@ -23,8 +23,10 @@ from schemas.events import (
     JobResumed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobScheduled,
     JobSucceeded,
     JobUpdated,
+    OccurrencesMissed,
     RunOutcome,
 )
 
@@ -47,10 +49,15 @@ def fold(events: list[Event]) -> list[JobView | None]:
     return views
 
 
-def created(job_id: str = "job_a", schedule: str | None = None, run_at: datetime | None = None) -> JobCreated:
+def created(
+    job_id: str = "job_a",
+    schedule: str | None = None,
+    run_at: datetime | None = None,
+    next_run_at: datetime | None = None,
+) -> JobCreated:
     return JobCreated(
         **env(job_id, T0),
-        api="quedup", name="Backup", request=REQUEST, schedule=schedule, run_at=run_at,
+        api="quedup", name="Backup", request=REQUEST, schedule=schedule, run_at=run_at, next_run_at=next_run_at,
     )  # fmt: skip
 
 
@@ -129,10 +136,16 @@ def test_quedup_cron_stays_active_and_follows_job_due() -> None:
 
     # When two occurrences run and succeed
     views = fold(
-        [created("job_c", schedule="* * * * *"), d1, succeeded(d1, first + S), d2, succeeded(d2, first + 61 * S)]
+        [
+            created("job_c", schedule="* * * * *", next_run_at=first),
+            d1,
+            succeeded(d1, first + S),
+            d2,
+            succeeded(d2, first + 61 * S),
+        ]
     )
 
-    # Then next_run_at starts at the next minute boundary, then follows each JobDue's next_run_at
+    # Then next_run_at starts at the instant its create carried, then follows each JobDue's next_run_at
     assert [v.next_run_at for v in views if v] == [
         first,
         first + 60 * S,
@@ -147,12 +160,21 @@ def test_quedup_cron_stays_active_and_follows_job_due() -> None:
     assert last.runs_count == 2
 
 
-def test_quedup_cron_schedule_wins_over_run_at() -> None:
-    # Given a job with both a schedule and a run_at far away
-    (view,) = fold([created(schedule="0 * * * *", run_at=T0 + timedelta(days=3))])
-    # Then its next run follows the schedule
-    assert view is not None
-    assert view.next_run_at == datetime(2026, 4, 10, 15, 0, tzinfo=UTC)
+def test_a_scheduled_jobs_first_run_is_copied_from_its_event_never_computed() -> None:
+    # Given a scheduled job whose create carries ingest's first run (15:00), and a version-1 create that carries none
+    first = datetime(2026, 4, 10, 15, 0, tzinfo=UTC)
+    (view,) = fold([created(schedule="0 * * * *", run_at=T0 + timedelta(days=3), next_run_at=first)])
+    old, told = fold(
+        [
+            created("job_old", schedule="0 * * * *"),
+            JobScheduled(**env("job_old", T0), next_run_at=first, reason="created", cause_event_id="evt_c"),
+        ]
+    )
+    # Then the first reads the instant carried (the schedule wins over run_at)
+    assert view is not None and view.next_run_at == first
+    # And the version-1 one has none until the timer's JobScheduled tells it
+    assert old is not None and old.next_run_at is None
+    assert told is not None and told.next_run_at == first
 
 
 def test_quedup_retry_shows_as_the_next_run_then_dead_letter_fails_the_job() -> None:
@@ -181,26 +203,32 @@ def test_quedup_pause_and_resume() -> None:
     # Given an every-minute cron paused at 14:05:40
     paused_at = T0 + 10 * S
     resumed_at = datetime(2026, 4, 10, 14, 30, 5, tzinfo=UTC)
+    first, after_resume = datetime(2026, 4, 10, 14, 6, tzinfo=UTC), datetime(2026, 4, 10, 14, 31, tzinfo=UTC)
     events: list[Event] = [
-        created("job_c", schedule="* * * * *"),
+        created("job_c", schedule="* * * * *", next_run_at=first),
         JobPaused(**env("job_c", paused_at)),
         JobResumed(**env("job_c", resumed_at)),
+        JobScheduled(**env("job_c", resumed_at, 1), next_run_at=after_resume, reason="resumed", cause_event_id="e"),
     ]
 
-    # When it is paused then resumed long after its next occurrence
-    _, paused_v, resumed_v = fold(events)
+    # When it is paused then resumed long after its next occurrence, and the timer re-arms it
+    _, paused_v, resumed_v, told_v = fold(events)
 
-    # Then it shows paused, then active again with the missed occurrences skipped
+    # Then it shows paused, then active again; the next run is the timer's word, the missed occurrences skipped
     assert paused_v is not None
     assert (paused_v.status, paused_v.paused, paused_v.updated_at) == ("paused", True, paused_at)
     assert resumed_v is not None
     assert (resumed_v.status, resumed_v.paused) == ("active", False)
-    assert resumed_v.next_run_at == datetime(2026, 4, 10, 14, 31, tzinfo=UTC)
+    assert told_v is not None
+    assert told_v.next_run_at == after_resume and told_v.updated_at == resumed_at
 
 
 def test_update_replaces_the_definition_and_keeps_a_pause() -> None:
     # Given a paused one-off job
-    update = JobUpdated(**env("job_a", T0 + 5 * S), name="Renamed", request=REQUEST, schedule="0 0 * * *")
+    midnight = datetime(2026, 4, 11, 0, 0, tzinfo=UTC)
+    update = JobUpdated(
+        **env("job_a", T0 + 5 * S), name="Renamed", request=REQUEST, schedule="0 0 * * *", next_run_at=midnight
+    )
     _, _, view = fold([created(), JobPaused(**env("job_a", T0 + S)), update])
 
     # Then the new name and schedule apply, next_run_at follows the schedule, and it stays paused
@@ -463,3 +491,17 @@ def test_callback_events_show_where_the_latest_callback_stands_without_touching_
     # And an abandoned callback says so
     gone = evolve(view, CallbackAbandoned(**env("rj_847", at, 25), **cb, attempts=6))
     assert gone is not None and (gone.callback_status, gone.callback_attempts) == ("abandoned", 6)
+
+
+def test_occurrences_missed_moves_the_next_run_to_the_timers_word() -> None:
+    # Given a scheduled job whose timer was down, and then skipped what it missed
+    first, later = datetime(2026, 4, 10, 14, 6, tzinfo=UTC), datetime(2026, 4, 10, 15, 1, tzinfo=UTC)
+    missed = OccurrencesMissed(
+        **env("job_c", later - 30 * S), missed_from=first, missed_to=later - 60 * S, count=55, policy="skip",
+        fired=None, next_run_at=later,
+    )  # fmt: skip
+    # When it folds, Then the next run is the one the timer named, and the job is otherwise unchanged
+    created_v, after = fold([created("job_c", schedule="* * * * *", next_run_at=first), missed])
+    assert after is not None and created_v is not None
+    assert after.next_run_at == later
+    assert after.model_copy(update={"next_run_at": first}) == created_v

@@ -8,6 +8,7 @@ from itertools import pairwise
 from chronohook.ids import recuro_job_key, retry_job_id
 from schemas.changelog import TimerEntry
 from schemas.events import (
+    CatchUp,
     Envelope,
     Event,
     HttpRequestSpec,
@@ -21,8 +22,10 @@ from schemas.events import (
     JobResumed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobScheduled,
     JobSucceeded,
     JobUpdated,
+    OccurrencesMissed,
     QueueSettings,
     RetryPolicy,
     RunOutcome,
@@ -56,9 +59,16 @@ def pushed(delay: int = 0, integer_id: int = 847, attempt_number: int = 1, at: d
 
 
 def created(
-    schedule: str | None = None, run_at: datetime | None = None, active: bool = True, job_id: str = "job_a"
+    schedule: str | None = None,
+    run_at: datetime | None = None,
+    active: bool = True,
+    job_id: str = "job_a",
+    timezone: str = "UTC",
+    catch_up: CatchUp = "latest",
 ) -> JobCreated:
     return JobCreated(
+        timezone=timezone,
+        catch_up=catch_up,
         event_id="evt_created",
         job_id=job_id,
         tenant="t1",
@@ -99,7 +109,8 @@ def failed(due: JobDue, finished: datetime) -> JobFailed:
 
 def apply(entry: TimerEntry | None, event: Event, now: datetime = T0) -> TimerEntry | None:
     new, emitted = on_event(entry, event, now)
-    assert emitted == []
+    # Nothing is decided but, for a scheduled job, the JobScheduled telling the entry's next occurrence
+    assert all(isinstance(e, JobScheduled) and new is not None and e.next_run_at == new.next_due for e in emitted)
     return new
 
 
@@ -264,20 +275,6 @@ def test_cron_arms_the_next_minute_and_firing_rearms_the_following_one() -> None
     _, due2 = fire_one(settled, first + timedelta(minutes=1))
     assert due2.run_id != due.run_id
     assert due2.next_run_at == first + timedelta(minutes=2)
-
-
-def test_a_cron_firing_after_downtime_runs_once_and_resumes_from_the_present() -> None:
-    # Given a cron due at 14:06 whose timer was down until 14:10:30
-    entry = apply(None, created(schedule="* * * * *"))
-    assert entry is not None
-    late = datetime(2026, 4, 10, 14, 10, 30, tzinfo=UTC)
-
-    # When the timer fires late
-    entry, due = fire_one(entry, late)
-
-    # Then the missed 14:06 occurrence runs once and the next is 14:11, not 14:07
-    assert due.due_at == datetime(2026, 4, 10, 14, 6, tzinfo=UTC)
-    assert entry.next_due == datetime(2026, 4, 10, 14, 11, tzinfo=UTC)
 
 
 def test_paused_entries_do_not_fire() -> None:
@@ -718,3 +715,162 @@ def test_a_late_failure_of_an_older_occurrence_schedules_nothing() -> None:
     assert [type(e) for e in emitted] == [JobRetryChainResolved]
     assert isinstance(emitted[0], JobRetryChainResolved)
     assert (emitted[0].resolution, emitted[0].run_id) == ("superseded", slow.run_id)
+
+
+# -- schedules: time zones, the timer's word on the next occurrence, catch-up after downtime (decision 0025) -------
+def _fire_all(entry: TimerEntry, now: datetime, lead: timedelta = timedelta(0)) -> tuple[TimerEntry, list[Envelope]]:
+    """Fire until nothing more is due by ``now + lead``, as the timer's loop does."""
+    out: list[Envelope] = []
+    for _ in range(1000):
+        new, emitted = fire(entry, now, lead)
+        assert isinstance(new, TimerEntry)
+        entry = new
+        if not emitted:
+            return entry, out
+        out.extend(emitted)
+    raise AssertionError("fire never settled")
+
+
+def test_a_scheduled_job_is_armed_in_its_time_zone_and_the_timer_says_so() -> None:
+    # Given a 09:00 New York job created at 14:05:30 UTC on 2026-04-10 (10:05:30 EDT)
+    event = created(schedule="0 9 * * *", timezone="America/New_York")
+    # When the timer consumes it
+    entry, emitted = on_event(None, event, T0)
+    # Then it is armed for 09:00 EDT the next day (13:00 UTC), keeping the zone and policy
+    assert entry is not None
+    assert entry.next_due == datetime(2026, 4, 11, 13, 0, tzinfo=UTC)
+    assert (entry.timezone, entry.catch_up) == ("America/New_York", "latest")
+    # And a JobScheduled tells the instant, with an id derived from the event it was decided from
+    [scheduled] = emitted
+    assert isinstance(scheduled, JobScheduled)
+    assert (scheduled.next_run_at, scheduled.reason, scheduled.cause_event_id) == (
+        entry.next_due,
+        "created",
+        "evt_created",
+    )
+    assert scheduled.occurred_at == T0
+    assert on_event(None, event, T0 + timedelta(hours=5))[1] == emitted  # a replayed step: the same event, same id
+    # And firing it announces the next 09:00 New York time
+    _, due = fire_one(entry, datetime(2026, 4, 11, 13, 0, tzinfo=UTC))
+    assert due.next_run_at == datetime(2026, 4, 12, 13, 0, tzinfo=UTC)
+
+
+def test_one_off_jobs_get_no_jobscheduled() -> None:
+    # Given a one-off named job and a Recuro push, When the timer consumes them, Then it decides nothing
+    assert on_event(None, created(run_at=T0 + timedelta(days=1)), T0)[1] == []
+    assert on_event(None, pushed(delay=5), T0)[1] == []
+    # And resuming a paused one-off tells nothing either
+    entry = apply(None, created(run_at=T0 + timedelta(days=1)))
+    entry = apply(entry, JobPaused(**envelope("job_a", T0)))
+    assert entry is not None
+    assert on_event(entry, JobResumed(**envelope("job_a", T0 + S)), T0 + S)[1] == []
+
+
+def test_update_and_resume_of_a_scheduled_job_are_told() -> None:
+    # Given an every-minute job, paused
+    entry = apply(None, created(schedule="* * * * *"))
+    update = JobUpdated(
+        **envelope("job_a", T0 + S), name="Backup", request=REQUEST, schedule="0 9 * * *", timezone="Europe/London"
+    )
+    # When it is moved to 09:00 London time
+    updated, emitted = on_event(entry, update, T0 + S)
+    # Then the timer re-arms it there (09:00 BST = 08:00 UTC) and says so
+    assert updated is not None and updated.next_due == datetime(2026, 4, 11, 8, 0, tzinfo=UTC)
+    assert [(type(e).__name__, getattr(e, "reason", None)) for e in emitted] == [("JobScheduled", "updated")]
+    # When it is paused, then resumed two days later
+    paused = apply(updated, JobPaused(**envelope("job_a", T0 + 2 * S)))
+    resumed_at = datetime(2026, 4, 12, 12, 0, tzinfo=UTC)
+    resumed, told = on_event(paused, JobResumed(**envelope("job_a", resumed_at)), resumed_at)
+    # Then the occurrences missed while paused are skipped, and the resume is told
+    assert resumed is not None and resumed.next_due == datetime(2026, 4, 13, 8, 0, tzinfo=UTC)
+    [scheduled] = told
+    assert isinstance(scheduled, JobScheduled)
+    assert (scheduled.reason, scheduled.next_run_at) == ("resumed", resumed.next_due)
+
+
+def test_after_downtime_latest_fires_the_most_recent_missed_occurrence_once() -> None:
+    # Given an every-minute cron due at 14:06 whose timer was down until 14:10:30
+    entry = apply(None, created(schedule="* * * * *"))
+    assert entry is not None
+    late = datetime(2026, 4, 10, 14, 10, 30, tzinfo=UTC)
+    # When the timer fires
+    after, emitted = _fire_all(entry, late)
+    # Then the five missed occurrences (14:06-14:10) are recorded, and only the latest, 14:10, runs
+    missed, due = emitted
+    assert isinstance(missed, OccurrencesMissed) and isinstance(due, JobDue)
+    minute = timedelta(minutes=1)
+    assert (missed.missed_from, missed.missed_to, missed.count) == (T0 + 30 * S, T0 + 30 * S + 4 * minute, 5)
+    assert (missed.policy, missed.fired, missed.next_run_at) == ("latest", missed.missed_to, T0 + 30 * S + 5 * minute)
+    assert due.due_at == missed.fired and due.next_run_at == missed.next_run_at
+    # And the job resumes from the present: next due 14:11
+    assert after.next_due == datetime(2026, 4, 10, 14, 11, tzinfo=UTC)
+    assert after.occurrence == missed.fired
+    # And a replay of the step decides the same events, with the same ids
+    assert fire(entry, late)[1] == emitted
+
+
+def test_after_downtime_skip_fires_nothing_and_records_the_miss() -> None:
+    # Given the same cron with catch_up "skip"
+    entry = apply(None, created(schedule="* * * * *", catch_up="skip"))
+    assert entry is not None
+    late = datetime(2026, 4, 10, 14, 10, 30, tzinfo=UTC)
+    # When the timer fires after the downtime
+    after, emitted = _fire_all(entry, late)
+    # Then nothing runs: the miss is recorded, and the next occurrence is 14:11
+    [missed] = emitted
+    assert isinstance(missed, OccurrencesMissed)
+    assert (missed.policy, missed.fired, missed.count) == ("skip", None, 5)
+    assert after.next_due == missed.next_run_at == datetime(2026, 4, 10, 14, 11, tzinfo=UTC)
+    assert after.in_flight == ()
+    # And 14:11 then runs as usual
+    _, due = fire_one(after, datetime(2026, 4, 10, 14, 11, tzinfo=UTC))
+    assert due.due_at == datetime(2026, 4, 10, 14, 11, tzinfo=UTC)
+
+
+def test_a_count_of_missed_occurrences_stops_at_its_cap() -> None:
+    # Given an every-second cron whose timer was down for an hour
+    entry = apply(None, created(schedule="* * * * * *", catch_up="skip"))
+    assert entry is not None
+    # When it fires, Then the miss is counted up to the cap, and spans the whole hour
+    [missed] = _fire_all(entry, T0 + timedelta(hours=1))[1]
+    assert isinstance(missed, OccurrencesMissed)
+    assert missed.count == 1000
+    assert (missed.missed_from, missed.missed_to) == (T0 + S, T0 + timedelta(hours=1))
+
+
+def test_an_occurrence_late_by_less_than_the_misfire_threshold_still_runs_each_one() -> None:
+    # Given an every-two-seconds cron due at 14:05:32 whose timer stalled for 20 s (under the 60 s threshold)
+    entry = apply(None, created(schedule="*/2 * * * * *", catch_up="skip"))
+    assert entry is not None
+    # When the timer fires at 14:05:52
+    after, emitted = _fire_all(entry, T0 + 22 * S)
+    # Then every occurrence from 14:05:32 to 14:05:52 runs once, late, and none is recorded as missed
+    assert [type(e).__name__ for e in emitted] == ["JobDue"] * 11
+    assert [e.due_at for e in emitted if isinstance(e, JobDue)] == [T0 + (2 + 2 * i) * S for i in range(11)]
+    assert after.next_due == T0 + 24 * S
+
+
+def test_while_the_timer_is_up_no_occurrence_fires_twice_and_none_is_skipped() -> None:
+    # Given an every-two-seconds cron in New York, run across the fall-back hour's end (06:00 UTC, 01:00 EST again)
+    start = datetime(2026, 11, 1, 5, 55, tzinfo=UTC)
+    event = created(schedule="*/2 * * * * *", timezone="America/New_York").model_copy(update={"occurred_at": start})
+    entry = apply(None, event, start)
+    assert entry is not None
+    # When the timer ticks at uneven intervals (0.3-1.9 s), handing out 50 ms ahead, until 07:05 UTC
+    end, lead = datetime(2026, 11, 1, 7, 5, tzinfo=UTC), timedelta(milliseconds=50)
+    now, steps, fired = start, [0.3, 1.9, 0.7, 1.1, 1.3], list[JobDue]()
+    i = 0
+    while now < end:
+        now += steps[i % len(steps)] * S
+        i += 1
+        entry, emitted = _fire_all(entry.model_copy(update={"in_flight": ()}), now, lead)
+        assert not any(isinstance(e, OccurrencesMissed) for e in emitted)
+        fired.extend(e for e in emitted if isinstance(e, JobDue))
+    # Then each occurrence ran exactly once and in order: every even second until 01:59:58 EDT (05:59:58 UTC), none
+    # in the fold's second pass (01:00-01:59 EST: those local times ran already), and every one from 02:00:00 EST
+    due = [d.due_at for d in fired]
+    assert len({d.run_id for d in fired}) == len(fired) == len(set(due))
+    first_pass = [start + 2 * k * S for k in range(1, 150)]
+    after_fold = [datetime(2026, 11, 1, 7, 0, tzinfo=UTC) + 2 * k * S for k in range(0, 151)]
+    assert due == [d for d in first_pass + after_fold if d <= now + lead]
+    assert due[148] == datetime(2026, 11, 1, 5, 59, 58, tzinfo=UTC) and len(due) > 149 + 140

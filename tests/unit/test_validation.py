@@ -14,6 +14,7 @@ from services.ingest.validation import (
     http_method,
     laravel_errors,
     rfc3339,
+    time_zone,
     valid_url,
 )
 
@@ -60,19 +61,39 @@ def test_methods_are_upper_cased_and_checked() -> None:
 
 
 # -- cron --------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("expr", ["* * * * *", "*/5 0-6 1,15 JAN-MAR mon-fri", "0 12 * * 7", "0  12 * *   0"])
+@pytest.mark.parametrize(
+    "expr",
+    ["* * * * *", "*/5 0-6 1,15 JAN-MAR mon-fri", "0 12 * * 7", "0  12 * *   0", "*/2 * * * * *", "30 0 9 * * MON"],
+)
 def test_valid_cron_expressions(expr: str) -> None:
-    # Given a standard 5-field expression (extra spaces allowed)
+    # Given a standard 5-field expression, or 6 fields with seconds first (extra spaces allowed)
     # Then it is accepted, whitespace normalised
     assert cron_expression(expr) == " ".join(expr.split())
 
 
-@pytest.mark.parametrize("expr", ["61 * * * *", "* * * *", "* * * * * *", "<string>", "0 25 * * *", ""])
+@pytest.mark.parametrize(
+    "expr",
+    ["61 * * * *", "* * * *", "* * * * * * *", "<string>", "0 25 * * *", "", "60 * * * * *", "0 0 31 2 *", "R * * * *"],
+)
 def test_invalid_cron_expressions(expr: str) -> None:
-    # Given something that is not a 5-field cron expression
+    # Given something that is not a 5- or 6-field cron expression, or one that never fires
     # Then the rule fails
     with pytest.raises(RuleError, match="must be a valid cron expression"):
         cron_expression(expr)
+
+
+# -- time zone and catch-up (chronohook extensions) --------------------------------------------------------------
+@pytest.mark.parametrize("name", ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata"])
+def test_valid_time_zones(name: str) -> None:
+    # Given an IANA zone name, Then it is accepted as it is
+    assert time_zone(name) == name
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus", "", " UTC", "../../etc/passwd", "/etc/localtime", "EST5EDT/x"])
+def test_invalid_time_zones(name: str) -> None:
+    # Given something the tz database has no zone for, Then the rule fails with Laravel's wording
+    with pytest.raises(RuleError, match="must be a valid IANA time zone"):
+        time_zone(name)
 
 
 # -- RFC 3339 ----------------------------------------------------------------------------------------------------

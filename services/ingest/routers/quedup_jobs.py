@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from chronohook.ids import random_event_id
-from chronohook.readmodel.views import JobView, evolve
+from chronohook.readmodel.views import JobView
 from schemas.events import Envelope, JobDeleted, JobPaused, JobResumed, JobUpdated
-from services.ingest import commands, names
+from services.ingest import commands, crons, names
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import (
@@ -56,7 +56,7 @@ def _taken(name: str) -> Conflict:
 
 @router.post("", response_model=Job, responses=ERRORS | TAKEN)
 async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -> Job:
-    """Create a job: now, at ``run_at``, or on ``schedule`` (cron, UTC)."""
+    """Create a job: now, at ``run_at``, or on ``schedule`` (cron, in ``timezone``: UTC by default)."""
     _refuse_url(ctx, req.url)
     job_id = ids.quedup()
     event = commands.create_quedup_job(req, tenant, job_id, ids.now)
@@ -155,6 +155,4 @@ async def resume_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
     now = ctx.clock.now()
     event = JobResumed(event_id=random_event_id(), job_id=job_id, tenant=tenant, occurred_at=now)
     await ctx.publish([event])
-    resumed = evolve(view, event)
-    assert resumed is not None
-    return commands.quedup_job(resumed)
+    return commands.quedup_job(crons.answer_after(view, [event]))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from chronohook.ids import random_event_id, recuro_cron_key
 from chronohook.readmodel.crons import crons_page
-from chronohook.readmodel.views import JobView, evolve
+from chronohook.readmodel.views import JobView
 from schemas.events import Envelope, JobDeleted, JobUpdated
 from services.ingest import commands, crons
 from services.ingest import validation as v
@@ -52,7 +52,8 @@ async def load_cron(ctx: IngestContext, tenant: str, cron_id: int) -> JobView:
 
 @router.post("", status_code=201, response_model=CronResponse, responses=ERRORS)
 async def create_cron(req: CreateCronRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -> CronResponse:
-    """Create a recurring HTTP request on a 5-field cron expression (UTC)."""
+    """Create a recurring HTTP request on a cron expression (5 fields, or 6 with seconds first), in `timezone`
+    (UTC by default)."""
     _refuse_unsendable(ctx, req.url, req.callback_url)
     event = commands.create_recuro_cron(req, tenant, ids.integer(), ids.now)
     if (why := commands.over_budget(event)) is not None:
@@ -88,11 +89,7 @@ async def update_cron(cron_id: int, req: UpdateCronRequest, ctx: Ctx, tenant: Te
             raise PayloadTooLarge(why)
     if events:
         await ctx.publish(list[Envelope](events), atomically=len(events) > 1)
-    after: JobView | None = view
-    for event in events:
-        after = evolve(after, event)
-    assert after is not None
-    return crons.cron_detail(after)
+    return crons.cron_detail(crons.answer_after(view, events))
 
 
 @router.delete("/{cron_id:int}", status_code=204, responses=ERRORS | NOT_FOUND)
