@@ -118,22 +118,21 @@ def test_quedup_run_at_job_runs_then_reads_completed(stack: Stack, receiver: Rec
         assert c.post("/jobs", json=req).status_code == 409
 
 
-def _next_minute(after: datetime) -> datetime:
-    return (after + timedelta(minutes=1)).replace(second=0, microsecond=0)
-
-
-def test_crons_fire_at_the_next_minute_boundary(stack: Stack, receiver: Receiver) -> None:
-    # Given a QuedUp job on "every minute" (schedule wins over run_at) and a Recuro cron on the same schedule,
-    # with a callback and a success assertion its receiver's answer breaks
+def test_crons_fire_at_their_next_occurrence(stack: Stack, receiver: Receiver) -> None:
+    # Given a QuedUp job and a Recuro cron on the same once-a-minute schedule, due at a second 2-3 s from now (a
+    # seconds-first 6-field expression, so nothing waits for a minute boundary): the QuedUp job with a run_at too
+    # (the schedule wins), the Recuro cron with a callback and a success assertion its receiver's answer breaks
     before = datetime.now(UTC)
+    due = (before + timedelta(seconds=3)).replace(microsecond=0)
+    expression = f"{due.second} * * * * *"
     with stack.client() as c:
         r = c.post(
             "/jobs",
             json={
                 "method": "GET",
-                "name": "every-minute",
+                "name": f"once-a-minute-{due.timestamp():.0f}",
                 "url": receiver.url("/cron-tick"),
-                "schedule": "* * * * *",
+                "schedule": expression,
                 "run_at": "2030-01-01T00:00:00Z",
             },
         )
@@ -144,7 +143,7 @@ def test_crons_fire_at_the_next_minute_boundary(stack: Stack, receiver: Receiver
             json={
                 "name": "heartbeat",
                 "url": receiver.url("/recuro-cron"),
-                "cron_expression": "* * * * *",
+                "cron_expression": expression,
                 "payload": "beat",
                 "callback_url": receiver.url("/recuro-cron-callback"),
                 "success_assertions": [{"type": "body_contains", "value": "healthy"}],
@@ -152,14 +151,13 @@ def test_crons_fire_at_the_next_minute_boundary(stack: Stack, receiver: Receiver
         )
         assert rc.status_code == 201, rc.text
         cron = rc.json()
-    after = datetime.now(UTC)
-    # Then next_run_at is the next minute boundary, in each API's format
+    # Then next_run_at is that second, in each API's format
     next_run = datetime.fromisoformat(job["next_run_at"].replace("Z", "+00:00"))
-    assert next_run in {_next_minute(before), _next_minute(after)}
+    assert next_run == due
     assert datetime.fromisoformat(cron["next_run_at"]) == next_run
-    assert (cron["cron_expression"], cron["is_active"], cron["name"]) == ("* * * * *", True, "heartbeat")
-    # When that boundary passes
-    [tick] = receiver.wait_for(lambda q: q.path == "/cron-tick", timeout=75)
+    assert (cron["cron_expression"], cron["is_active"], cron["name"]) == (expression, True, "heartbeat")
+    # When it passes
+    [tick] = receiver.wait_for(lambda q: q.path == "/cron-tick", timeout=10)
     [beat] = receiver.wait_for(lambda q: q.path == "/recuro-cron", timeout=10)
     # Then both requests arrived right at it
     assert 0 <= tick.at - next_run.timestamp() <= PRECISION
@@ -180,6 +178,7 @@ def test_crons_fire_at_the_next_minute_boundary(stack: Stack, receiver: Receiver
         assert later["status"] == "active"
         assert later["next_run_at"] == (next_run + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert c.delete(f"/jobs/{job['id']}").status_code == 204
+        assert c.delete(f"/api/crons/{cron['id']}").status_code == 204
 
 
 def test_callback_follows_the_jobs_request(stack: Stack, receiver: Receiver) -> None:
