@@ -3,8 +3,8 @@ fails twice, then succeeds, sends ``warning``, ``failure`` and ``recovery`` to t
 POST signed (Standard Webhooks, verified with the ``standardwebhooks`` package and the secret from
 ``GET /api/signing-secret``), and ``GET /api/alerts`` lists them.
 
-Crons are 5-field (one run a minute at most) through the API; to stay bounded in time the cron here is written
-straight to the job log with a 6-field, every-2-seconds expression (croniter reads the sixth field as seconds).
+The cron here is written straight to the job log, with a 6-field, every-2-seconds expression (seconds first, as
+the API takes it since decision 0025), to stay bounded in time.
 Everything after that is the real path: timer, executor, projector, ingest.
 
 A queue patched to ``alerts_enabled: true, retries_enabled: false`` alerts through the API alone: a job whose
@@ -88,7 +88,7 @@ def test_a_cron_with_threshold_2_sends_warning_failure_then_recovery_signed(
         api="recuro_cron",
         name="alerting",
         request=HttpRequestSpec(method="POST", url=target.url("/cron"), body="{}"),
-        schedule="* * * * * */2",
+        schedule="*/2 * * * * *",
         integer_id=cron_id,
         alert_threshold=2,
     )
