@@ -1,5 +1,5 @@
 """``python -m bench.faults [--short] [--rate R] [--burst N] [--seed S] [--api-workers N] [--kill-gap S] [--keep]``;
-``python -m bench.faults --scale-out [--stall] [--keep]`` (``bench/faults/scale_out.py``)."""
+``python -m bench.faults --scale-out [--stall] [--jobs N] [--keep]`` (``bench/faults/scale_out.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.faults.harness import BROKER, RECOVERY_BOUND_S, SERVICES, FaultReport, OnceReport, run_faults
+from bench.faults.scale_out import JOBS as SCALE_OUT_JOBS
 from bench.faults.scale_out import ScaleOutReport, run_scale_out
 from bench.toolkit.report import Figure, emit
 
@@ -157,12 +158,12 @@ def scale_out_figures(report: ScaleOutReport) -> list[Figure]:
     ]
 
 
-def scale_out_main(keep: bool, stall: bool) -> int:
+def scale_out_main(keep: bool, stall: bool, jobs: int) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chronohook-scale-out-"))
     print(f"work dir {workdir}", flush=True)
-    report = run_scale_out(workdir, stall=stall, progress=lambda msg: print(msg, flush=True))
+    report = run_scale_out(workdir, jobs=jobs, stall=stall, progress=lambda msg: print(msg, flush=True))
     figures = scale_out_figures(report)
-    command = "python -m bench.faults --scale-out" + (" --stall" if stall else "")
+    command = f"python -m bench.faults --scale-out --jobs {jobs}" + (" --stall" if stall else "")
     bench = "scale_out_stall" if stall else "scale_out"
     emit(bench, command, figures, extra={"seconds": round(report.seconds, 1)})
     ok = not report.lost_seqs and report.once.due.once and report.once.webhook.consistent
@@ -186,9 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir (kept anyway when a job is lost)")
     parser.add_argument("--scale-out", action="store_true", help="two timers: one joins, is killed, rejoins")
     parser.add_argument("--stall", action="store_true", help="with --scale-out: SIGSTOP/SIGCONT instead of kill")
+    parser.add_argument("--jobs", type=int, default=SCALE_OUT_JOBS, help="with --scale-out: jobs due (1500)")
     args = parser.parse_args(argv)
     if args.scale_out:
-        return scale_out_main(args.keep, args.stall)
+        return scale_out_main(args.keep, args.stall, args.jobs)
     workdir = Path(tempfile.mkdtemp(prefix="chronohook-faults-"))
     print(f"work dir {workdir}", flush=True)
     ok = False
