@@ -37,6 +37,7 @@ from schemas.events import Envelope, QueueSettingsChanged
 from services.timer.buckets import TimeBuckets
 from services.timer.domain import decide, fire_entry
 from services.timer.errors import TimerError
+from services.timer.memory import bound_allocator, release_free_memory
 from services.timer.queue_feed import QueueSettingsFeed
 from services.timer.queues import QueueBook, in_queue, wake_at
 from services.timer.store import Change, Checkpoint, EntryStore, Row, SqliteEntryStore, Waking
@@ -49,6 +50,11 @@ GROUP = "chronohook-timer"
 CONSUMER_NAME = "timer"
 MAX_IDLE_WAIT = 0.1
 INPUT_COMMIT_INTERVAL = 0.05
+# librdkafka's queue of fetched, not yet consumed records (its default, 64 MiB, was most of a loaded timer's RSS,
+# measured; a step takes 1,000 records, a few hundred KiB). A fetch still takes at least one whole record.
+PREFETCH_KIB = 8_192
+# Free memory goes back to the OS this often (services/timer/memory.py).
+RELEASE_MEMORY_INTERVAL_S = 10.0
 # A step's transaction that has not committed by then is stuck, not slow (see Watchdog).
 COMMIT_DEADLINE_S = 15.0
 # The timer's own decisions: nothing in them changes its entries. (JobDeadLettered is read: keyed by the chain's
@@ -121,6 +127,7 @@ class TimerService:
         # What each assignment's restore read (tests and the log say whether it was a delta or a rebuild).
         self.restores: list[RestoreReport] = []
         self._retention_ms: int | None = None
+        self._next_release = time.monotonic() + RELEASE_MEMORY_INTERVAL_S
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -133,7 +140,13 @@ class TimerService:
         # Before any entry is restored or fired: a paused queue's jobs are held from the first step.
         self.queue_feed = QueueSettingsFeed(self.settings, self.topics.queue_settings)
         self._take_queue_settings(self.queue_feed.catch_up())
-        self.consumer = Consumer(consumer_config(self.settings, GROUP, **{"partition.assignment.strategy": "range"}))
+        self.consumer = Consumer(
+            consumer_config(
+                self.settings,
+                GROUP,
+                **{"partition.assignment.strategy": "range", "queued.max.messages.kbytes": PREFETCH_KIB},
+            )
+        )
         self.consumer.subscribe([self.topics.events], on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("timer started")
         try:
@@ -221,6 +234,9 @@ class TimerService:
         now_ms = to_ms(now)
         if now_ms + self.window_ms - self.loaded_until_ms >= self.refill_ms:
             self._refill(now_ms + self.window_ms)
+            if time.monotonic() >= self._next_release:
+                release_free_memory()
+                self._next_release = time.monotonic() + RELEASE_MEMORY_INTERVAL_S
         for msg in messages:
             self._consume_one(msg, now, out)
         self._uncommitted = self._uncommitted or bool(messages)
@@ -383,6 +399,7 @@ class TimerService:
 
 
 def serve(settings: Settings, clock: Clock) -> None:
+    bound_allocator()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
