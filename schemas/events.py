@@ -204,7 +204,7 @@ class OccurrencesMissed(Envelope):
     type: Literal["OccurrencesMissed"] = "OccurrencesMissed"
     missed_from: AwareDatetime = Field(description="The first occurrence missed.")
     missed_to: AwareDatetime = Field(description="The last occurrence missed (the latest at or before now).")
-    count: int = Field(description="Occurrences missed, counted up to 10,000: 10,000 means at least that many.")
+    count: int = Field(description="Occurrences missed, counted up to 1,000: 1,000 means at least that many.")
     policy: CatchUp
     fired: AwareDatetime | None = Field(description="The occurrence run to catch up (latest), or None (skip).")
     next_run_at: AwareDatetime = Field(description="The first occurrence after now.")
