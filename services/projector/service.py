@@ -27,6 +27,10 @@ from schemas import CodecError, decode_event
 
 log = logging.getLogger("chronohook.projector")
 GROUP = "chronohook-projector"
+# Fetches held by the broker until 256 KB are readable or 20 ms passed (its batches linger 20 ms anyway): answered
+# at the first readable byte, each fetch brought one or two records under load, and every fetch costs the broker and
+# librdkafka's threads (decision 0027).
+CONSUMER_FETCH = {"fetch.min.bytes": 256 * 1024, "fetch.wait.max.ms": 20}
 
 
 def is_the_records_fault(error: BaseException) -> bool:
@@ -81,7 +85,7 @@ class Projector:
     def run(self) -> None:
         if self.dead is None:
             self.dead = DeadRecordSink(producer_config(self.settings), self.topics.dead_records, CONSUMER_NAME)
-        consumer = Consumer(consumer_config(self.settings, GROUP))
+        consumer = Consumer(consumer_config(self.settings, GROUP, **CONSUMER_FETCH))
         # The queue-settings topic too (decision 0015): its records fold into the queues' rows.
         consumer.subscribe([self.topics.events, self.topics.queue_settings], on_assign=self._on_assign)
         log.info("projector started")
