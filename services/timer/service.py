@@ -326,8 +326,9 @@ class TimerService:
             if self.queues.apply(event):
                 # Rare (a resume): the queue's entries from each store's queue index, those in the near window armed.
                 for partition in self.owned:
-                    near = [w for w in self.store.in_queue(partition, event.tenant, event.queue)]
-                    self._arm_waking(partition, [w for w in near if w.wake_ms <= self.loaded_until_ms])
+                    self._arm_waking(
+                        partition, self.store.in_queue(partition, event.tenant, event.queue, self.loaded_until_ms)
+                    )
                 for key, (partition, entry) in self.pending.items():
                     if entry is not None and in_queue(entry, event.tenant, event.queue):
                         self._put(key, partition, entry)

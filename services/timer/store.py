@@ -103,8 +103,8 @@ class EntryStore(Protocol):
     def waking(self, partition: int, after_ms: int | None, until_ms: int) -> list[Waking]:
         """Entries waking in (after_ms, until_ms] (from the beginning of time when ``after_ms`` is None)."""
 
-    def in_queue(self, partition: int, tenant: str, queue: str) -> list[Waking]:
-        """A Recuro queue's entries that wake at all."""
+    def in_queue(self, partition: int, tenant: str, queue: str, until_ms: int) -> list[Waking]:
+        """A Recuro queue's entries waking at or before ``until_ms`` (overdue ones included)."""
 
     def count(self, partition: int) -> int: ...
 
@@ -154,12 +154,12 @@ class MemoryEntryStore:
         ]
         return sorted(found, key=lambda w: (w.wake_ms, w.key))
 
-    def in_queue(self, partition: int, tenant: str, queue: str) -> list[Waking]:
+    def in_queue(self, partition: int, tenant: str, queue: str, until_ms: int) -> list[Waking]:
         return sorted(
             (
                 Waking(key, row.wake_ms, row.queue)
                 for key, row in self._of(partition).items()
-                if row.queue == (tenant, queue) and row.wake_ms is not None
+                if row.queue == (tenant, queue) and row.wake_ms is not None and row.wake_ms <= until_ms
             ),
             key=lambda w: (w.wake_ms, w.key),
         )
@@ -177,7 +177,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, wake_ms INTEGER, q_tenant TEXT, q_name TEXT,"
     " version INTEGER NOT NULL, value BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS entries_wake ON entries (wake_ms) WHERE wake_ms IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS entries_queue ON entries (q_tenant, q_name) WHERE q_tenant IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS entries_queue ON entries (q_tenant, q_name, wake_ms) WHERE q_tenant IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), next_offset INTEGER NOT NULL,"
     " written_at_ms INTEGER NOT NULL)",
 )
@@ -298,11 +298,10 @@ class SqliteEntryStore:
             )
         return [Waking(k, w, None if t is None else (t, n)) for k, w, t, n in rows]
 
-    def in_queue(self, partition: int, tenant: str, queue: str) -> list[Waking]:
+    def in_queue(self, partition: int, tenant: str, queue: str, until_ms: int) -> list[Waking]:
         rows = self._conn(partition).execute(
-            "SELECT key, wake_ms FROM entries WHERE q_tenant = ? AND q_name = ? AND wake_ms IS NOT NULL"
-            " ORDER BY wake_ms",
-            (tenant, queue),
+            "SELECT key, wake_ms FROM entries WHERE q_tenant = ? AND q_name = ? AND wake_ms <= ? ORDER BY wake_ms",
+            (tenant, queue, until_ms),
         )
         return [Waking(k, w, (tenant, queue)) for k, w in rows]
 

@@ -124,8 +124,8 @@ def test_a_recuro_queue_job_carries_its_queue_and_is_found_by_it(store: EntrySto
             ("q1", Row.of(job("q1", 5))),
         ],
     )
-    # When the queue's entries are asked for
-    found = store.in_queue(0, "t1", "emails")
+    # When the queue's entries waking within a minute are asked for
+    found = store.in_queue(0, "t1", "emails", T0_MS + 60_000)
     # Then both of its jobs come, earliest first, tagged with their queue; range reads carry the tag too
     assert [(w.key, w.queue) for w in found] == [("e2", ("t1", "emails")), ("e1", ("t1", "emails"))]
     assert {w.key: w.queue for w in store.waking(0, None, T0_MS + 10_000)} == {
@@ -133,7 +133,9 @@ def test_a_recuro_queue_job_carries_its_queue_and_is_found_by_it(store: EntrySto
         "s1": ("t1", "sms"),
         "q1": None,
     }
-    assert store.in_queue(0, "t2", "emails") == []
+    assert store.in_queue(0, "t2", "emails", T0_MS + 60_000) == []
+    # And a shorter horizon leaves the later job out
+    assert [w.key for w in store.in_queue(0, "t1", "emails", T0_MS)] == ["e2"]
 
 
 def test_the_checkpoint_moves_with_its_changes_and_clear_forgets_it(store: EntryStore) -> None:
