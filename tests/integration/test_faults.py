@@ -34,12 +34,13 @@ def test_every_service_recovers_within_its_bound(short_fault_run: FaultReport) -
     # Given the same run
     report = short_fault_run
     # Then after each fault deliveries were on time again (under 1 s late, backlog cleared) within its bound, and
-    # before the next fault (10-12 s later, 6 s after the projector's):
-    # timer/executor 15 s (static membership: restart + restore + backlog, measured 0-5 s), projector 5 s (not
-    # on the delivery path), ingest 15 s (API back in seconds + the jobs' delay), broker 60 s (JVM restart, clients
-    # reconnect or restart)
+    # before the next fault (12 s later, 6 s after the projector's):
+    # timer/executor 15 s (static membership: restart + restore + the burst's backlog, measured 3.7-9.7 s on a loaded
+    # box), projector 5 s (not on the delivery path), ingest 15 s (API back in seconds + the jobs' delay), broker 60 s
+    # (JVM restart, clients reconnect or restart)
     recovered = {f.what: (f.recovery_s, RECOVERY_BOUND_S[f.target]) for f in report.faults}
     slow = {what: r for what, (r, bound) in recovered.items() if r is None or r > bound}
+    print("recovery (s):", ", ".join(f"{f.what} {f.recovery_s}" for f in report.faults))
     assert not slow, f"recovery (s) per fault, None = not on time again before the next fault: {recovered}"
 
 
