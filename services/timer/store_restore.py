@@ -24,6 +24,7 @@ from typing import Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
+from chronohook.kafka.batches import take
 from chronohook.kafka.config import admin_config, consumer_config
 from chronohook.kafka.records import Record, read_record
 from chronohook.settings import Settings
@@ -131,7 +132,8 @@ def _read_to_end(
     batches: dict[int, list[Change]] = {p: [] for p in remaining}
     last: dict[int, int] = {}
     while remaining:
-        for msg in restorer.consume(1_000, READ_TIMEOUT_S):
+        # take, not consume(n, timeout): that waits out its timeout unless n records come (chronohook/kafka/batches.py).
+        for msg in take(restorer, 5_000, READ_TIMEOUT_S):
             err = msg.error()
             partition = msg.partition() or 0
             if err is not None and err.code() == KafkaError._PARTITION_EOF:
