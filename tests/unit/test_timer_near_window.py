@@ -65,13 +65,17 @@ def test_a_far_job_waits_on_disk_and_is_armed_when_the_window_reaches_it(tmp_pat
     # Then both are in the store once committed, but only the near one is armed in RAM
     assert service.store.count(0) == 2 and service.pending == {}
     assert "near" in service.buckets and "far" not in service.buckets
+    # And only the near one is kept decoded, for its fire
+    assert list(service.near_cache) == ["near"]
 
     # When time moves to 9.5 minutes in, step by step
     for _ in range(57):
         clock.advance(10)
         service.step()
-    # Then the near one fired once, and the far one is armed now that the window reaches it, not fired yet
+    # Then the near one fired once (and, in flight, left the cache), and the far one is armed now that the window
+    # reaches it, not fired yet
     assert due_events(producer) == ["near"]
+    assert "near" not in service.near_cache
     assert "far" in service.buckets
 
     # When its time comes
