@@ -55,6 +55,9 @@ INPUT_COMMIT_INTERVAL = 0.05
 PREFETCH_KIB = 8_192
 # Decoded near entries kept (a few KiB each): a minute of 300 jobs/s falling due.
 NEAR_CACHE_MAX = 20_000
+# A quiet partition's checkpoint is re-dated this often, so a restart reads its delta instead of rebuilding (a
+# checkpoint older than half the changelog's delete.retention.ms, 24 h by default, is not trusted).
+TOUCH_CHECKPOINTS_INTERVAL_S = 3_600.0
 # Free memory goes back to the OS this often (services/timer/memory.py).
 RELEASE_MEMORY_INTERVAL_S = 10.0
 # A step's transaction that has not committed by then is stuck, not slow (see Watchdog).
@@ -132,6 +135,7 @@ class TimerService:
         # Decoded entries of the near window as committed, so firing a job created moments ago needs no point read
         # and decode (~45 us, decision 0026); bounded, oldest out first.
         self.near_cache: dict[str, Entry] = {}
+        self._next_touch = time.monotonic() + TOUCH_CHECKPOINTS_INTERVAL_S
         self._next_release = time.monotonic() + RELEASE_MEMORY_INTERVAL_S
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -243,6 +247,9 @@ class TimerService:
             if time.monotonic() >= self._next_release:
                 release_free_memory()
                 self._next_release = time.monotonic() + RELEASE_MEMORY_INTERVAL_S
+            if time.monotonic() >= self._next_touch:
+                self._touch_checkpoints(now_ms)
+                self._next_touch = time.monotonic() + TOUCH_CHECKPOINTS_INTERVAL_S
         for msg in messages:
             self._consume_one(msg, now, out)
         self._uncommitted = self._uncommitted or bool(messages)
@@ -393,6 +400,17 @@ class TimerService:
         # Every record of a committed transaction was delivered; serve any report not yet handed to us.
         p.poll(0)
         return delivered
+
+    def _touch_checkpoints(self, now_ms: int) -> None:
+        """Re-date the checkpoint of each owned partition whose changelog holds nothing past it but, at most, our last
+        transaction's marker: the store is then complete as of now."""
+        for partition in self.owned:
+            checkpoint = self.store.checkpoint(partition)
+            if checkpoint is None:
+                continue
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(self.topics.timer_state, partition), timeout=5)
+            if 0 <= high - checkpoint.offset <= 1:
+                self.store.write(partition, [], Checkpoint(checkpoint.offset, now_ms))
 
     def _cache_near(self, committed: dict[str, tuple[int, Entry | None]]) -> None:
         cache = self.near_cache

@@ -72,6 +72,11 @@ class FakeConsumer:
     def consumer_group_metadata(self) -> str:
         return "group"
 
+    def get_watermark_offsets(self, _tp: TopicPartition, timeout: float) -> tuple[int, int]:  # noqa: ARG002
+        return 0, self.changelog_end
+
+    changelog_end: int = 0
+
 
 @dataclass
 class Delivered:

@@ -12,7 +12,7 @@ from chronohook.kafka.records import Record, read_record, record_of
 from chronohook.settings import Settings
 from schemas.events import Envelope, HttpRequestSpec, JobPushed, QueueSettings, QueueSettingsChanged
 from services.timer.service import TimerService
-from services.timer.store import MemoryEntryStore
+from services.timer.store import Checkpoint, MemoryEntryStore
 from tests.unit.test_dead_records_timer import FakeConsumer, FakeTransactionalProducer, Msg
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
@@ -139,3 +139,24 @@ def _record(event: QueueSettingsChanged) -> Record:
     record = read_record(as_msg(event, "p.queue-settings"))  # type: ignore[arg-type]  # a stand-in Message
     assert record is not None
     return record
+
+
+def test_a_quiet_partitions_checkpoint_is_re_dated_only_when_nothing_follows_it(tmp_path: Path) -> None:
+    # Given a committed job in partition 0: its store's checkpoint is just past its changelog record
+    clock = FixedClock(T0)
+    service, consumer, _producer = timer(tmp_path, clock)
+    consumer.waiting = [pushed("j1", T0 + timedelta(days=3))]
+    step_until_committed(service)
+    before = service.store.checkpoint(0)
+    assert before is not None
+    # When an hour later the changelog ends with only the transaction's marker past it
+    clock.advance(3600)
+    consumer.changelog_end = before.offset + 1
+    service._touch_checkpoints(to_ms(clock.now()))
+    # Then the checkpoint keeps its offset and is dated now
+    assert service.store.checkpoint(0) == Checkpoint(before.offset, to_ms(clock.now()))
+    # But when records it has not seen follow it (another writer's), it is left as it was
+    clock.advance(3600)
+    consumer.changelog_end = before.offset + 5
+    service._touch_checkpoints(to_ms(clock.now()))
+    assert service.store.checkpoint(0) == Checkpoint(before.offset, to_ms(clock.now()) - 3_600_000)
