@@ -137,6 +137,14 @@ def scale_out_figures(report: ScaleOutReport) -> list[Figure]:
         ),
         *once_figures(report.once)[1:],
         Figure(
+            "scale-out: committed JobDue for jobs deleted before the join",
+            report.deleted_fired,
+            "records",
+            target="= 0",
+            met=report.deleted_fired == 0,
+            detail={"deleted": report.deleted, "delivered": report.deleted_delivered},
+        ),
+        Figure(
             "scale-out: max lateness (first delivery vs due)",
             round(report.max_lateness_s, 2),
             "s",
@@ -166,7 +174,7 @@ def scale_out_main(keep: bool, stall: bool, jobs: int) -> int:
     command = f"python -m bench.faults --scale-out --jobs {jobs}" + (" --stall" if stall else "")
     bench = "scale_out_stall" if stall else "scale_out"
     emit(bench, command, figures, extra={"seconds": round(report.seconds, 1)})
-    ok = not report.lost_seqs and report.once.due.once and report.once.webhook.consistent
+    ok = not report.lost_seqs and report.once.due.once and report.once.webhook.consistent and not report.deleted_fired
     if ok and not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:

@@ -4,7 +4,10 @@
 
 **Setup.** A stack with one supervised timer (node id 0), and jobs created in batches before the window, due evenly
 over it. A second timer process (``timer-2``: node id 1, so its own transactional id; its own static group instance
-id) is started by hand, outside the supervisor, so that a kill leaves it dead instead of restarted at once.
+id; its own data directory, so its own local store files, as on another host) is started by hand, outside the
+supervisor, so that a kill leaves it dead instead of restarted at once. A partition that comes back to a timer
+finds its local file where that timer left it and reads the changelog written meanwhile by the other (the delta
+restore), so the moves also check that path.
 
 **Moves**, each from its cause until the timer group's assignment of the job topic shows it (``settled_s``):
 
@@ -15,6 +18,12 @@ id) is started by hand, outside the supervisor, so that a kill leaves it dead in
    transaction the killed incarnation may have left open. Without a restart that transaction would hold the last
    stable offset of the partitions it wrote to until ``transaction.timeout.ms`` (60 s) ran out, and no
    ``read_committed`` consumer (executor, timer) would read past it meanwhile.
+
+**Deleted jobs.** Before the join, ``DELETED`` QuedUp jobs due at the window's end are created and deleted (once
+the read model has them, as the API requires). None may ever be fired: ``deleted_fired`` counts committed ``JobDue``
+for them. ``timer-2`` first gets its partition with no local file and rebuilds it from the changelog, where each of
+those jobs is a put followed by a tombstone; what it rebuilt is what it restores from at the rejoin, when they are
+overdue and would fire at once.
 
 **Stall** (``--stall``; ``run_scale_out(..., stall=True)``), instead of the kill and the restart: ``timer-2`` is
 stopped with SIGSTOP (a GC pause, a suspended VM) until its partitions have moved to the first timer, then resumed
@@ -40,10 +49,11 @@ from confluent_kafka.admin import AdminClient
 
 from bench.faults.analysis import first_deliveries, parse_path
 from bench.faults.harness import OnceReport, Progress, once_of_run, read_log, sleep_until
-from bench.toolkit.jobs import Planned, create
+from bench.faults.once import count_due
+from bench.toolkit.jobs import Planned, create, rfc3339_ms
 from bench.toolkit.load import LoadGenerator
 from bench.toolkit.receiver import Arrival, RecordingReceiver
-from bench.toolkit.stack import BenchStack
+from bench.toolkit.stack import BenchStack, http_json
 from chronohook.kafka.topics import Topics
 from services.timer.service import GROUP
 
@@ -53,6 +63,8 @@ JOBS = 1500
 SPAN_S = (1.0, 10.0)  # jobs due evenly between these seconds after the window opens
 JOIN_AT_S = 1.0
 KILL_AT_S = 3.0  # or once the join has settled, whichever is later
+DELETED = 30  # QuedUp jobs created and deleted before the join: ~10 in the partition that moves
+DELETED_DUE_S = 12.0  # from their creation: after the kill, overdue or nearly due at the rejoin
 SETTLE_TIMEOUT_S = 30.0  # a move not shown by then failed (the kill's takes the 10 s session timeout)
 DRAIN_S = 30.0
 
@@ -75,13 +87,17 @@ class ScaleOutReport:
     once: OnceReport
     max_lateness_s: float  # first deliveries, against their due time
     late_jobs: int  # first deliveries 1 s or more after their due time (the dead member's session, mostly)
+    deleted: int = 0  # QuedUp jobs deleted before the join
+    deleted_fired: int = 0  # committed JobDue for them: must be 0
+    deleted_delivered: int = 0  # their deliveries at the receiver
     seconds: float = 0.0
     workdir: str = ""
     errors: list[str] = field(default_factory=list)
 
 
 class SecondTimer:
-    """``timer-2``: the first timer's environment with its own node id and group instance id, not supervised."""
+    """``timer-2``: the first timer's environment with its own node id, group instance id and data directory; not
+    supervised."""
 
     def __init__(self, stack: BenchStack) -> None:
         first = stack.supervisor.children["timer"].env
@@ -90,6 +106,7 @@ class SecondTimer:
             **first,
             "CHRONOHOOK_NODE_ID": str(SECOND_NODE_ID),
             "CHRONOHOOK_GROUP_INSTANCE_ID": f"{prefix}.{SECOND}",
+            "CHRONOHOOK_DATA_DIR": str((stack.workdir / f"{SECOND}-data").resolve()),
         }
         self.log = stack.workdir / "logs" / f"{SECOND}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -138,6 +155,28 @@ def assignment(admin: AdminClient, topic: str, prefix: str) -> dict[str, list[in
     return out
 
 
+def create_and_delete(stack: BenchStack, receiver: RecordingReceiver, tag: str, due_ms: int) -> list[str]:
+    """``DELETED`` QuedUp jobs due at ``due_ms``, each deleted once the read model has it; their ids."""
+    ids: list[str] = []
+    for i in range(DELETED):
+        url = receiver.url(f"/d/{tag}/{i}")
+        job = {"method": "POST", "name": f"{tag}-{i}", "url": url, "run_at": rfc3339_ms(due_ms)}
+        status, body = http_json("POST", f"{stack.base_url}/jobs", job, stack.token)
+        if status not in (200, 201) or not isinstance(body, dict):
+            raise RuntimeError(f"POST /jobs answered {status}: {body}")
+        ids.append(str(body["id"]))
+    deadline = time.monotonic() + 30
+    for job_id in ids:
+        while http_json("GET", f"{stack.base_url}/jobs/{job_id}", None, stack.token)[0] != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"job {job_id} not readable within 30 s")
+            time.sleep(0.05)
+        status, body = http_json("DELETE", f"{stack.base_url}/jobs/{job_id}", None, stack.token)
+        if status != 204:
+            raise RuntimeError(f"DELETE /jobs/{job_id} answered {status}: {body}")
+    return ids
+
+
 def run_scale_out(
     workdir: Path,
     *,
@@ -156,8 +195,7 @@ def run_scale_out(
     with (
         RecordingReceiver() as receiver,
         LoadGenerator() as gen,
-        # No projector: it is off the delivery path, and one process less to start on 2 busy cores.
-        BenchStack(workdir, bootstrap=bootstrap, services=("timer", "executor", "ingest")) as stack,
+        BenchStack(workdir, bootstrap=bootstrap) as stack,
     ):
         second = SecondTimer(stack)
         admin = AdminClient({"bootstrap.servers": stack.settings.kafka_bootstrap})
@@ -193,6 +231,9 @@ def run_scale_out(
             settle("start", time.time_ns(), alone)
             up_s = time.monotonic() - started
             say(f"stack up in {up_s:.0f} s; {jobs} jobs due from {SPAN_S[0]:g} to {SPAN_S[1]:g} s")
+            # Created and deleted first (the read model must have each before its delete), due after the kill.
+            deleted_due_ns = time.time_ns() + int(DELETED_DUE_S * 1e9)
+            deleted = create_and_delete(stack, receiver, tag, deleted_due_ns // 1_000_000)
             t0_ns = time.time_ns() + 1_500_000_000  # the batches take well under a second
             step_s = (SPAN_S[1] - SPAN_S[0]) / jobs
             planned = [Planned(i, (t0_ns + round((SPAN_S[0] + i * step_s) * 1e9)) // 1_000_000) for i in range(jobs)]
@@ -215,6 +256,8 @@ def run_scale_out(
                 move(f"kill -9 {SECOND}", second.kill, alone)
                 move(f"rejoin {SECOND}", second.start, split)
 
+            # A deleted job that came back fires once due and restored: wait for that (and a hand-over) before reading.
+            sleep_until(max(deleted_due_ns, time.time_ns()) + 3_000_000_000, drain)
             deadline_ns = max(time.time_ns(), planned[-1].due_ms * 1_000_000) + int(drain_s * 1e9)
             while time.time_ns() < deadline_ns:
                 drain()
@@ -224,6 +267,8 @@ def run_scale_out(
             drain()
             log = read_log(stack.settings, (tag,))
             once = once_of_run(stack.settings, log, seen, (tag,))
+            fired, error = count_due(stack.settings, set(deleted), isolation="read_committed")
+            once.due.error = "; ".join(e for e in (once.due.error, error) if e)
         finally:
             second.stop()
 
@@ -238,6 +283,9 @@ def run_scale_out(
         once=once,
         max_lateness_s=max(lateness, default=0) / 1e9,
         late_jobs=sum(1 for late in lateness if late >= 1_000_000_000),
+        deleted=len(deleted),
+        deleted_fired=sum(fired.values()),
+        deleted_delivered=sum(1 for a in seen if a.path.startswith(f"/d/{tag}/")),
         seconds=time.monotonic() - started,
         workdir=str(workdir),
     )
