@@ -264,7 +264,12 @@ class SqliteEntryStore:
     def write(self, partition: int, changes: Iterable[Change], checkpoint: Checkpoint | None = None) -> None:
         upserts: list[tuple[str, int | None, str | None, str | None, int, bytes]] = []
         deletes: list[tuple[str]] = []
+        # The last change per key wins: a restore batch may hold a job's put and then its tombstone.
+        last: dict[str, Row | None] = {}
         for key, row in changes:
+            last.pop(key, None)  # re-inserted, so the order of keys is the order of their last change
+            last[key] = row
+        for key, row in last.items():
             if row is None:
                 deletes.append((key,))
             else:

@@ -74,6 +74,24 @@ def test_a_tombstone_removes_the_entry(store: EntryStore) -> None:
     assert [w.key for w in store.waking(0, None, T0_MS + 60_000)] == ["job_b"]
 
 
+def test_in_one_write_the_last_change_of_a_key_wins(store: EntryStore) -> None:
+    # Given an open partition
+    store.open(0)
+    # When one write (a restore batch) holds a job's put then its tombstone, and another job's tombstone then put
+    store.write(
+        0,
+        [
+            ("job_a", Row.of(job("job_a", 10))),
+            ("job_b", None),
+            ("job_a", None),
+            ("job_b", Row.of(job("job_b", 20))),
+        ],
+    )
+    # Then the deleted job stays deleted and the re-created one is there, as the changelog ends
+    assert store.get(0, "job_a") is None
+    assert [w.key for w in store.waking(0, None, T0_MS + 60_000)] == ["job_b"]
+
+
 def test_partitions_are_apart(store: EntryStore) -> None:
     # Given the same key written in two partitions
     store.open(0)
