@@ -58,11 +58,6 @@ def test_no_job_is_lost_and_none_is_fired_twice_across_the_rebalances(scale_out:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/timer/store.py SqliteEntryStore.write applies a batch's deletes before its upserts, so a restore "
-    "batch holding a job's put and then its tombstone brings the deleted job back, and the timer fires it",
-)
 def test_a_job_deleted_before_the_rebalance_is_never_fired(scale_out: ScaleOutReport) -> None:
     # Given 30 QuedUp jobs created and deleted before the second timer joined (its partition rebuilt from a changelog
     # where each is a put and then a tombstone), due before the rejoin
