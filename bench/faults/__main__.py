@@ -184,7 +184,7 @@ def scale_out_main(keep: bool, stall: bool, jobs: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
-    parser.add_argument("--short", action="store_true", help="CI form: one kill of each service, one broker restart")
+    parser.add_argument("--short", action="store_true", help="CI form: a burst, kills (timer twice), a broker restart")
     parser.add_argument("--rate", type=float, default=None, help="jobs per second (default 10 short, 25 long)")
     parser.add_argument(
         "--burst", type=int, default=None, help="jobs created in batches, due over the first kills (3000 short, 0)"
