@@ -31,7 +31,7 @@ from bench.faults.once import (
     read_topic,
     webhook_check,
 )
-from bench.toolkit.jobs import Planned, create
+from bench.toolkit.jobs import Planned, create, rfc3339_ms
 from bench.toolkit.load import LoadGenerator, LoadResult
 from bench.toolkit.receiver import Arrival, RecordingReceiver
 from bench.toolkit.stack import BenchStack
@@ -44,9 +44,12 @@ BROKER = "broker"
 DELAYS_S = (1, 2)  # each job is due 1 or 2 s after its creation: some are always pending in the timer
 LEAD_S = 6.0  # steady load before the first fault
 KILL_GAP_S = 12.0  # from one kill to the next fault: room even for a consumer group's 10 s session timeout
+# The short form's timer, executor and timer kills, 10 s apart so that the three fall within the burst's ~26 s;
+# recovery from each measured at 2.6-5.2 s with the burst.
+SHORT_KILL_GAP_S = 10.0
 PROJECTOR_GAP_S = 6.0  # the projector is off the delivery path: its recovery bound is 5 s
 # The short form's burst: jobs created in batches before the load, due evenly over the timer, executor and timer
-# kills, so each kill lands among ~100 jobs falling due a second.
+# kills, so each kill lands among ~115 jobs falling due a second.
 SHORT_BURST = 3000
 BROKER_GAP_S = 45.0  # the broker takes seconds to stop and start, then every service reconnects or restarts
 LONG_ROUNDS = 3
@@ -130,14 +133,14 @@ class Plan:
 
 
 def plan(*, short: bool, rate: float | None = None, kill_gap_s: float | None = None, burst: int | None = None) -> Plan:
-    """Short: the timer, the executor and the timer again killed 12 s apart while a burst of jobs falls due, then
+    """Short: the timer, the executor and the timer again killed 10 s apart while a burst of jobs falls due, then
     the projector, the ingest and one broker restart. Long: three rounds of one kill each, the broker restarted after
     the first, so later kills also meet services that went through a broker restart; no burst unless asked."""
     broker = ((BROKER, BROKER_GAP_S),)
     if short:
-        gap = kill_gap_s or KILL_GAP_S
+        gap = kill_gap_s or SHORT_KILL_GAP_S
         steps: tuple[tuple[str, float], ...] = (("timer", gap), ("executor", gap), ("timer", gap))
-        steps += (("projector", PROJECTOR_GAP_S), ("ingest", gap), *broker)
+        steps += (("projector", PROJECTOR_GAP_S), ("ingest", kill_gap_s or KILL_GAP_S), *broker)
         span = (LEAD_S - 2, LEAD_S + 2 * gap + 4)  # the first job due 2 s before the first kill, the last 4 s after
         return Plan(rate or SHORT_RATE, steps, burst=SHORT_BURST if burst is None else burst, burst_span_s=span)
     kill_gap = kill_gap_s or KILL_GAP_S
@@ -169,7 +172,7 @@ def run_faults(
         say(f"stack up in {time.monotonic() - started:.0f} s; {the_plan.jobs} jobs at {the_plan.rate:g}/s, tag {tag}")
         url = f"{stack.base_url}/api/jobs"
         stack.warm_up(receiver.url("/warmup/1"), lambda: receiver.count() >= 1)
-        gen.run(url, [_body("warmup", receiver.url("/warmup/2"), 0)], headers=stack.auth)  # spawns its process
+        gen.run(url, [_body("warmup", receiver.url("/warmup/2"), None)], headers=stack.auth)  # spawns its process
         receiver.wait_for_count(2, 60)
         receiver.take()
 
@@ -181,7 +184,7 @@ def run_faults(
             say(f"burst: {len(burst_plan)} jobs created in {took:.1f} s, due from {the_plan.burst_span_s[0]:g} s")
         delays = [rng.choice(DELAYS_S) for _ in range(the_plan.jobs)]
         due_ms = [(t0_ns + round(i * 1e9 / the_plan.rate)) // 1_000_000 + d * 1000 for i, d in enumerate(delays)]
-        bodies = [_body(tag, receiver.url(f"/b/{tag}/{i}/{due_ms[i]}"), delays[i]) for i in range(the_plan.jobs)]
+        bodies = [_body(tag, receiver.url(f"/b/{tag}/{i}/{due_ms[i]}"), due_ms[i]) for i in range(the_plan.jobs)]
         seen: list[Arrival] = []
         arrivals: list[tuple[int, str]] = []
 
@@ -274,8 +277,11 @@ def once_of_run(settings: Settings, log: LogSummary, seen: list[Arrival], tags: 
     )
 
 
-def _body(queue: str, url: str, delay: int) -> bytes:
-    return f'{{"queue":"{queue}","url":"{url}","delay":{delay}}}'.encode()
+def _body(queue: str, url: str, due_ms: int | None) -> bytes:
+    """A Recuro push due at ``due_ms`` to the millisecond (``run_at``), or now. Not ``delay``: that is due on the next
+    whole second at or after now + delay, up to a second after the planned due time."""
+    when = "" if due_ms is None else f',"run_at":"{rfc3339_ms(due_ms)}"'
+    return f'{{"queue":"{queue}","url":"{url}"{when}}}'.encode()
 
 
 def sleep_until(when_ns: int, tick: Callable[[], None]) -> None:

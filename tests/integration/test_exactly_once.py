@@ -1,8 +1,8 @@
 """Exactly-once ``JobDue`` across kill -9 of the timer and the executor (issue 10, item 3), on the real broker.
 
 It reads the short fault run (``short_fault_run`` in ``conftest.py``, shared with ``test_faults.py``): beside the
-steady load, 3,000 jobs created ahead in batches fall due evenly over ~30 s, while the timer is killed with SIGKILL,
-12 s later the executor, 12 s later the timer again. After the run the whole job-events topic is read twice, with
+steady load, 3,000 jobs created ahead in batches fall due evenly over ~26 s, while the timer is killed with SIGKILL,
+10 s later the executor, 10 s later the timer again. After the run the whole job-events topic is read twice, with
 ``read_committed`` (what every consumer sees) and ``read_uncommitted`` (aborted transactions' records too).
 Definitions are in ``bench/faults/once.py``.
 """
@@ -19,11 +19,11 @@ from bench.faults.once import due_tally, webhook_check
 
 @pytest.mark.timeout(420)
 def test_no_job_is_lost_when_the_timer_is_killed_twice_and_the_executor_once(short_fault_run: FaultReport) -> None:
-    # Given 3,000 jobs due over ~30 s beside a steady load
+    # Given 3,000 jobs due over ~26 s beside a steady load
     once = short_fault_run.once
     assert once is not None
     assert once.burst == 3000
-    # When the timer, the executor and the timer again are killed with SIGKILL 12 s apart while they fall due
+    # When the timer, the executor and the timer again are killed with SIGKILL 10 s apart while they fall due
     kills = [f.what for f in short_fault_run.faults[:3]]
     assert kills == ["kill -9 timer", "kill -9 executor", "kill -9 timer"]
     # Then every one of them reaches its URL, as does every job of the steady load
