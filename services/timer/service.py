@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from chronohook.clock import Clock, to_ms
 from chronohook.kafka.batches import take
@@ -408,7 +408,15 @@ class TimerService:
             checkpoint = self.store.checkpoint(partition)
             if checkpoint is None:
                 continue
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(self.topics.timer_state, partition), timeout=5)
+            try:
+                _, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(self.topics.timer_state, partition), timeout=5
+                )
+            except KafkaException as exc:
+                log.warning(
+                    "could not read the end of changelog partition %d (%s); checked again later", partition, exc
+                )
+                continue
             if 0 <= high - checkpoint.offset <= 1:
                 self.store.write(partition, [], Checkpoint(checkpoint.offset, now_ms))
 
