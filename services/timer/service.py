@@ -19,6 +19,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +51,10 @@ GROUP = "chronohook-timer"
 CONSUMER_NAME = "timer"
 MAX_IDLE_WAIT = 0.1
 INPUT_COMMIT_INTERVAL = 0.05
+# Jobs are handed out in slices this wide, beyond the lead: a transaction costs the broker ~14 ms of CPU, so one per
+# slice of due jobs rather than one per job that falls due on its own (decision 0027). The executor still waits for
+# each job's instant, so only the hand-over moves earlier, never the send.
+FIRE_SLICE = timedelta(milliseconds=25)
 # librdkafka's queue of fetched, not yet consumed records (its default, 64 MiB, was most of a loaded timer's RSS,
 # measured; a step takes 1,000 records, a few hundred KiB). A fetch still takes at least one whole record.
 PREFETCH_KIB = 8_192
@@ -109,6 +114,8 @@ class TimerService:
         self.stop = stop or threading.Event()
         self.topics = Topics.from_settings(settings)
         self.lead = timedelta(milliseconds=settings.timer_lead_ms)
+        # How far ahead of its instant a job is handed out: the lead, and the slice it shares a transaction with.
+        self.hand_out = self.lead + FIRE_SLICE
         self.store: EntryStore = store if store is not None else SqliteEntryStore(settings.timer_state_dir)
         # The near window: entries waking by ``loaded_until_ms`` (and not held by a paused queue) are armed here.
         self.buckets = TimeBuckets(width_ms=1000)
@@ -232,7 +239,7 @@ class TimerService:
         wait = MAX_IDLE_WAIT
         next_ms = self.buckets.next_due_ms()
         if next_ms is not None:
-            lead_ms = self.lead.total_seconds() * 1000
+            lead_ms = self.hand_out.total_seconds() * 1000
             wait = min(wait, max(0.0, (next_ms - lead_ms - to_ms(self.clock.now())) / 1000))
         if self._uncommitted:
             wait = min(wait, max(0.0, self._last_commit + INPUT_COMMIT_INTERVAL - time.monotonic()))
@@ -253,11 +260,11 @@ class TimerService:
         for msg in messages:
             self._consume_one(msg, now, out)
         self._uncommitted = self._uncommitted or bool(messages)
-        for key, partition in self.buckets.pop_due_with_partitions(to_ms(now + self.lead)):
+        for key, partition in self.buckets.pop_due_with_partitions(to_ms(now + self.hand_out)):
             entry = self._get(key, partition)
             if entry is None:
                 continue
-            new, emitted = fire_entry(entry, now, self.lead, self.queues.settings_for)
+            new, emitted = fire_entry(entry, now, self.hand_out, self.queues.settings_for)
             self._put(key, partition, new)
             out.extend(emitted)
         # Events out (due jobs, retries) are committed at once. Input that only arms later timers may wait up to
@@ -376,6 +383,26 @@ class TimerService:
                     delivered[part] = offset
 
         p.begin_transaction()
+        try:
+            return self._fill_and_commit(consumed, rows, out, report, delivered)
+        except KafkaException:
+            # Abort before the process goes: an open transaction left to time out holds every read_committed
+            # consumer of its partitions for up to transaction.timeout.ms.
+            try:
+                p.abort_transaction(5)
+            except KafkaException as exc:
+                log.warning("aborting the failed transaction failed too: %s", exc)
+            raise
+
+    def _fill_and_commit(
+        self,
+        consumed: bool,
+        rows: list[tuple[str, int, Row | None]],
+        out: list[Envelope],
+        report: Callable[[KafkaError | None, Message], None],
+        delivered: dict[int, int],
+    ) -> dict[int, int]:
+        p = self.producer
         version = changelog_codec.headers()
         for job_id, partition, row in rows:
             p.produce(
@@ -391,7 +418,9 @@ class TimerService:
             p.produce(self.topics.events, value, key=key, headers=headers)
         for record, why in self._dead:
             produce_dead_record(p, self.topics.dead_records, record, CONSUMER_NAME, why, self.clock.now())
-        if consumed:
+        if consumed or out:
+            # Also with nothing consumed: the group checks the generation that sends offsets, so a timer that was
+            # paused past its session (its partitions since given to another) is fenced here instead of firing twice.
             positions = self.consumer.position(self.consumer.assignment())
             p.send_offsets_to_transaction(
                 [tp for tp in positions if tp.offset >= 0], self.consumer.consumer_group_metadata(), 30
