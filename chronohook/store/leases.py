@@ -10,6 +10,10 @@ only when its own wall clock is past it. The holder stops minting ``margin`` sec
 monotonic clock from the start of its last successful renewal, so clocks that differ by less than the margin never
 let two processes mint under one node id. A successor also mints only after the row's old ``expires_ms``
 (``not_before_ms``), so the ids of successive holders differ in their millisecond part whatever their clocks say.
+
+Other services lease numbers the same way in their own space (``service=``, rows of ``service_leases``): the timer
+its transactional id. There a holder may also carry a ``claim_key``, its stable name: a process starting under the
+claim key of a row's holder is that holder restarted, and takes the number back at once, live lease or not.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from chronohook.clock import Clock, to_ms
 from chronohook.errors import ChronohookError
 from chronohook.ids import NODE_BITS, SnowflakeIds
-from chronohook.store.tables import node_leases
+from chronohook.store.tables import node_leases, service_leases
 
 log = logging.getLogger("chronohook.leases")
 
@@ -85,8 +89,17 @@ class NodeLease:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         holder_info: str | None = None,
+        service: str | None = None,
+        claim_key: str | None = None,
     ) -> None:
+        if claim_key is not None and service is None:
+            # Ingest's ids rely on a successor waiting out the old lease (the minting margin above).
+            raise ValueError("a claim key takes a live lease over: only for a service's lease space, not ingest's")
         self._engine = engine
+        self._service = service
+        self._table: Table = node_leases if service is None else service_leases
+        self._claim_key = None if claim_key is None else claim_key[:255]
+        self._who = "ingest" if service is None else service
         self._clock = clock
         self._terms = terms or LeaseTerms()
         self._monotonic = monotonic
@@ -101,6 +114,17 @@ class NodeLease:
         self._expires_ms = 0  # the expiry this process last wrote
         self._usable_until = float("-inf")  # monotonic seconds
         self._lost = False
+
+    def _row(self, node_id: int) -> list[ColumnElement[bool]]:
+        where = [self._table.c.node_id == node_id]
+        if self._service is not None:
+            where.append(self._table.c.service == self._service)
+        return where
+
+    def _key(self, node_id: int) -> dict[str, object]:
+        if self._service is None:
+            return {"node_id": node_id}
+        return {"service": self._service, "node_id": node_id, "claim_key": self._claim_key}
 
     @property
     def node_id(self) -> int:
@@ -123,14 +147,28 @@ class NodeLease:
             holder = self._try(preferred)
             if holder is not None:
                 raise NodeIdTaken(
-                    f"node id {preferred} (CHRONOHOOK_NODE_ID) is held by a live process ({holder}); every ingest "
-                    "process needs its own. Leave CHRONOHOOK_NODE_ID unset to lease a free one."
+                    f"node id {preferred} (CHRONOHOOK_NODE_ID) is held by a live process ({holder}); every "
+                    f"{self._who} process needs its own. Leave CHRONOHOOK_NODE_ID unset to lease a free one."
                 )
             return preferred
-        for node_id in NODE_IDS:
+        # Stable when possible: the number this claim key held last, so a restart keeps its transactional id.
+        candidates: list[int] = [*self._claimed_before(), *NODE_IDS]
+        for node_id in candidates:
             if self._try(node_id) is None:
                 return node_id
-        raise NoFreeNodeId(f"all {len(NODE_IDS)} node ids are held by live ingest processes")
+        raise NoFreeNodeId(f"all {len(NODE_IDS)} node ids are held by live {self._who} processes")
+
+    def _claimed_before(self) -> list[int]:
+        if self._claim_key is None:
+            return []
+        table = self._table
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                select(table.c.node_id)
+                .where(table.c.service == self._service, table.c.claim_key == self._claim_key)
+                .order_by(table.c.node_id)
+            ).all()
+        return [int(row.node_id) for row in rows]
 
     def _try(self, node_id: int) -> str | None:
         """Claim ``node_id``; None when claimed, else a description of its live holder."""
@@ -139,30 +177,31 @@ class NodeLease:
             started = self._monotonic()
             now_ms = to_ms(self._clock.now())
             expires_ms = now_ms + int(self._terms.ttl_seconds * 1000)
+            table = self._table
+            columns = [table.c.holder, table.c.holder_info, table.c.expires_ms]
+            if self._service is not None:
+                columns.append(table.c.claim_key)
             with self._engine.begin() as conn:
-                row = conn.execute(
-                    select(node_leases.c.holder, node_leases.c.holder_info, node_leases.c.expires_ms).where(
-                        node_leases.c.node_id == node_id
-                    )
-                ).first()
-            if row is not None and row.expires_ms >= now_ms:
+                row = conn.execute(select(*columns).where(*self._row(node_id))).first()
+            restarted = row is not None and self._claim_key is not None and row[3] == self._claim_key
+            if row is not None and row.expires_ms >= now_ms and not restarted:
                 return f"{row.holder_info}, lease expiring in {(row.expires_ms - now_ms) / 1000:.1f} s"
             values = {"holder": self._holder, "holder_info": self._info, "expires_ms": expires_ms}
             try:
                 with self._engine.begin() as conn:
                     if row is None:
-                        conn.execute(insert(node_leases).values(node_id=node_id, **values))
+                        conn.execute(insert(table).values(**self._key(node_id), **values))
                         claimed = True
                     else:
                         claimed = (
                             conn.execute(
-                                update(node_leases)
+                                update(table)
                                 .where(
-                                    node_leases.c.node_id == node_id,
-                                    node_leases.c.holder == row.holder,
-                                    node_leases.c.expires_ms == row.expires_ms,
+                                    *self._row(node_id),
+                                    table.c.holder == row.holder,
+                                    table.c.expires_ms == row.expires_ms,
                                 )
-                                .values(**values)
+                                .values(**self._key(node_id), **values)
                             ).rowcount
                             == 1
                         )
@@ -174,7 +213,7 @@ class NodeLease:
                     self._not_before_ms = max(now_ms, 0 if row is None else row.expires_ms + 1)
                     self._expires_ms = expires_ms
                     self._usable_until = started + self._terms.ttl_seconds - self._terms.margin_seconds
-                log.info("leased node id %d (%s)", node_id, self._info)
+                log.info("leased %s node id %d (%s)", self._who, node_id, self._info)
                 return None
         return "another process that claimed it at the same moment"
 
@@ -195,8 +234,8 @@ class NodeLease:
             expires_ms = max(self._expires_ms, to_ms(self._clock.now()) + int(self._terms.ttl_seconds * 1000))
             with self._engine.begin() as conn:
                 renewed = conn.execute(
-                    update(node_leases)
-                    .where(node_leases.c.node_id == node_id, node_leases.c.holder == self._holder)
+                    update(self._table)
+                    .where(*self._row(node_id), self._table.c.holder == self._holder)
                     .values(expires_ms=expires_ms)
                 ).rowcount
         with self._lock:
@@ -227,11 +266,11 @@ class NodeLease:
             free_from = max(last_ms, to_ms(self._clock.now()))
             with self._engine.begin() as conn:
                 conn.execute(
-                    update(node_leases)
-                    .where(node_leases.c.node_id == self._node_id, node_leases.c.holder == self._holder)
+                    update(self._table)
+                    .where(*self._row(self._node_id), self._table.c.holder == self._holder)
                     .values(expires_ms=free_from)
                 )
-        log.info("gave node id %d back", self._node_id)
+        log.info("gave %s node id %d back", self._who, self._node_id)
 
 
 class LeaseKeeper:

@@ -98,6 +98,21 @@ node_leases = Table(
     Column("expires_ms", BigInteger, nullable=False),
 )
 
+# Leases of other services' per-process numbers (chronohook/store/leases.py, decision 0013): the timer's transactional
+# id. A table of its own, keyed by service, so ingest's node_leases rows and meaning stay as they were. claim_key is
+# the holder's stable name (its group instance id, or host:pid): a restart under the same name takes its number back
+# at once instead of after the dead incarnation's lease runs out.
+service_leases = Table(
+    "service_leases",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("node_id", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(64), nullable=False),
+    Column("holder_info", String(255), nullable=False),
+    Column("claim_key", String(255), nullable=True),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
 # Queue parallelism slots (chronohook/store/queue_slots.py, decision 0017): an executor sends a job of a queue with
 # max_parallelism only while it holds one of the queue's slot rows (holder = a token per hold, "" when released).
 # expires_ms is Unix milliseconds, so a killed executor's slots come back. Keyed by tenant too: two tenants' 53-bit

@@ -38,6 +38,7 @@ from schemas.events import Envelope, QueueSettingsChanged
 from services.timer.buckets import TimeBuckets
 from services.timer.domain import decide, fire_entry
 from services.timer.errors import TimerError
+from services.timer.identity import TimerIdentity, lease_identity
 from services.timer.memory import bound_allocator, release_free_memory
 from services.timer.queue_feed import QueueSettingsFeed
 from services.timer.queues import QueueBook, in_queue, wake_at
@@ -125,6 +126,7 @@ class TimerService:
         self.owned: set[int] = set()
         self.producer: Any = None
         self.consumer: Any = None
+        self.identity: TimerIdentity | None = None
         self.watchdog = Watchdog(COMMIT_DEADLINE_S)
         # Every Recuro queue's settings in force, from the whole queue-settings topic (decision 0015).
         self.queues = QueueBook()
@@ -148,9 +150,9 @@ class TimerService:
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def run(self) -> None:
         ensure_topics(self.settings)
-        self.producer = Producer(
-            transactional_producer_config(self.settings, f"{self.settings.topic_prefix}.timer.{self.settings.node_id}")
-        )
+        # Its own transactional and group instance ids, leased (services/timer/identity.py); lost, the timer stops.
+        self.identity = lease_identity(self.settings, self.clock, on_lost=self.stop.set)
+        self.producer = Producer(transactional_producer_config(self.settings, self.identity.transactional_id))
         # Fences any earlier incarnation with this id and aborts its open transaction.
         self.producer.init_transactions(30)
         # Before any entry is restored or fired: a paused queue's jobs are held from the first step.
@@ -158,7 +160,7 @@ class TimerService:
         self._take_queue_settings(self.queue_feed.catch_up())
         self.consumer = Consumer(
             consumer_config(
-                self.settings,
+                self.identity.settings,
                 GROUP,
                 **{"partition.assignment.strategy": "range", "queued.max.messages.kbytes": PREFETCH_KIB},
             )
@@ -174,6 +176,7 @@ class TimerService:
             self.producer.flush(10)
             for partition in list(self.owned):
                 self.store.close(partition)
+            self.identity.close()
 
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
