@@ -23,8 +23,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     topic_prefix: str = DEFAULT_PREFIX
     partitions: int = Field(default=DEFAULT_PARTITIONS, ge=1, le=1024)
-    # The node id (0-63) an ingest process asks to lease for its integer ids (chronohook/store/leases.py). Unset, it
-    # leases any free one; set, start-up fails while a live process holds it.
+    # The node id (0-63) an ingest process asks to lease for its integer ids, and the number a timer process asks to
+    # lease for its transactional id (chronohook/store/leases.py, each in its own space). Unset, it leases a free one;
+    # set, start-up fails while another live process holds it.
     node_id: int = Field(default=0, ge=0, le=63)
     # Ingest processes `chronohook dev` runs on the one API port (SO_REUSEPORT); each leases its own node id.
     api_workers: int = Field(default=1, ge=1, le=16)

@@ -59,9 +59,10 @@ class Supervisor:
         ]
 
     def _child_env(self, name: str, env: dict[str, str]) -> dict[str, str]:
-        """Each child's own consumer group instance id: the topic prefix (one supervisor per prefix, as the timer's
-        transactional id already requires) and the child's name, so a restarted child reclaims its partitions at once
-        and no two processes ever share an id."""
+        """Each child's own consumer group instance id: the topic prefix (one supervisor per prefix) and the child's
+        name, so a restarted child reclaims its partitions at once and no two processes ever share an id. The timer
+        also leases its transactional id's number under it (its claim key, decision 0013): restarted, it takes the
+        same number back at once and so aborts the transaction its killed predecessor left open."""
         prefix = env.get("CHRONOHOOK_TOPIC_PREFIX", "chronohook")
         return {**env, "CHRONOHOOK_GROUP_INSTANCE_ID": f"{prefix}.{name}"}
 
