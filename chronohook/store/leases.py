@@ -298,7 +298,7 @@ class LeaseKeeper:
         try:
             self._lease.renew()
         except NodeLeaseLost:
-            log.error("node id %d lost to another process: this process mints no more ids", self._lease.node_id)
+            log.error("node id %d lost to another process: this process may not use it again", self._lease.node_id)
             if self._on_lost is not None:
                 self._on_lost()
             return False

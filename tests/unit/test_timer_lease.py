@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, delete, inspect, select, text
 
 from chronohook.clock import FixedClock
 from chronohook.settings import Settings
@@ -15,6 +15,7 @@ from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.leases import LeaseTerms, NodeIdTaken, NodeLease, NodeLeaseLost
 from chronohook.store.tables import node_leases, service_leases
 from services.timer.identity import LEASE_SPACE, TimerIdentity, lease_identity
+from tests.support.postgres import server_bindir, throwaway_postgres
 
 START = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
 TERMS = LeaseTerms(ttl_seconds=30, margin_seconds=10, renew_every_seconds=5)
@@ -240,3 +241,35 @@ def test_a_clean_stop_frees_the_number_for_any_timer_at_once(engine: Engine, clo
         assert other.transactional_id == "p.timer.0"
     finally:
         other.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    if server_bindir() is None:
+        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    with throwaway_postgres() as url:
+        yield url
+
+
+def test_the_timer_space_holds_on_postgresql(postgres_url: str, clock: FixedClock) -> None:
+    # Given a PostgreSQL read model with an ingest lease on node id 0, and a timer holding 0 in its own space
+    engine = make_engine(postgres_url)
+    try:
+        create_schema(engine)
+        with engine.begin() as conn:
+            conn.execute(delete(node_leases))
+            conn.execute(delete(service_leases))
+        NodeLease(engine, clock, TERMS, holder_info="ingest").acquire()
+        killed = timer_lease(engine, clock, "p.timer")
+        assert killed.acquire() == 0
+
+        # When another timer starts, then the first restarts under its claim key while its lease is live
+        other = timer_lease(engine, clock, "p.timer-2").acquire()
+        restarted = timer_lease(engine, clock, "p.timer").acquire()
+
+        # Then the other gets 1, the restart 0 again, and the killed incarnation has lost it
+        assert (other, restarted) == (1, 0)
+        with pytest.raises(NodeLeaseLost):
+            killed.renew()
+    finally:
+        engine.dispose()
