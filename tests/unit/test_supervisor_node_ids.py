@@ -27,3 +27,16 @@ def test_an_explicit_node_id_is_spread_over_the_workers() -> None:
 
     # Then they ask for 10, 11 and 12 (the same one for all would be refused)
     assert [env["CHRONOHOOK_NODE_ID"] for _, env in children] == ["10", "11", "12"]
+
+
+def test_the_timer_keeps_one_group_instance_id_across_restarts_and_gets_no_node_id() -> None:
+    # Given a supervisor with no CHRONOHOOK_NODE_ID
+    supervisor = Supervisor(env={"CHRONOHOOK_TOPIC_PREFIX": "p"}, services=("timer",))
+
+    # When it plans its timer child
+    [(name, env)] = supervisor._instances("timer")
+
+    # Then the child leases its own number, under the supervisor's name for it: the claim key its restarts
+    # (spawned with this same env) present to take the number back at once (decision 0013)
+    assert name == "timer" and "CHRONOHOOK_NODE_ID" not in env
+    assert env["CHRONOHOOK_GROUP_INSTANCE_ID"] == "p.timer"
