@@ -332,7 +332,7 @@ def run(workdir: Path, bootstrap: str | None, levels: tuple[int, ...], restore_a
             rate = (reached - pending) / max(took, 1e-9)
             rss = settle_rss(timer.pid)
             hwm = rss_kib(timer.pid, "VmHWM")
-            disk = sum(f.stat().st_size for f in (settings.timer_state_dir).glob("*.sqlite*"))
+            disk = sum(f.stat().st_size for f in settings.timer_state_dir.rglob("*.sqlite*"))
             row = {
                 "pending": float(reached),
                 "rss_kib": float(rss),
@@ -422,7 +422,8 @@ def run(workdir: Path, bootstrap: str | None, levels: tuple[int, ...], restore_a
 def point_read_cost(settings: Settings, pending: int, reads: int = 20_000) -> Figure:
     """What the timer pays per entry it looks up in a store (each consumed event's entry, each fire): a SQLite point
     read by key in the files the run left, then the entry's decode; random keys of the pending jobs."""
-    store = SqliteEntryStore(settings.timer_state_dir)
+    # The bench's one timer leases number 0 in its fresh database.
+    store = SqliteEntryStore(settings.timer_store_dir(0))
     partitions = range(settings.partitions)
     for p in partitions:
         store.open(p)

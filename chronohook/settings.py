@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         """The timer's local copies of its changelog partitions (caches: rebuilt from the changelog when lost)."""
         return self.data_dir / "timer" / self.topic_prefix
 
+    def timer_store_dir(self, node_id: int) -> Path:
+        """One timer's own files, by its leased number: two timers sharing a data directory never write one file, and
+        a timer restarted under its number finds its own."""
+        return self.timer_state_dir / f"node-{node_id}"
+
     def topic(self, name: str) -> str:
         return topic_name(self.topic_prefix, name)
 

@@ -117,7 +117,11 @@ class TimerService:
         self.lead = timedelta(milliseconds=settings.timer_lead_ms)
         # How far ahead of its instant a job is handed out: the lead, and the slice it shares a transaction with.
         self.hand_out = self.lead + FIRE_SLICE
-        self.store: EntryStore = store if store is not None else SqliteEntryStore(settings.timer_state_dir)
+        # Its files are those of its leased number, known once run() has leased it (see run()).
+        self._own_store = store is None
+        self.store: EntryStore = (
+            store if store is not None else SqliteEntryStore(settings.timer_store_dir(settings.node_id))
+        )
         # The near window: entries waking by ``loaded_until_ms`` (and not held by a paused queue) are armed here.
         self.buckets = TimeBuckets(width_ms=1000)
         self.window_ms = int(settings.timer_near_window_s * 1000)
@@ -152,6 +156,8 @@ class TimerService:
         ensure_topics(self.settings)
         # Its own transactional and group instance ids, leased (services/timer/identity.py); lost, the timer stops.
         self.identity = lease_identity(self.settings, self.clock, on_lost=self.stop.set)
+        if self._own_store and self.identity.node_id != self.settings.node_id:
+            self.store = SqliteEntryStore(self.settings.timer_store_dir(self.identity.node_id))
         self.producer = Producer(transactional_producer_config(self.settings, self.identity.transactional_id))
         # Fences any earlier incarnation with this id and aborts its open transaction.
         self.producer.init_transactions(30)

@@ -48,7 +48,7 @@ def _restores(stack: Stack) -> list[tuple[str, int]]:
 def _stored(stack: Stack, marker: str) -> int:
     """Entries in the timer's partition files whose request goes to a path holding ``marker``."""
     total = 0
-    for path in (stack.data_dir / "timer" / stack.settings.topic_prefix).glob("*.sqlite"):
+    for path in (stack.data_dir / "timer" / stack.settings.topic_prefix).rglob("*.sqlite"):
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
             (n,) = conn.execute(
                 "SELECT count(*) FROM entries WHERE CAST(value AS TEXT) LIKE ?", (f"%{marker}%",)
