@@ -20,6 +20,7 @@ from chronohook.store.tokens import create_token
 from chronohook.supervisor import Supervisor
 from tests.support.polling import eventually
 from tests.support.ports import free_port
+from tests.support.postgres import server_bindir, throwaway_postgres
 from tests.support.receiver import ALLOWED_HOSTS, Receiver
 
 
@@ -132,3 +133,12 @@ def _ready(base: str) -> bool:
         return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server per test module, for the stores whose statements must hold on both backends."""
+    if server_bindir() is None:
+        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    with throwaway_postgres() as url:
+        yield url

@@ -12,19 +12,10 @@ from sqlalchemy import delete
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.queue_slots import MemorySlotStore, SlotQueue, SlotStore, SqlSlotStore
 from chronohook.store.tables import queue_slots
-from tests.support.postgres import server_bindir, throwaway_postgres
 
 NOW = 1_780_000_000_000  # Unix ms
 LATER = NOW + 30_000
 Q = SlotQueue("tenant-a", 4_242)
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
-    with throwaway_postgres() as url:
-        yield url
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])

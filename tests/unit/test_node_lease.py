@@ -23,7 +23,6 @@ from chronohook.store.leases import (
     NoFreeNodeId,
 )
 from chronohook.store.tables import node_leases
-from tests.support.postgres import server_bindir, throwaway_postgres
 
 START = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
 TERMS = LeaseTerms(ttl_seconds=30, margin_seconds=10, renew_every_seconds=5)
@@ -35,14 +34,6 @@ class FakeMonotonic:
 
     def __call__(self) -> float:
         return self.value
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
-    with throwaway_postgres() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,7 +15,6 @@ from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.leases import LeaseTerms, NodeIdTaken, NodeLease, NodeLeaseLost
 from chronohook.store.tables import node_leases, service_leases
 from services.timer.identity import LEASE_SPACE, TimerIdentity, lease_identity
-from tests.support.postgres import server_bindir, throwaway_postgres
 
 START = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
 TERMS = LeaseTerms(ttl_seconds=30, margin_seconds=10, renew_every_seconds=5)
@@ -241,14 +240,6 @@ def test_a_clean_stop_frees_the_number_for_any_timer_at_once(engine: Engine, clo
         assert other.transactional_id == "p.timer.0"
     finally:
         other.close()
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
-    with throwaway_postgres() as url:
-        yield url
 
 
 def test_the_timer_space_holds_on_postgresql(postgres_url: str, clock: FixedClock) -> None:
