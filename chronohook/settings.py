@@ -60,6 +60,26 @@ class Settings(BaseSettings):
     # Jobs a tenant may have pending (scheduled, not yet finished); 0 turns the cap off.
     tenant_max_pending: int = Field(default=1_000_000, ge=0)
 
+    # -- load and neighbours (issue 14; docs/guarantees.md, "Limits") --------------------------------------------
+    # One timer step fires at most this many entries, of at most this many request bytes in all, earliest first; the
+    # rest stay armed for the next step (decision 0028).
+    timer_fire_max_entries: int = Field(default=5_000, ge=1, le=100_000)
+    timer_fire_max_bytes: int = Field(default=32 * 1_048_576, ge=1_048_576)
+    # Deliveries per second a tenant's occurrences may fire at, applied by the timer; an occurrence over it is
+    # delayed (never dropped) and says so. 0 turns the budget off.
+    tenant_delivery_rate: float = Field(default=0.0, ge=0)
+    # Active schedules (QuedUp scheduled jobs and Recuro crons) per tenant; 0 turns the cap off.
+    tenant_max_crons: int = Field(default=1_000, ge=0)
+    # Occurrences per second a tenant's active schedules may ask for in all (each counted at its shortest
+    # interval); 0 turns the cap off.
+    tenant_max_schedule_rate: float = Field(default=100.0, ge=0)
+    # Recuro queues per tenant; 0 turns the cap off.
+    tenant_max_queues: int = Field(default=1_000, ge=0)
+    # JSON request bodies nested deeper than this are refused with a 422.
+    max_json_depth: int = Field(default=64, ge=2, le=1_000)
+
+    # -- executor admission (issue 14, decision 0029) ------------------------------------------------------------
+
     @field_validator("egress_allow")
     @classmethod
     def _cidr_list(cls, value: str) -> str:
