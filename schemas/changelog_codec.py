@@ -56,7 +56,9 @@ def version_of(record_headers: Iterable[tuple[str, bytes | None]] | None) -> int
 
 
 def decode(value: bytes | str, version: int = CURRENT_VERSION) -> Entry:
-    """The entry a record holds, read at ``version`` and upcast to the current one."""
+    """The entry a record holds, read at ``version`` and upcast to the current one; ChangelogCodecError (a
+    ValueError) and never another exception, whatever the bytes (MemoryError aside: that is the process's, not the
+    record's)."""
     if type(version) is not int or version < 1 or version > CURRENT_VERSION:
         raise ChangelogCodecError(f"unsupported changelog version {version!r} (current: {CURRENT_VERSION})")
     try:
@@ -69,5 +71,18 @@ def decode(value: bytes | str, version: int = CURRENT_VERSION) -> Entry:
             doc = UPCASTERS[version](doc)
             version += 1
         return decode_entry(json.dumps(doc))
+    except ChangelogCodecError:
+        raise
     except (ValidationError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ChangelogCodecError(f"not a changelog entry: {exc}") from exc
+        raise ChangelogCodecError(f"not a changelog entry: {_clip(str(exc))}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # RecursionError (deep nesting), ValueError (an int over 4,300 digits), TypeError ...
+        raise ChangelogCodecError(f"not a changelog entry: {type(exc).__name__}: {_clip(str(exc))}") from exc
+
+
+_MESSAGE_MAX = 500
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MESSAGE_MAX else text[:_MESSAGE_MAX] + "..."

@@ -46,6 +46,21 @@ def upcast(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode_event(data: bytes | str) -> Event:
+    """The event ``data`` holds, or CodecError: never another exception, whatever the bytes (a consumer sets the
+    record aside on CodecError and moves on, so anything else escaping here would stop it on one record)."""
+    try:
+        return _decode(data)
+    except CodecError:
+        raise
+    except MemoryError:
+        # Not the record's fault as far as anyone can tell (records are bounded by the broker's message size): the
+        # process is short of memory, and setting a valid record aside would lose it. Let the supervisor restart.
+        raise
+    except Exception as exc:  # RecursionError (deep nesting), ValueError (an int over 4,300 digits), TypeError ...
+        raise CodecError(f"undecodable: {type(exc).__name__}: {_clip(str(exc))}") from exc
+
+
+def _decode(data: bytes | str) -> Event:
     # Fast path: current-version events straight from JSON in pydantic-core (2.6x faster than json.loads and
     # validate_python, measured; decoding was the largest own cost of the projector). Anything else, including
     # an older version that happens to validate, takes the upcasting path below.
@@ -66,6 +81,14 @@ def decode_event(data: bytes | str) -> Event:
         return _ADAPTER.validate_python(upcast(doc))
     except ValidationError as exc:
         raise CodecError(f"invalid event: {exc.errors(include_url=False)}") from exc
+
+
+_MESSAGE_MAX = 500
+
+
+def _clip(text: str) -> str:
+    """An error message short enough for a dead-record header and a log line."""
+    return text if len(text) <= _MESSAGE_MAX else text[:_MESSAGE_MAX] + "..."
 
 
 def encode_event(event: Envelope) -> bytes:
