@@ -12,6 +12,12 @@ times in an IANA time zone (``UTC`` by default). Daylight saving time:
 
 croniter alone gets both wrong with zone-aware bases (it runs a gap's 02:30 at 03:00 and a fold's 01:30 twice), so it
 is only asked for wall-clock candidates here, and this module maps each to an instant.
+
+Every search is bounded (decision 0031): a candidate in a gap moves the search to the gap's end (not one candidate at
+a time through it), and ``next_after`` looks at most ``SEARCH_HORIZON`` (10 years) ahead and at most
+``_MAX_CANDIDATES`` candidates. A schedule with no occurrence in that window is ``NeverFires``: every match of
+``30 2 * 3 L0`` in Europe/Berlin falls in a spring-forward gap, and this answers so within a millisecond or two
+instead of walking candidates to the year 10000.
 """
 
 from __future__ import annotations
@@ -37,9 +43,13 @@ DEFAULT_CATCH_UP: CatchUp = "latest"
 MISFIRE_THRESHOLD = timedelta(seconds=60)
 
 _TICK = timedelta(microseconds=1)
-# Candidates examined for one answer before giving up: a gap or a fold skips at most an hour's worth of a
-# seconds-field schedule (3,600) and the search below never needs to cross more.
+# Candidates examined for one answer before giving up: a fold skips at most an hour's worth of a seconds-field
+# schedule (3,600; a gap is jumped over whole) and the search below never needs to cross more.
 _MAX_CANDIDATES = 10_000
+# How far ahead next_after looks for an occurrence. The longest wait a 5- or 6-field expression has between two
+# occurrences that exist is 8 years (``0 0 29 2 *`` from 2096-02-29 to 2104-02-29: 2100 is no leap year); an
+# expression with nothing within 10 years "never fires" (decision 0031).
+SEARCH_HORIZON = timedelta(days=3653)
 # croniter's non-standard, non-deterministic or hash-seeded fields ("R" random, "H" hashed): refused, because
 # next_after must give the same answer on every call.
 _RANDOM_OR_HASHED = re.compile(r"(?<![A-Za-z])[HhRr](?![A-Za-z])")
@@ -59,6 +69,11 @@ class UnknownTimeZone(ScheduleError):
 
 class InvalidCatchUp(ScheduleError):
     pass
+
+
+class NeverFires(InvalidCron):
+    """The expression is valid but has no occurrence within the search window (``SEARCH_HORIZON`` ahead, or the years
+    a datetime holds): every match is a date no calendar has, or falls in a daylight-saving gap of its zone."""
 
 
 @lru_cache(maxsize=1024)
@@ -97,17 +112,21 @@ class Schedule:
     catch_up: CatchUp = DEFAULT_CATCH_UP
 
     @classmethod
-    def parse(cls, expression: str, timezone: str = DEFAULT_TIMEZONE, catch_up: str = DEFAULT_CATCH_UP) -> Schedule:
-        """Validate everything: the fields, the zone, the policy, and that the expression fires at all (croniter takes
-        dates no calendar has, such as ``0 0 31 2 *``)."""
+    def parse(
+        cls,
+        expression: str,
+        timezone: str = DEFAULT_TIMEZONE,
+        catch_up: str = DEFAULT_CATCH_UP,
+        at: datetime | None = None,
+    ) -> Schedule:
+        """Validate everything: the fields, the zone, the policy, and that the expression fires at all in its zone
+        within ``SEARCH_HORIZON`` after ``at`` (by default 2000-01-01): croniter takes dates no calendar has, such as
+        ``0 0 31 2 *``, and a zone's gaps can swallow every match. NeverFires (an InvalidCron) when it does not."""
         zone(timezone)
         if catch_up not in CATCH_UP_POLICIES:
             raise InvalidCatchUp(f"{catch_up!r} is not a catch-up policy: use one of {', '.join(CATCH_UP_POLICIES)}")
         schedule = cls(normalise_expression(expression), timezone, "skip" if catch_up == "skip" else "latest")
-        try:
-            schedule.next_after(datetime(2000, 1, 1, tzinfo=UTC))
-        except (CroniterBadDateError, ScheduleError) as exc:
-            raise InvalidCron(f"{schedule.expression!r} never fires") from exc
+        schedule.next_after(datetime(2000, 1, 1, tzinfo=UTC) if at is None else at)  # NeverFires, bounded
         return schedule
 
     @property
@@ -116,24 +135,39 @@ class Schedule:
         return self.expression.count(" ") == 5
 
     def next_after(self, instant: datetime) -> datetime:
-        """The first occurrence strictly after ``instant`` (aware), as an aware UTC datetime."""
+        """The first occurrence strictly after ``instant`` (aware), as an aware UTC datetime; NeverFires when there is
+        none within ``SEARCH_HORIZON`` (or before the year 10000)."""
         tz = zone(self.timezone)
-        it = self._candidates(self._wall_position(instant, tz))
+        start = self._wall_position(instant, tz)
+        limit = start + SEARCH_HORIZON if start < datetime.max - SEARCH_HORIZON else datetime.max
+        it = self._candidates(start)
         for _ in range(_MAX_CANDIDATES):
-            at = _first_instance(it.get_next(datetime), tz)
-            if at is not None and at > instant:
+            wall = _step(it, forward=True, what=self.expression)
+            if wall > limit:
+                break
+            at = _first_instance(wall, tz)
+            if at is None:
+                # In a gap: every later candidate up to its end is in it too. Go on from the gap's end.
+                it.set_current(_gap_bounds(wall, tz)[1] - _TICK, force=True)
+                continue
+            if at > instant:
                 return at
-        raise InvalidCron(f"{self.expression!r} has no occurrence near {instant.isoformat()}")
+        raise NeverFires(f"{self.expression!r} has no occurrence in {self.timezone} within {_YEARS} years")
 
     def latest_at_or_before(self, instant: datetime) -> datetime:
         """The last occurrence at or before ``instant`` (aware), as an aware UTC datetime."""
         tz = zone(self.timezone)
         it = self._candidates(self._wall_position(instant, tz) + _TICK)
         for _ in range(_MAX_CANDIDATES):
-            at = _first_instance(it.get_prev(datetime), tz)
-            if at is not None and at <= instant:
+            wall = _step(it, forward=False, what=self.expression)
+            at = _first_instance(wall, tz)
+            if at is None:
+                # In a gap: go on from its start (every earlier candidate down to it is in the gap too).
+                it.set_current(_gap_bounds(wall, tz)[0], force=True)
+                continue
+            if at <= instant:
                 return at
-        raise InvalidCron(f"{self.expression!r} has no occurrence near {instant.isoformat()}")
+        raise NeverFires(f"{self.expression!r} has no occurrence near {instant.isoformat()}")
 
     def count_between(self, first: datetime, last: datetime, cap: int) -> int:
         """Occurrences in ``[first, last]``, counting at most ``cap``."""
@@ -175,6 +209,41 @@ def _template(expression: str, seconds: bool) -> croniter:
         raise InvalidCron(f"{expression!r} is not a valid cron expression") from exc
     except CroniterError as exc:  # croniter's other refusals of an expression its validator passed
         raise InvalidCron(str(exc)) from exc
+
+
+_YEARS = round(SEARCH_HORIZON.days / 365.25)
+
+
+def _step(it: croniter, forward: bool, what: str) -> datetime:
+    """croniter's next (or previous) wall-clock candidate; NeverFires past the years a datetime holds, or when
+    croniter finds no date (its own bounded search: ``0 0 31 2 *``)."""
+    try:
+        found = it.get_next(datetime) if forward else it.get_prev(datetime)
+    except (CroniterBadDateError, ValueError, OverflowError) as exc:  # ValueError: "year 10000 is out of range"
+        raise NeverFires(f"{what!r} never fires") from exc
+    assert isinstance(found, datetime)
+    return found
+
+
+def _gap_bounds(wall: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The naive wall times [start, end) of the gap that ``wall`` falls in (the clock jumps from start to end).
+
+    T, the transition, lies between the wall time's two readings; it is found by bisection to the microsecond, and the
+    gap is [T + earlier offset, T + later offset) in wall time.
+    """
+    # In a gap, fold=1 reads the wall time at the offset after the jump: an instant before T; fold=0, after it.
+    low = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    high = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    earlier, later = low.astimezone(tz).utcoffset(), high.astimezone(tz).utcoffset()
+    assert earlier is not None and later is not None
+    while high - low > _TICK:
+        mid = low + (high - low) / 2
+        if mid.astimezone(tz).utcoffset() == earlier:
+            low = mid
+        else:
+            high = mid
+    transition = high.replace(tzinfo=None)
+    return transition + earlier, transition + later
 
 
 def _first_instance(wall: datetime, tz: ZoneInfo) -> datetime | None:
