@@ -19,6 +19,7 @@ from chronohook.kafka.log import EventLog, KafkaEventLog
 from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.readmodel.store import ReadModelStore
+from chronohook.schedule import ScheduleError
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.leases import NodeLeaseError, leased_ids
@@ -31,6 +32,7 @@ from services.ingest.errors import (
     handle_node_lease_error,
     handle_validation_error,
 )
+from services.ingest.hostile import HostileInput
 from services.ingest.idempotency import IdempotentCreates
 from services.ingest.limits import BodySizeLimit
 from services.ingest.routers import (
@@ -45,6 +47,7 @@ from services.ingest.routers import (
     runs,
     signing,
 )
+from services.ingest.schedules import handle_schedule_error
 
 DESCRIPTION = """\
 chronohook sends HTTP requests for you: now, after a delay, at a time, or on a cron schedule.
@@ -114,6 +117,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app.add_exception_handler(NodeLeaseError, handle_node_lease_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(ScheduleError, handle_schedule_error)
     for router in (
         quedup_jobs.router,
         recuro_jobs.router,
@@ -129,6 +133,8 @@ def create_app(ctx: IngestContext) -> FastAPI:
         app.include_router(router)
     # Innermost: the tenant is known (token checked) and the body it reads is bounded (size limit).
     app.add_middleware(IdempotentCreates, ctx=ctx)
+    # Inside the size limit (the body it reads is bounded): NUL in the path or query, JSON nested too deep.
+    app.add_middleware(HostileInput, max_json_depth=ctx.settings.max_json_depth)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=ctx.settings.max_request_bytes,

@@ -226,6 +226,8 @@ def _message(err: dict[str, Any], bounds: dict[str, tuple[int, int]]) -> tuple[s
         return field, f"{the} is required."
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return field, f"{the} must be an integer."
+    if kind == "int_parsing_size":  # more digits than any bound (or Python's 4,300-digit limit) allows
+        return field, f"{the} is out of range."
     if kind in ("bool_type", "bool_parsing"):
         return field, f"{the} must be true or false."
     if kind in ("dict_type", "model_type", "model_attributes_type"):

@@ -25,6 +25,7 @@ from services.ingest import dead_letters as dl
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import RECURO_RESPONSES, Conflict, NotFound, RecuroErrorBody, Responses, invalid_input
 from services.ingest.pagination import Page, Paging, laravel_page
+from services.ingest.paths import IntegerId
 
 router = APIRouter(prefix="/api/dead-letters", tags=["Recuro dead letters"])
 NOT_FOUND: Responses = {404: {"model": RecuroErrorBody, "description": "No such dead letter for this tenant"}}
@@ -56,12 +57,12 @@ async def list_(ctx: Ctx, tenant: Tenant, paging: Paging, queue: QueueFilter = N
 
 
 @router.post(
-    "/{job_id:int}/replay",
+    "/{job_id:id}/replay",
     status_code=201,
     response_model=dl.ReplayResponse,
     responses=RECURO_RESPONSES | NOT_FOUND | CONFLICT,
 )
-async def replay(job_id: int, ctx: Ctx, tenant: Tenant) -> dl.ReplayResponse:
+async def replay(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> dl.ReplayResponse:
     """Replay a dead letter as a fresh job: a new id, attempt 1, due now, with the same request, queue, payload and
     callback. A dead letter is replayed once: a second replay is a 409 naming the first replay's job."""
     letter = await _dead_letter(ctx, tenant, job_id)
@@ -130,8 +131,8 @@ async def replay_many(req: dl.BulkReplayRequest, ctx: Ctx, tenant: Tenant) -> dl
     return dl.BulkReplayResponse(count=len(answers), jobs=answers, skipped=skipped, remaining=remaining)
 
 
-@router.delete("/{job_id:int}", status_code=204, responses=RECURO_RESPONSES | NOT_FOUND)
-async def delete(job_id: int, ctx: Ctx, tenant: Tenant) -> Response:
+@router.delete("/{job_id:id}", status_code=204, responses=RECURO_RESPONSES | NOT_FOUND)
+async def delete(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> Response:
     """Delete a dead letter: the job, its retries and all their runs are gone from every read (``GET
     /api/jobs/{id}`` answers 404). A replayed dead letter can be deleted too; its replay stays."""
     letter = await _dead_letter(ctx, tenant, job_id)

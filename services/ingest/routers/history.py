@@ -22,6 +22,7 @@ from chronohook.readmodel.views import JobView
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import QUEDUP_RESPONSES, RECURO_RESPONSES, NotFound, RecuroErrorBody, Responses
 from services.ingest.pagination import Page, Paging, laravel_page
+from services.ingest.paths import IntegerId
 
 router = APIRouter(tags=["History"])
 RECURO_ERRORS: Responses = RECURO_RESPONSES | {
@@ -100,8 +101,8 @@ def _offset_ms(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-@router.get("/api/jobs/{job_id:int}/events", response_model=Page[RecuroJobEvent], responses=RECURO_ERRORS)
-async def recuro_job_events(job_id: int, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroJobEvent]:
+@router.get("/api/jobs/{job_id:id}/events", response_model=Page[RecuroJobEvent], responses=RECURO_ERRORS)
+async def recuro_job_events(job_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroJobEvent]:
     """The job's history, oldest first, kept after it is deleted or purged (then the last entry); `?page=` and
     `?per_page=` (1-100, default 15). The job's own events: a retry's are under the retry's id."""
     key = recuro_job_key(job_id)
@@ -109,8 +110,8 @@ async def recuro_job_events(job_id: int, ctx: Ctx, tenant: Tenant, paging: Pagin
     return laravel_page(paging, [recuro_event(e) for e in found.entries], found.total)
 
 
-@router.get("/api/crons/{cron_id:int}/events", response_model=Page[RecuroJobEvent], responses=RECURO_ERRORS)
-async def recuro_cron_events(cron_id: int, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroJobEvent]:
+@router.get("/api/crons/{cron_id:id}/events", response_model=Page[RecuroJobEvent], responses=RECURO_ERRORS)
+async def recuro_cron_events(cron_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroJobEvent]:
     """The cron's history (definition changes, pauses, every occurrence's events, its alerts), oldest first, kept
     after it is deleted; `?page=` and `?per_page=` (1-100, default 15)."""
     key = recuro_cron_key(cron_id)

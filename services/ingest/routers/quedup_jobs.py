@@ -25,6 +25,7 @@ from services.ingest.errors import (
 )
 from services.ingest.idempotency import NewIds
 from services.ingest.models import CreateJobRequest, Job, UpdateJobRequest
+from services.ingest.schedules import ScheduleChecked
 
 router = APIRouter(prefix="/jobs", tags=["QuedUp jobs"])
 MAX_OFFSET = 2**63 - 1
@@ -55,7 +56,7 @@ def _taken(name: str) -> Conflict:
 
 
 @router.post("", response_model=Job, responses=ERRORS | TAKEN)
-async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -> Job:
+async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant, _: ScheduleChecked, ids: NewIds) -> Job:
     """Create a job: now, at ``run_at``, or on ``schedule`` (cron, in ``timezone``: UTC by default)."""
     _refuse_url(ctx, req.url)
     job_id = ids.quedup()
@@ -90,7 +91,7 @@ async def get_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
 
 
 @router.patch("/{job_id}", response_model=Job, responses=ERRORS | TAKEN)
-async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
+async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenant, _: ScheduleChecked) -> Job:
     """Change any of the create fields; the schedule is re-armed from now."""
     view = await _load(ctx, tenant, job_id)
     _refuse_url(ctx, req.url)
@@ -99,7 +100,7 @@ async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenan
 
 
 @router.put("/{job_id}", response_model=Job, responses=ERRORS | TAKEN)
-async def replace_job(job_id: str, req: CreateJobRequest, ctx: Ctx, tenant: Tenant) -> Job:
+async def replace_job(job_id: str, req: CreateJobRequest, ctx: Ctx, tenant: Tenant, _: ScheduleChecked) -> Job:
     """Replace the job's whole definition, validated as a create is; fields left out are cleared. The schedule is
     re-armed from now, a pending retry is dropped, and a paused job stays paused."""
     view = await _load(ctx, tenant, job_id)

@@ -24,6 +24,8 @@ from services.ingest.errors import (
 from services.ingest.idempotency import NewIds
 from services.ingest.models import CreateCronRequest, CronDetail, CronResponse, UpdateCronRequest
 from services.ingest.pagination import Page, Paging, laravel_page
+from services.ingest.paths import IntegerId
+from services.ingest.schedules import ScheduleChecked
 
 router = APIRouter(prefix="/api/crons", tags=["Recuro crons"])
 
@@ -51,7 +53,9 @@ async def load_cron(ctx: IngestContext, tenant: str, cron_id: int) -> JobView:
 
 
 @router.post("", status_code=201, response_model=CronResponse, responses=ERRORS)
-async def create_cron(req: CreateCronRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -> CronResponse:
+async def create_cron(
+    req: CreateCronRequest, ctx: Ctx, tenant: Tenant, _: ScheduleChecked, ids: NewIds
+) -> CronResponse:
     """Create a recurring HTTP request on a cron expression (5 fields, or 6 with seconds first), in `timezone`
     (UTC by default)."""
     _refuse_unsendable(ctx, req.url, req.callback_url)
@@ -69,14 +73,16 @@ async def list_crons(ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[CronDetai
     return laravel_page(paging, [crons.cron_detail(c) for c in found.crons], found.total)
 
 
-@router.get("/{cron_id:int}", response_model=CronDetail, responses=ERRORS | NOT_FOUND)
-async def get_cron(cron_id: int, ctx: Ctx, tenant: Tenant) -> CronDetail:
+@router.get("/{cron_id:id}", response_model=CronDetail, responses=ERRORS | NOT_FOUND)
+async def get_cron(cron_id: IntegerId, ctx: Ctx, tenant: Tenant) -> CronDetail:
     """The cron's definition, whether it is active, and its next and last runs."""
     return crons.cron_detail(await load_cron(ctx, tenant, cron_id))
 
 
-@router.patch("/{cron_id:int}", response_model=CronDetail, responses=ERRORS | NOT_FOUND)
-async def update_cron(cron_id: int, req: UpdateCronRequest, ctx: Ctx, tenant: Tenant) -> CronDetail:
+@router.patch("/{cron_id:id}", response_model=CronDetail, responses=ERRORS | NOT_FOUND)
+async def update_cron(
+    cron_id: IntegerId, req: UpdateCronRequest, ctx: Ctx, tenant: Tenant, _: ScheduleChecked
+) -> CronDetail:
     """Change any create field (validated as at create); `is_active: false` pauses the cron, `true` resumes it.
 
     A changed definition re-arms the cron from now; resuming skips the occurrences missed while paused.
@@ -92,8 +98,8 @@ async def update_cron(cron_id: int, req: UpdateCronRequest, ctx: Ctx, tenant: Te
     return crons.cron_detail(crons.answer_after(view, events))
 
 
-@router.delete("/{cron_id:int}", status_code=204, responses=ERRORS | NOT_FOUND)
-async def delete_cron(cron_id: int, ctx: Ctx, tenant: Tenant) -> Response:
+@router.delete("/{cron_id:id}", status_code=204, responses=ERRORS | NOT_FOUND)
+async def delete_cron(cron_id: IntegerId, ctx: Ctx, tenant: Tenant) -> Response:
     """Stop the cron and delete it with its runs; later reads of it are 404."""
     view = await load_cron(ctx, tenant, cron_id)
     event = JobDeleted(event_id=random_event_id(), job_id=view.job_id, tenant=tenant, occurred_at=ctx.clock.now())

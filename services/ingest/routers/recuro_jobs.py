@@ -21,6 +21,7 @@ from services.ingest.models import (
     PushJobsBatchResponse,
     RecuroJobResponse,
 )
+from services.ingest.paths import IntegerId
 
 router = APIRouter(prefix="/api/jobs", tags=["Recuro jobs"])
 BATCH_PATH = "/api/jobs/batch"
@@ -91,11 +92,11 @@ async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant, ids: Ne
 
 
 @router.get(
-    "/{job_id:int}",
+    "/{job_id:id}",
     response_model=RecuroJobResponse,
     responses=ERRORS | {404: {"model": RecuroErrorBody, "description": "Not found"}},
 )
-async def get_job(job_id: int, ctx: Ctx, tenant: Tenant) -> RecuroJobResponse:
+async def get_job(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> RecuroJobResponse:
     """The job, its status, final status, attempt number, retry chain links and runs.
 
     A retry is a job of its own (`is_retry`, `retry_of`: the original's id, `attempt_number`); the original

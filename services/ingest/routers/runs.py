@@ -16,6 +16,7 @@ from services.ingest.context import Ctx, Tenant
 from services.ingest.errors import QUEDUP_RESPONSES, RECURO_RESPONSES, NotFound, RecuroErrorBody, Responses
 from services.ingest.models import QuedupRun, RecuroRunResponse
 from services.ingest.pagination import Page, Paging, laravel_page
+from services.ingest.paths import IntegerId
 from services.ingest.routers.recuro_crons import load_cron
 from services.ingest.runs import quedup_run, recuro_run
 
@@ -37,8 +38,8 @@ def retry_chain(store: ReadModelStore, tenant: str, view: JobView) -> list[str]:
     return chain
 
 
-@router.get("/api/jobs/{job_id:int}/runs", response_model=Page[RecuroRunResponse], responses=RECURO_ERRORS)
-async def recuro_job_runs(job_id: int, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroRunResponse]:
+@router.get("/api/jobs/{job_id:id}/runs", response_model=Page[RecuroRunResponse], responses=RECURO_ERRORS)
+async def recuro_job_runs(job_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroRunResponse]:
     """The runs of the job and of its retries (each run names its job record in `job_id`), newest first;
     `?page=` and `?per_page=` (1-100, default 15), as Laravel paginates."""
     key = recuro_job_key(job_id)
@@ -51,8 +52,8 @@ async def recuro_job_runs(job_id: int, ctx: Ctx, tenant: Tenant, paging: Paging)
     return laravel_page(paging, [recuro_run(r) for r in found.runs], found.total)
 
 
-@router.get("/api/crons/{cron_id:int}/runs", response_model=Page[RecuroRunResponse], responses=RECURO_ERRORS)
-async def recuro_cron_runs(cron_id: int, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroRunResponse]:
+@router.get("/api/crons/{cron_id:id}/runs", response_model=Page[RecuroRunResponse], responses=RECURO_ERRORS)
+async def recuro_cron_runs(cron_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroRunResponse]:
     """The cron's runs, one per occurrence, newest first; `?page=` and `?per_page=` (1-100, default 15)."""
     view = await load_cron(ctx, tenant, cron_id)
     found = await asyncio.to_thread(runs_page, ctx.engine, tenant, [view.job_id], paging.per_page, paging.offset)
