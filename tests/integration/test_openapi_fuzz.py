@@ -375,7 +375,8 @@ def _cron(extra: str) -> bytes:
         ("/jobs", _quedup("s", '"body": "\\ud800"'), "body"),
         pytest.param("/api/crons", _cron('"cron_expression": "* * * * *", "payload": "\\udc00"'), "payload"),
         pytest.param("/api/jobs", _push('"payload": {"a": NaN}'), "payload"),
-        pytest.param("/api/jobs", _push('"payload": {"a": ' + "[" * 300 + "]" * 300 + "}"), "payload"),
+        # Past max_json_depth (64): refused on the body before it is parsed (decision 0031).
+        pytest.param("/api/jobs", _push('"payload": {"a": ' + "[" * 300 + "]" * 300 + "}"), "body"),
         ("/api/jobs", b'{"queue": "a\\u0000b", "url": "' + SINK.encode() + b'"}', "queue"),
         ("/api/jobs", _push('"callback_url": "http://127.0.0.1:9092/"'), "callback_url"),
         ("/jobs", b'{"name": "l", "method": "GET", "url": "http://2130706433/"}', "url"),

@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chronohook.clock import FixedClock
 from chronohook.kafka.log import InMemoryEventLog
 from chronohook.settings import Settings
 from chronohook.store.tokens import create_token
 from services.ingest.app import build_context, create_app
-from services.ingest.hostile import json_depth, nul_parameters
+from services.ingest.hostile import json_depth, nul_parameters, too_deep
 from tests.unit.test_ingest_api import CREATE, NOW, PUSH
 from tests.unit.test_ingest_api import Api as ApiWithProjection
 from tests.unit.test_ingest_api import api as project_api  # noqa: F401 - the fixture, by another name
@@ -183,6 +185,33 @@ def nested(levels: int) -> Any:
 )
 def test_json_depth(body: bytes, depth: int) -> None:
     assert json_depth(body) == depth
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of a decoded JSON value, the slow and obvious way."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+bracket_text = st.text(alphabet='[]{}"\\ab,:', max_size=8)
+json_values = st.recursive(
+    st.none() | st.integers() | bracket_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(bracket_text, inner, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values, st.integers(min_value=0, max_value=12), st.booleans())
+def test_too_deep_agrees_with_the_decoded_depth(value: Any, limit: int, spaced: bool) -> None:
+    # Given any JSON value (strings full of brackets, quotes and backslashes), written compact or spaced
+    body = json.dumps(value, indent=1 if spaced else None).encode()
+    # Then the scan agrees with the depth of the decoded value, exactly
+    assert json_depth(body) == _depth(value)
+    assert too_deep(body, limit) is (_depth(value) > limit)
 
 
 @pytest.mark.parametrize(
