@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bench.toolkit.expect import expect_load
 from bench.toolkit.load import LoadGenerator
 from bench.toolkit.receiver import Arrival, RecordingReceiver
 from bench.toolkit.report import percentile
@@ -37,7 +38,10 @@ def create(
     tag: str,
     plan: Sequence[Planned],
 ) -> float:
-    """Create every planned job through ``POST /api/jobs/batch``; return the seconds it took. Raises unless all 201."""
+    """Create every planned job through ``POST /api/jobs/batch``; return the seconds it took.
+
+    Raises ``BenchError`` unless every batch was answered 201.
+    """
     bodies = []
     for start in range(0, len(plan), BATCH):
         jobs = [
@@ -51,8 +55,7 @@ def create(
         bodies.append(json.dumps({"jobs": jobs}).encode())
     started = time.monotonic()
     result = gen.run(f"{base_url}/api/jobs/batch", bodies, headers=auth, concurrency=2, max_seconds=300)
-    if result.ok != len(bodies):
-        raise RuntimeError(f"only {result.ok} of {len(bodies)} batches were accepted: {result.first_error}")
+    expect_load(result, f"POST /api/jobs/batch ({tag})", total=len(bodies))
     return time.monotonic() - started
 
 

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.toolkit.expect import expect_status
 from bench.toolkit.receiver import HOST as RECEIVER_HOST
 from chronohook.broker import LocalBroker
 from chronohook.kafka.topics import ensure_topics
@@ -25,6 +26,16 @@ from chronohook.store.tokens import create_token
 from chronohook.supervisor import SERVICES, Supervisor
 
 READY_TIMEOUT_S = 120.0
+
+# What every process a bench serves the API from is given, the real stack and the Kafka-less ingest ceiling alike.
+BENCH_ENV = {
+    # The bench receiver's address; the egress guard refuses every other inside address (without it, every
+    # create to 127.0.0.1 is a 422).
+    "CHRONOHOOK_EGRESS_ALLOW": f"{RECEIVER_HOST}/32",
+    # The bench measures capacity: one tenant creating far beyond the per-tenant limits (decision 0014).
+    "CHRONOHOOK_TENANT_CREATE_RATE": "0",
+    "CHRONOHOOK_TENANT_MAX_PENDING": "0",
+}
 
 
 def free_port() -> int:
@@ -81,11 +92,7 @@ class BenchStack:
             CHRONOHOOK_TOPIC_PREFIX=self.settings.topic_prefix,
             CHRONOHOOK_PARTITIONS=str(partitions),
             CHRONOHOOK_LOG_LEVEL="WARNING",
-            # The bench receiver's address; the egress guard refuses every other inside address.
-            CHRONOHOOK_EGRESS_ALLOW=f"{RECEIVER_HOST}/32",
-            # The bench measures capacity: one tenant creating far beyond the per-tenant limits (decision 0014).
-            CHRONOHOOK_TENANT_CREATE_RATE="0",
-            CHRONOHOOK_TENANT_MAX_PENDING="0",
+            **BENCH_ENV,
             **(env or {}),
         )
         self.supervisor = Supervisor(
@@ -128,8 +135,7 @@ class BenchStack:
 
     def push(self, job: dict[str, object]) -> dict[str, object]:
         status, body = http_json("POST", f"{self.base_url}/api/jobs", job, self.token)
-        if status != 201:
-            raise RuntimeError(f"POST /api/jobs answered {status}: {body}")
+        expect_status(status, 201, "POST /api/jobs", body)
         assert isinstance(body, dict)
         return body
 
