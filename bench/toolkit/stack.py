@@ -92,14 +92,35 @@ class BenchStack:
             CHRONOHOOK_TOPIC_PREFIX=self.settings.topic_prefix,
             CHRONOHOOK_PARTITIONS=str(partitions),
             CHRONOHOOK_LOG_LEVEL="WARNING",
-            **BENCH_ENV,
-            **(env or {}),
         )
+        self._env.update(BENCH_ENV)
+        self._env.update(env or {})  # the caller's last: it may override any of the above
         self.supervisor = Supervisor(
             env=self._env, log_dir=workdir / "logs", api_workers=api_workers, services=services
         )
         self._stop = threading.Event()
-        self._watcher = threading.Thread(target=self.supervisor.run, args=(self._stop,), daemon=True)
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        # Every restart the supervisor made, as (time.time(), child name): a bench reports them.
+        self.restarts: list[tuple[float, str]] = []
+
+    def _watch(self) -> None:
+        """``Supervisor.run``, noting each restart it makes."""
+        while not self._stop.wait(0.2):
+            for name in self.supervisor.check():
+                self.restarts.append((time.time(), name))
+
+    def restarts_since(self, since: float) -> list[str]:
+        """The children restarted at or after ``since`` (a ``time.time()``), in order."""
+        return [name for at, name in self.restarts if at >= since]
+
+    def tenant_auth(self, tenant: str) -> dict[str, str]:
+        """A fresh token of ``tenant`` (created in the stack's database), as the Authorization header."""
+        engine = make_engine(self.settings.resolved_database_url)
+        try:
+            token = create_token(engine, tenant)
+        finally:
+            engine.dispose()
+        return {"Authorization": f"Bearer {token}"}
 
     @property
     def base_url(self) -> str:
