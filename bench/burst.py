@@ -65,7 +65,23 @@ TICK_S = 0.25
 CRON_EXPRESSION = "* * * * * *"
 CRON_CLIENTS = 8  # crons created (and deleted) this many at a time
 # A refusal that names one of these is an expected answer to a flood of crons (caps of issue 14, quotas).
-LIMIT_WORDS = ("limit", "too many", "at most", "may have", "may create", "may ask", "cap", "budget", "per second")
+LIMIT_WORDS = (
+    "limit",
+    "too many",
+    "at most",
+    "maximum",
+    "may have",
+    "may create",
+    "may ask",
+    "cap",
+    "budget",
+    "quota",
+    "exceed",
+    "per second",
+    "a second",
+    "schedule rate",
+    "chronohook_tenant_",
+)
 BURST_ENV = {"CHRONOHOOK_TENANT_CREATE_RATE": "0", "CHRONOHOOK_TENANT_MAX_PENDING": "0"}
 
 

@@ -154,3 +154,28 @@ def test_quick_is_small() -> None:
 def test_arguments_are_bounded(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         parse(argv)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Too many active crons: this tenant may have 1000.",
+        "The cron asks for 1 occurrence a second; this tenant's schedule rate is capped at 100.",
+        "Over CHRONOHOOK_TENANT_MAX_CRONS (1000).",
+        "The tenant's quota of schedules is exceeded.",
+    ],
+)
+def test_refusals_that_name_a_limit(message: str) -> None:
+    # Given the wordings a cap on crons may use, Then each is an expected refusal
+    assert expect_refusal(422, {"message": message}, LIMIT_WORDS, "POST /api/crons")
+    assert expect_refusal(429, {"message": message}, LIMIT_WORDS, "POST /api/crons")
+
+
+def test_the_egress_refusal_is_no_limit() -> None:
+    # Given the egress guard's 422 (the bench's own mistake, not a cap), Then it fails the bench
+    message = (
+        "The url field is refused by the egress policy: 127.0.0.1 is loopback "
+        "(set CHRONOHOOK_EGRESS_ALLOW to allow it)."
+    )
+    with pytest.raises(BenchError):
+        expect_refusal(422, {"message": message}, LIMIT_WORDS, "POST /api/crons")
