@@ -56,7 +56,7 @@ NEIGHBOUR_P99_TARGET_MS = 250.0
 NEIGHBOUR_RATE = 20.0  # B's jobs due per second
 NEIGHBOUR_GRACE_S = 30.0  # a B job not arrived this long after it was due counts as infinitely late
 CREATE_CONCURRENCY = 4  # batch requests in flight while creating
-CHUNK_JOBS = 50_000  # jobs per load run while creating (the bodies of one run are built at once)
+CHUNK_JOBS = 20_000  # jobs per load run while creating (the bodies of one run are built at once)
 PROBE_JOBS = 5_000  # jobs whose creation sets the creation rate the instant is chosen from
 PROBE_AHEAD_MS = 6 * 3600 * 1000  # the probe's jobs fall due long after the bench
 CEILING_REQUESTS = 30_000
@@ -139,11 +139,12 @@ def late_percentile(lateness_ms: Sequence[float], lost: int, p: float) -> float:
 
 
 def lead_seconds(jobs: int, create_rate: float, floor_s: float = 15.0) -> float:
-    """How far ahead to put the instant: the time to create ``jobs`` at half again the measured rate's pace,
-    plus 10 s (the stack slows while it takes the jobs in); at least ``floor_s``."""
+    """How far ahead to put the instant: three times the time to create ``jobs`` at the measured rate, plus 10 s;
+    at least ``floor_s``. The stack slows while it takes the jobs in (the timer and projector fold them as they
+    come): on a loaded machine 100,000 jobs went in at 1,126/s after a probe of 2,004/s."""
     if create_rate <= 0:
         raise ValueError("the creation rate must be positive")
-    return max(floor_s, 1.5 * jobs / create_rate + 10.0)
+    return max(floor_s, 3.0 * jobs / create_rate + 10.0)
 
 
 def drain_rate(delivered: int, instant_ms: int, last_us: int) -> float:
@@ -329,9 +330,18 @@ def _say(text: str) -> None:
 def create_burst(
     gen: LoadGenerator, stack: BenchStack, auth: dict[str, str], receiver: RecordingReceiver, jobs: int, due_ms: int
 ) -> float:
-    """All ``jobs`` of tenant A due at ``due_ms``, in load runs of ``CHUNK_JOBS``; the seconds it took."""
+    """All ``jobs`` of tenant A due at ``due_ms``, in load runs of ``CHUNK_JOBS``; the seconds it took.
+
+    Raises ``BenchError`` as soon as the creation runs past the instant (less than 0.5 s before it), rather than
+    timing a drain from inside the creation.
+    """
     started = time.monotonic()
     for lo in range(0, jobs, CHUNK_JOBS):
+        if now_ms() > due_ms - 500:
+            raise BenchError(
+                f"only {lo:,} of {jobs:,} jobs were created {time.monotonic() - started:.0f} s later, at the "
+                "instant: the drain would be measured from inside the creation; pass a larger --lead-s"
+            )
         plan = [Planned(seq, due_ms) for seq in range(lo, min(jobs, lo + CHUNK_JOBS))]
         create(gen, stack.base_url, auth, receiver, "a", plan, concurrency=CREATE_CONCURRENCY)
         if (lo // CHUNK_JOBS) % 4 == 3:

@@ -82,7 +82,7 @@ def test_late_percentile_counts_the_lost_as_infinitely_late(
 
 @pytest.mark.parametrize(
     ("jobs", "rate", "expected"),
-    [(1_000_000, 10_000, 160.0), (20_000, 10_000, 15.0), (100_000, 5_000, 40.0), (1_000, 100, 25.0)],
+    [(1_000_000, 10_000, 310.0), (20_000, 10_000, 16.0), (100_000, 5_000, 70.0), (1_000, 1_000, 15.0)],
 )
 def test_lead_seconds(jobs: int, rate: float, expected: float) -> None:
     # Given the jobs to create and the rate a probe measured, Then the instant is far enough for a slower creation
