@@ -182,6 +182,7 @@ class Watch:
     other: int = 0  # arrivals none of the tallies claimed (warm-ups, crons)
     on_other: Callable[[int, str], None] | None = None
     timer_peak_kib: dict[int, int] = field(default_factory=dict)  # per timer pid: VmHWM
+    why_restarted: list[str] = field(default_factory=list)  # per restart: the child and the last error it logged
 
     def tick(self) -> None:
         for receiver, tallies in self.receivers:
@@ -190,6 +191,8 @@ class Watch:
                     self.other += 1
                     if self.on_other is not None:
                         self.on_other(arrival.at_ns, arrival.path)
+        for name in self.restarts[len(self.why_restarted) :]:
+            self.why_restarted.append(f"{name}: {last_error(self.stack.workdir / 'logs' / f'{name}.log')}")
         pid = self.stack.pids().get("timer")
         if pid is not None:
             hwm = _status_kib(pid, "VmHWM")
@@ -216,6 +219,17 @@ class Watch:
     @property
     def timer_peak_mib(self) -> float:
         return max(self.timer_peak_kib.values(), default=0) / 1024
+
+
+def last_error(log: Path, tail_bytes: int = 65_536) -> str:
+    """The last line of a service's log that names an error or exception (what it died of), or ""."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(0, log.stat().st_size - tail_bytes))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.strip()[:300] for line in reversed(lines) if "Error" in line or "Exception" in line), "")
 
 
 def _status_kib(pid: int, name: str) -> int | None:
@@ -307,7 +321,7 @@ def restart_figure(label: str, watch: Watch) -> Figure:
         "restarts",
         target="= 0",
         met=not restarts,
-        detail={"restarted": restarts},
+        detail={"restarted": restarts, "why": watch.why_restarted},
     )
 
 

@@ -5,6 +5,7 @@ The scenarios themselves run a whole stack and are not run here."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from bench.burst import (
     Tally,
     command_of,
     drain_rate,
+    last_error,
     late_percentile,
     lead_seconds,
     neighbour_plan,
@@ -179,3 +181,13 @@ def test_the_egress_refusal_is_no_limit() -> None:
     )
     with pytest.raises(BenchError):
         expect_refusal(422, {"message": message}, LIMIT_WORDS, "POST /api/crons")
+
+
+def test_last_error_names_what_a_service_died_of(tmp_path: Path) -> None:
+    # Given a service log ending in a traceback, Then the last line naming an error is what a restart is reported with
+    log = tmp_path / "timer.log"
+    log.write_text("started\nTraceback (most recent call last):\n  File x\nBufferError: Local: Queue full\nbye\n")
+    assert last_error(log) == "BufferError: Local: Queue full"
+    (tmp_path / "quiet.log").write_text("all fine\n")
+    assert last_error(tmp_path / "quiet.log") == ""
+    assert last_error(tmp_path / "absent.log") == ""
