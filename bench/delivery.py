@@ -17,8 +17,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.toolkit.expect import expect_count, expect_load, guarded
 from bench.toolkit.jobs import Planned, create, outcome, per_second
-from bench.toolkit.load import LoadGenerator
+from bench.toolkit.load import LoadGenerator, LoadResult
 from bench.toolkit.receiver import RecordingReceiver
 from bench.toolkit.report import Figure, emit
 from bench.toolkit.stack import BenchStack
@@ -27,7 +28,24 @@ TARGET = 3_000.0
 TARGET_RATIO = 0.5
 
 
+def raw_ceiling(gen: LoadGenerator, receiver: RecordingReceiver, n: int, path: str = "/ceiling") -> LoadResult:
+    """The raw client POSTing ``n`` requests (64 connections, at most 60 s) to ``receiver``: the delivery ceiling.
+
+    Raises ``BenchError`` unless every answer was a 200 and the receiver recorded each request answered; the
+    ceiling's arrivals are taken out of the receiver's log.
+    """
+    result = gen.run(receiver.url(path), [b"{}"] * n, concurrency=64, expect=200, max_seconds=60)
+    expect_load(result, f"raw client to the receiver ({path})", expect=200)
+    recorded = sum(1 for a in receiver.take() if a.path == path)
+    expect_count(recorded, result.ok, f"requests the receiver recorded at {path}")
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(lambda: run(argv))
+
+
+def run(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=30_000)
     parser.add_argument("--quick", action="store_true", help="5,000 jobs")
@@ -40,8 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         BenchStack(Path(tmp)) as stack,
     ):
         stack.warm_up(receiver.url("/warmup"), lambda: receiver.count() >= 1)
-        ceiling = gen.run(receiver.url("/ceiling"), [b"{}"] * n, concurrency=64, expect=200, max_seconds=60)
-        receiver.take()
+        ceiling = raw_ceiling(gen, receiver, n)
         due_ms = int(time.time() * 1000) + int(n / 4_000 * 1000) + 4_000
         plan = [Planned(i, due_ms) for i in range(n)]
         took = create(gen, stack.base_url, stack.auth, receiver, "d", plan)

@@ -31,9 +31,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.toolkit.expect import expect_load, guarded
 from bench.toolkit.load import LoadGenerator, LoadResult
 from bench.toolkit.report import Figure, emit
-from bench.toolkit.stack import BenchStack, free_port
+from bench.toolkit.stack import BENCH_ENV, BenchStack, free_port
 from chronohook.broker import LocalBroker
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
@@ -78,6 +79,16 @@ def _wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def ceiling_env() -> dict[str, str]:
+    """The ceiling app's environment: the same as the real stack's (``BENCH_ENV``), so both answer the same bodies.
+
+    Without it the egress guard refused every create to the discard port on 127.0.0.1 with a 422 (loopback is
+    allowed only where ``chronohook dev`` or the bench allows it), and the per-tenant create rate would have
+    answered 429 past its burst: the ceiling timed refusals.
+    """
+    return os.environ | BENCH_ENV
+
+
 @contextmanager
 def ceiling_server(workdir: Path, workers: int) -> Iterator[tuple[str, dict[str, str]]]:
     """N processes of the Kafka-less app on one port; yields (base url, auth header)."""
@@ -101,7 +112,7 @@ def ceiling_server(workdir: Path, workers: int) -> Iterator[tuple[str, dict[str,
                 "--node-id",
                 str(i),
             ],
-            env=os.environ.copy(),
+            env=ceiling_env(),
         )
         for i in range(workers)
     ]
@@ -122,8 +133,10 @@ def ceiling_server(workdir: Path, workers: int) -> Iterator[tuple[str, dict[str,
 def measure(
     gen: LoadGenerator, base: str, auth: dict[str, str], seconds: float, tag: str
 ) -> tuple[LoadResult, LoadResult]:
-    """Single creates then batches, each after an uncounted warm-up."""
-    gen.run(f"{base}/api/jobs", single_bodies(600, f"{tag}-warm"), headers=auth, concurrency=32, max_seconds=20)
+    """Single creates then batches, each after an uncounted warm-up; raises ``BenchError`` unless every answer
+    was a 201."""
+    warm = gen.run(f"{base}/api/jobs", single_bodies(600, f"{tag}-warm"), headers=auth, concurrency=32, max_seconds=20)
+    expect_load(warm, f"[{tag}] POST /api/jobs warm-up")
     single = gen.run(
         f"{base}/api/jobs",
         single_bodies(int(seconds * 8_000), tag),
@@ -131,7 +144,11 @@ def measure(
         concurrency=32,
         max_seconds=seconds,
     )
-    gen.run(f"{base}/api/jobs/batch", batch_bodies(2, f"{tag}-bwarm"), headers=auth, concurrency=2, max_seconds=20)
+    expect_load(single, f"[{tag}] POST /api/jobs")
+    bwarm = gen.run(
+        f"{base}/api/jobs/batch", batch_bodies(2, f"{tag}-bwarm"), headers=auth, concurrency=2, max_seconds=20
+    )
+    expect_load(bwarm, f"[{tag}] POST /api/jobs/batch warm-up")
     batch = gen.run(
         f"{base}/api/jobs/batch",
         batch_bodies(int(seconds * 40), f"{tag}-b"),
@@ -139,9 +156,7 @@ def measure(
         concurrency=4,
         max_seconds=seconds,
     )
-    for name, r in (("single", single), ("batch", batch)):
-        if r.first_error:
-            print(f"  [{tag} {name}] non-201 answers {r.statuses}: {r.first_error}", file=sys.stderr)
+    expect_load(batch, f"[{tag}] POST /api/jobs/batch")
     return single, batch
 
 
@@ -193,6 +208,10 @@ def figures_for(workers: int, real: tuple[LoadResult, LoadResult], ceil: tuple[L
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(lambda: run(argv))
+
+
+def run(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured load")

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
-from chronohook.clock import SystemClock
+from chronohook.clock import Clock, SystemClock
 from chronohook.settings import Settings
 from schemas.events import Envelope
 from services.ingest.app import build_context, create_app, listening_socket
@@ -40,6 +41,11 @@ class AcknowledgeAtOnce:
         return None
 
 
+def ceiling_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    """The real ingest app over ``AcknowledgeAtOnce``: what the ceiling serves (and the unit tests call)."""
+    return create_app(build_context(settings, clock or SystemClock(), log=AcknowledgeAtOnce()))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -47,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--node-id", type=int, default=0)
     args = parser.parse_args(argv)
     settings = Settings(data_dir=args.data_dir, api_port=args.port, node_id=args.node_id, log_level="WARNING")
-    app = create_app(build_context(settings, SystemClock(), log=AcknowledgeAtOnce()))
+    app = ceiling_app(settings)
     config = uvicorn.Config(app, log_level="warning", access_log=False, loop="uvloop", http="httptools", backlog=4096)
     uvicorn.Server(config).run(sockets=[listening_socket("127.0.0.1", args.port)])
 

@@ -42,6 +42,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from bench.toolkit.expect import BenchError, guarded
 from bench.toolkit.report import Figure, emit
 from bench.toolkit.stack import free_port
 from chronohook.broker import LocalBroker
@@ -295,15 +296,26 @@ def _measure(
 
     print(f"producing {messages:,} records of {record_bytes:.0f} bytes (key + value) to {partitions} partitions ...")
     plain = produce_plain(settings, plain_topic, records, headers, max_seconds)
-    if plain["failed"] or plain["unflushed"]:
-        print(f"  produce: {plain['failed']} failed, {plain['unflushed']} unflushed: {plain['first_error']}")
+    if plain["failed"] or plain["unflushed"] or not plain["acked"]:
+        raise BenchError(
+            f"produce: {plain['acked']} acknowledged, {plain['failed']} failed, {plain['unflushed']} unflushed: "
+            f"{plain['first_error']}"
+        )
     print(f"transactional produce, a commit every {batch} records ...")
     tx = produce_transactional(tx_settings, tx_topic, records, headers, batch, max_seconds)
+    if tx["failed"] or tx["acked"] != tx["sent"]:
+        raise BenchError(
+            f"transactional produce: {tx['acked']} of {tx['sent']} acknowledged, {tx['failed']} failed: "
+            f"{tx['first_error']}"
+        )
     print("consume ...")
     total = plain["warmup"] + plain["acked"]
     raw = consume_all(settings, plain_topic, partitions, total, _check_raw, max_seconds)
     print("consume + decode ...")
     dec = consume_all(settings, plain_topic, partitions, total, _decode, max_seconds)
+    for name, read in (("consume", raw), ("consume + decode", dec)):
+        if read["counted"] <= 0:
+            raise BenchError(f"{name}: read {read['read']} of {total} records, too few to time")
 
     def per_s(count: int, seconds: float) -> float:
         return count / seconds if seconds > 0 else 0.0
@@ -339,6 +351,10 @@ def _measure(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="records per phase")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_TX_BATCH, help="records per transaction")

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.toolkit.cpu import CpuSnapshot
+from bench.toolkit.expect import expect_count, expect_load, guarded
 from bench.toolkit.jobs import Planned, create, outcome
 from bench.toolkit.load import LoadGenerator
 from bench.toolkit.receiver import RecordingReceiver
@@ -49,9 +50,13 @@ def direct_lateness(
     client = {"client": gen.pid()}
     before = CpuSnapshot.take(client)
     started_ms = time.time() * 1000
-    gen.run(receiver.url("/direct"), [b"{}"] * n, concurrency=64, expect=200, rate=rate, max_seconds=seconds + 10)
+    result = gen.run(
+        receiver.url("/direct"), [b"{}"] * n, concurrency=64, expect=200, rate=rate, max_seconds=seconds + 10
+    )
     used = CpuSnapshot.take(client).used_since(before).get("client", float("nan"))
+    expect_load(result, f"raw client at {rate}/s to the receiver", expect=200, total=n)
     arrivals = [a for a in receiver.take() if a.path == "/direct"]
+    expect_count(len(arrivals), n, f"requests the receiver recorded from the raw client at {rate}/s")
     # The generator paces request i at started + i/rate; that is its due time.
     lateness = [
         a.at_ns / 1e6 - (started_ms + i * 1000 / rate) for i, a in enumerate(sorted(arrivals, key=lambda a: a.at_ns))
@@ -109,6 +114,10 @@ def cpu_figures(rate: int, per_delivery: dict[str, float], delivered: int, ceili
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(lambda: run(argv))
+
+
+def run(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", type=int, nargs="+", default=[100, 1_000, 2_000])
     parser.add_argument("--seconds", type=float, default=60.0, help="how long jobs fall due at each rate")

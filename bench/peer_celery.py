@@ -73,6 +73,7 @@ from typing import Any
 import redis
 
 from bench.peer.celery_app import BODY, BROKER_ENV, PREFETCH_MULTIPLIER, TASK_NAME, VISIBILITY_TIMEOUT_S, make_app
+from bench.toolkit.expect import BenchError, expect_load
 from bench.toolkit.load import LoadGenerator
 from bench.toolkit.receiver import Arrival, RecordingReceiver
 from bench.toolkit.report import Figure, emit, percentile
@@ -520,6 +521,7 @@ def measure_ceiling(receiver: RecordingReceiver, drain: Drain) -> tuple[float, d
             max_seconds=CEILING_MAX_S,
             expect=200,
         )
+    expect_load(result, "raw client to the receiver (ceiling)", expect=200)
     drain.take()
     _log(f"ceiling: {result.per_second:,.0f} req/s ({result.ok} in {result.seconds:.1f} s)")
     detail = {
@@ -602,7 +604,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.jobs, args.rates, args.seconds, args.grace, args.max_wait = 500, [100.0, 500.0], 3.0, 30.0, 60.0
     if args.jobs < 2 or not args.rates or min(args.rates) <= 0 or args.seconds <= 0:
         parser.error("--jobs must be >= 2, --rates and --seconds positive")
-    path = run(args)
+    try:
+        path = run(args)
+    except BenchError as exc:
+        print(f"bench failed, no figure printed: {exc}", file=sys.stderr)
+        return 2
     print(f"saved {path}")
     return 0
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.ingest import single_bodies
+from bench.toolkit.expect import expect_load
 from bench.toolkit.jobs import Planned, create
 from bench.toolkit.load import LoadGenerator
 from bench.toolkit.receiver import RecordingReceiver
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             time.sleep(2)  # past the generator's start-up, into steady load
             finish(record(stack, "ingest", args.seconds, out, spy), out, "ingest")
-            load.result()
+            expect_load(load.result(), "POST /api/jobs under the profiler")
         if "delivery" in args.workloads:
             # Delivery: jobs created ahead, falling due at ``rate`` a second for the profile's length; the first due
             # late enough that the stack has folded the creations (else the profile is theirs as much as delivery's).

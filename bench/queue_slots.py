@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.toolkit.expect import BenchError, guarded
 from bench.toolkit.report import Figure, emit
 from chronohook.clock import SystemClock, to_ms
 from chronohook.store.engine import create_schema, make_engine
@@ -55,7 +56,8 @@ def _raw(store: SlotStore, n: int) -> tuple[float, float]:
         t0 = time.perf_counter()
         slot = store.claim(SlotQueue("bench", 2), 2, f"h{i}", now, now + 45_000)
         t1 = time.perf_counter()
-        assert slot is not None
+        if slot is None:
+            raise BenchError("SqlSlotStore.claim found no free slot in an empty queue")
         store.release(SlotQueue("bench", 2), slot, f"h{i}")
         release += time.perf_counter() - t1
         claim += t1 - t0
@@ -110,6 +112,10 @@ async def _measure(quick: bool, path: Path) -> list[Figure]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(lambda: run(argv))
+
+
+def run(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.faults.harness import BROKER, RECOVERY_BOUND_S, SERVICES, FaultReport, OnceReport, run_faults
 from bench.faults.scale_out import JOBS as SCALE_OUT_JOBS
 from bench.faults.scale_out import ScaleOutReport, run_scale_out
+from bench.toolkit.expect import guarded
 from bench.toolkit.report import Figure, emit
 
 
@@ -183,6 +184,10 @@ def scale_out_main(keep: bool, stall: bool, jobs: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
     parser.add_argument("--short", action="store_true", help="CI form: a burst, kills (timer twice), a broker restart")
     parser.add_argument("--rate", type=float, default=None, help="jobs per second (default 10 short, 25 long)")

@@ -31,6 +31,7 @@ from bench.faults.once import (
     read_topic,
     webhook_check,
 )
+from bench.toolkit.expect import RETRIED, expect_load
 from bench.toolkit.jobs import Planned, create, rfc3339_ms
 from bench.toolkit.load import LoadGenerator, LoadResult
 from bench.toolkit.receiver import Arrival, RecordingReceiver
@@ -172,7 +173,8 @@ def run_faults(
         say(f"stack up in {time.monotonic() - started:.0f} s; {the_plan.jobs} jobs at {the_plan.rate:g}/s, tag {tag}")
         url = f"{stack.base_url}/api/jobs"
         stack.warm_up(receiver.url("/warmup/1"), lambda: receiver.count() >= 1)
-        gen.run(url, [_body("warmup", receiver.url("/warmup/2"), None)], headers=stack.auth)  # spawns its process
+        warm = gen.run(url, [_body("warmup", receiver.url("/warmup/2"), None)], headers=stack.auth)  # spawns it
+        expect_load(warm, "POST /api/jobs warm-up", total=1)
         receiver.wait_for_count(2, 60)
         receiver.take()
 
@@ -222,6 +224,8 @@ def run_faults(
             at_s += gap
 
         load: LoadResult = future.result(timeout=the_plan.load_seconds + 300)
+        # Restarts answer with a connection error or a 5xx (retried); any other refusal is the bench's error.
+        expect_load(load, "POST /api/jobs under faults", tolerate=RETRIED)
         accepted = set(load.accepted)
         say(f"load done: {len(accepted)}/{the_plan.jobs} accepted in {load.seconds:.0f} s; statuses {load.statuses}")
         last_due_ns = max(due_ms) * 1_000_000

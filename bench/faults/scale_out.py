@@ -50,6 +50,7 @@ from confluent_kafka.admin import AdminClient
 from bench.faults.analysis import first_deliveries, parse_path
 from bench.faults.harness import OnceReport, Progress, once_of_run, read_log, sleep_until
 from bench.faults.once import count_due
+from bench.toolkit.expect import BenchError, expect_status
 from bench.toolkit.jobs import Planned, create, rfc3339_ms
 from bench.toolkit.load import LoadGenerator
 from bench.toolkit.receiver import Arrival, RecordingReceiver
@@ -162,8 +163,9 @@ def create_and_delete(stack: BenchStack, receiver: RecordingReceiver, tag: str, 
         url = receiver.url(f"/d/{tag}/{i}")
         job = {"method": "POST", "name": f"{tag}-{i}", "url": url, "run_at": rfc3339_ms(due_ms)}
         status, body = http_json("POST", f"{stack.base_url}/jobs", job, stack.token)
-        if status not in (200, 201) or not isinstance(body, dict):
-            raise RuntimeError(f"POST /jobs answered {status}: {body}")
+        expect_status(status, (200, 201), "POST /jobs", body)
+        if not isinstance(body, dict):
+            raise BenchError(f"POST /jobs answered {status} without a job: {body}")
         ids.append(str(body["id"]))
     deadline = time.monotonic() + 30
     for job_id in ids:
@@ -172,8 +174,7 @@ def create_and_delete(stack: BenchStack, receiver: RecordingReceiver, tag: str, 
                 raise RuntimeError(f"job {job_id} not readable within 30 s")
             time.sleep(0.05)
         status, body = http_json("DELETE", f"{stack.base_url}/jobs/{job_id}", None, stack.token)
-        if status != 204:
-            raise RuntimeError(f"DELETE /jobs/{job_id} answered {status}: {body}")
+        expect_status(status, 204, f"DELETE /jobs/{job_id}", body)
     return ids
 
 

@@ -11,9 +11,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
+from bench.toolkit.expect import expect_load
 from bench.toolkit.load import LoadGenerator
-from bench.toolkit.receiver import Arrival, RecordingReceiver
+from bench.toolkit.receiver import Arrival
 from bench.toolkit.report import percentile
 
 BATCH = 1000
@@ -29,15 +31,25 @@ def rfc3339_ms(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class Target(Protocol):
+    """Where jobs are sent: a receiver (or any loopback host) that names the URL of a path."""
+
+    def url(self, path: str) -> str: ...
+
+
 def create(
     gen: LoadGenerator,
     base_url: str,
     auth: dict[str, str],
-    receiver: RecordingReceiver,
+    receiver: Target,
     tag: str,
     plan: Sequence[Planned],
+    concurrency: int = 2,
 ) -> float:
-    """Create every planned job through ``POST /api/jobs/batch``; return the seconds it took. Raises unless all 201."""
+    """Create every planned job through ``POST /api/jobs/batch``; return the seconds it took.
+
+    Raises ``BenchError`` unless every batch was answered 201.
+    """
     bodies = []
     for start in range(0, len(plan), BATCH):
         jobs = [
@@ -50,9 +62,8 @@ def create(
         ]
         bodies.append(json.dumps({"jobs": jobs}).encode())
     started = time.monotonic()
-    result = gen.run(f"{base_url}/api/jobs/batch", bodies, headers=auth, concurrency=2, max_seconds=300)
-    if result.ok != len(bodies):
-        raise RuntimeError(f"only {result.ok} of {len(bodies)} batches were accepted: {result.first_error}")
+    result = gen.run(f"{base_url}/api/jobs/batch", bodies, headers=auth, concurrency=concurrency, max_seconds=300)
+    expect_load(result, f"POST /api/jobs/batch ({tag})", total=len(bodies))
     return time.monotonic() - started
 
 

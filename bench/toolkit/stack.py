@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.toolkit.expect import expect_status
 from bench.toolkit.receiver import HOST as RECEIVER_HOST
 from chronohook.broker import LocalBroker
 from chronohook.kafka.topics import ensure_topics
@@ -25,6 +26,16 @@ from chronohook.store.tokens import create_token
 from chronohook.supervisor import SERVICES, Supervisor
 
 READY_TIMEOUT_S = 120.0
+
+# What every process a bench serves the API from is given, the real stack and the Kafka-less ingest ceiling alike.
+BENCH_ENV = {
+    # The bench receiver's address; the egress guard refuses every other inside address (without it, every
+    # create to 127.0.0.1 is a 422).
+    "CHRONOHOOK_EGRESS_ALLOW": f"{RECEIVER_HOST}/32",
+    # The bench measures capacity: one tenant creating far beyond the per-tenant limits (decision 0014).
+    "CHRONOHOOK_TENANT_CREATE_RATE": "0",
+    "CHRONOHOOK_TENANT_MAX_PENDING": "0",
+}
 
 
 def free_port() -> int:
@@ -81,18 +92,35 @@ class BenchStack:
             CHRONOHOOK_TOPIC_PREFIX=self.settings.topic_prefix,
             CHRONOHOOK_PARTITIONS=str(partitions),
             CHRONOHOOK_LOG_LEVEL="WARNING",
-            # The bench receiver's address; the egress guard refuses every other inside address.
-            CHRONOHOOK_EGRESS_ALLOW=f"{RECEIVER_HOST}/32",
-            # The bench measures capacity: one tenant creating far beyond the per-tenant limits (decision 0014).
-            CHRONOHOOK_TENANT_CREATE_RATE="0",
-            CHRONOHOOK_TENANT_MAX_PENDING="0",
-            **(env or {}),
         )
+        self._env.update(BENCH_ENV)
+        self._env.update(env or {})  # the caller's last: it may override any of the above
         self.supervisor = Supervisor(
             env=self._env, log_dir=workdir / "logs", api_workers=api_workers, services=services
         )
         self._stop = threading.Event()
-        self._watcher = threading.Thread(target=self.supervisor.run, args=(self._stop,), daemon=True)
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        # Every restart the supervisor made, as (time.time(), child name): a bench reports them.
+        self.restarts: list[tuple[float, str]] = []
+
+    def _watch(self) -> None:
+        """``Supervisor.run``, noting each restart it makes."""
+        while not self._stop.wait(0.2):
+            for name in self.supervisor.check():
+                self.restarts.append((time.time(), name))
+
+    def restarts_since(self, since: float) -> list[str]:
+        """The children restarted at or after ``since`` (a ``time.time()``), in order."""
+        return [name for at, name in self.restarts if at >= since]
+
+    def tenant_auth(self, tenant: str) -> dict[str, str]:
+        """A fresh token of ``tenant`` (created in the stack's database), as the Authorization header."""
+        engine = make_engine(self.settings.resolved_database_url)
+        try:
+            token = create_token(engine, tenant)
+        finally:
+            engine.dispose()
+        return {"Authorization": f"Bearer {token}"}
 
     @property
     def base_url(self) -> str:
@@ -128,8 +156,7 @@ class BenchStack:
 
     def push(self, job: dict[str, object]) -> dict[str, object]:
         status, body = http_json("POST", f"{self.base_url}/api/jobs", job, self.token)
-        if status != 201:
-            raise RuntimeError(f"POST /api/jobs answered {status}: {body}")
+        expect_status(status, 201, "POST /api/jobs", body)
         assert isinstance(body, dict)
         return body
 
