@@ -69,3 +69,14 @@ def queue_settings_key(tenant: str, queue_id: int) -> str:
     """A queue's key on ``<prefix>.queue-settings`` (the event's ``job_id``): the tenant too, so a 53-bit queue id
     that two tenants happen to share never lets one tenant's settings replace the other's under compaction."""
     return f"queue:{tenant}:{queue_id}"
+
+
+def queue_of_settings_key(key: bytes | str | None) -> tuple[str, int]:
+    """The (tenant, queue id) a ``queue_settings_key`` names (a tombstone carries nothing else, decision 0030);
+    ValueError for any other key."""
+    text = key.decode(errors="replace") if isinstance(key, bytes) else (key or "")
+    prefix, _, rest = text.partition(":")
+    tenant, _, number = rest.rpartition(":")
+    if prefix != "queue" or not tenant or not number.isdigit() or len(number) > 20:
+        raise ValueError(f"{text[:200]!r} is no queue's key")
+    return tenant, int(number)

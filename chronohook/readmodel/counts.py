@@ -63,6 +63,16 @@ def active_schedule_ids(engine: Engine, tenant: str) -> list[str]:
         return [str(r[0]) for r in conn.execute(query)]
 
 
+def suspended_ids(engine: Engine, tenant: str) -> list[str]:
+    """The job ids of ``tenant``'s schedules an operator paused and nobody resumed since (``tenants resume``)."""
+    by = jobs.c.doc["paused_by"].as_string()
+    paused = jobs.c.doc["paused"].as_boolean()
+    mine = and_(jobs.c.tenant == tenant, jobs.c.api.in_(SCHEDULED_APIS))
+    query = select(jobs.c.job_id).where(mine, by == "operator", paused.is_(True)).order_by(jobs.c.created_at)
+    with engine.connect() as conn:
+        return [str(r[0]) for r in conn.execute(query)]
+
+
 def queue_count(engine: Engine, tenant: str) -> int:
     """How many queues ``tenant`` has (the (tenant, name) unique index only)."""
     query = select(func.count()).select_from(queues).where(queues.c.tenant == tenant)

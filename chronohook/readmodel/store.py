@@ -136,6 +136,15 @@ class ReadModelStore:
             if self._offsets(conn, consumer).get((topic, partition), 0) <= offset:
                 self._store_offset(conn, consumer, topic, partition, offset + 1)
 
+    def remove_queue(self, consumer: str, topic: str, partition: int, offset: int, tenant: str, queue_id: int) -> None:
+        """Fold a queue's tombstone (decision 0030): its row goes, with its settings; ``consumer``'s offset moves past
+        it, in one transaction. A queue of that name made later is a new row, with Recuro's defaults."""
+        with self.engine.begin() as conn:
+            if self._offsets(conn, consumer).get((topic, partition), 0) > offset:
+                return  # applied before
+            conn.execute(delete(queues).where(queues.c.tenant == tenant, queues.c.queue_id == queue_id))
+            self._store_offset(conn, consumer, topic, partition, offset + 1)
+
     def _load_many(self, conn: Connection, job_ids: set[str]) -> dict[str, JobView]:
         found: dict[str, JobView] = {}
         ids = sorted(job_ids)

@@ -21,7 +21,7 @@ from chronohook.kafka.records import Headers
 from chronohook.readmodel.counts import pending_in_queue
 from chronohook.readmodel.queues import QueueView, queue_by_name, queues_page
 from schemas.events import QueueSettings, QueueSettingsChanged, SuccessAssertion
-from schemas.topics import TYPE_HEADER, queue_settings_key
+from schemas.topics import queue_settings_key
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import (
@@ -39,8 +39,6 @@ from services.ingest.queue_models import QueueAssertion, QueueResponse, UpdateQu
 router = APIRouter(prefix="/api/queues", tags=["Recuro queues"])
 NOT_FOUND: Responses = {404: {"model": RecuroErrorBody, "description": "No such queue for this tenant"}}
 HOLDS_JOBS: Responses = {409: {"model": RecuroErrorBody, "description": "The queue holds jobs waiting to run"}}
-# The type header of a queue's tombstone on the queue-settings topic: its value is empty (decision 0030).
-QUEUE_DELETED = "QueueDeleted"
 
 
 @runtime_checkable
@@ -166,7 +164,7 @@ async def delete_queue(name: str, ctx: Ctx, tenant: Tenant) -> Response:
         raise Unavailable("This API process has no queue settings log; nothing was changed.")
     key = queue_settings_key(tenant, view.queue_id)
     try:
-        partition, offset = await log.append_tombstone(key, [(TYPE_HEADER, QUEUE_DELETED.encode())])
+        partition, offset = await log.append_tombstone(key, [])
     except PublishFailed as exc:
         raise Unavailable(f"The queue settings log did not acknowledge the delete, nothing was changed: {exc}") from exc
     ctx.recent.wrote(key, partition, offset)
