@@ -73,7 +73,7 @@ class Tally:
     count_ttl: float = COUNT_TTL
     _counts: TLRUCache[str, _Count] = field(init=False)
     _changes: LRUCache[str, list[_Change]] = field(init=False)
-    _counting: dict[str, asyncio.Future[tuple[Usage, float]]] = field(init=False, default_factory=dict)
+    _counting: dict[str, asyncio.Future[tuple[Usage, Applied, float]]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._counts = TLRUCache(TENANTS, lambda _, c, now: now + c.reuse_for, self.timer)
@@ -111,23 +111,21 @@ class Tally:
             self._counting[tenant] = task
             task.add_done_callback(lambda _: self._counting.pop(tenant, None))
         try:
-            usage, took = await asyncio.shield(task)
+            usage, applied, took = await asyncio.shield(task)
         except Exception as exc:
             log.exception("counting %s's schedules or queues failed", tenant)
             raise Unavailable("The read model did not answer; nothing was accepted.") from exc
-        if self._counts.get(tenant) is None:
+        if self._counts.get(tenant) is None:  # the first waiter back (on the event loop, as every reserve is)
             self._counts[tenant] = _Count(usage, max(self.count_ttl, took / COUNT_COST_SHARE))
+            if (changes := self._changes.get(tenant)) is not None:
+                self._changes[tenant] = [c for c in changes if not c.applied(applied)]  # the count holds these
         return usage
 
-    def _count(self, tenant: str) -> tuple[Usage, float]:
+    def _count(self, tenant: str) -> tuple[Usage, Applied, float]:
         started = self.timer()
         applied = self.applied()  # first: whatever the count sees includes at least these
         usage = self.count(tenant)
-        changes = self._changes.get(tenant)
-        if changes is not None:
-            # (The event loop appends meanwhile; a list rebuilt and swapped in one assignment.)
-            self._changes[tenant] = [c for c in changes if not c.applied(applied)]
-        return usage, self.timer() - started
+        return usage, applied, self.timer() - started
 
 
 def refused(refusal: Refusal, field_name: str) -> InvalidInput:

@@ -64,7 +64,8 @@ async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant, ids: NewId
     if not await asyncio.to_thread(names.reserve, ctx.engine, tenant, req.name, job_id):
         raise _taken(req.name)
     try:
-        await capped.publish_schedule(ctx, tenant, None, evolve(None, event), [event], "schedule")
+        after = evolve(None, event) if event.schedule else None  # a one-off is no schedule: nothing to count
+        await capped.publish_schedule(ctx, tenant, None, after, [event], "schedule")
     except BaseException:
         await asyncio.to_thread(names.release, ctx.engine, tenant, req.name, job_id)
         raise
