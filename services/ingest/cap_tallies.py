@@ -181,7 +181,8 @@ class QueueCaps:
     def deleted(self, tenant: str, name: str, at: Position) -> None:
         """``name`` was deleted by this process (its tombstone written at ``at``): it counts no more."""
         self._known.pop((tenant, name), None)
-        self.tally.reserve(tenant, Usage(-1)).at = (at,)
+        if self.max_queues:
+            self.tally.reserve(tenant, Usage(-1)).at = (at,)
 
     def _forget(self, tenant: str, names: Collection[str]) -> None:
         for name in names:
