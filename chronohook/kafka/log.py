@@ -58,8 +58,8 @@ class InMemoryEventLog:
 
     def __init__(self) -> None:
         self.records: list[tuple[bytes, bytes, Headers]] = []
-        # Records with no value (decision 0030), with the number of ``records`` before each.
-        self.tombstones: list[tuple[bytes, Headers, int]] = []
+        # Records with no value (decision 0030), kept apart: partition 1, the offset their index.
+        self.tombstones: list[tuple[bytes, Headers]] = []
         self.fail_next = False
 
     async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:
@@ -79,8 +79,8 @@ class InMemoryEventLog:
         if self.fail_next:
             self.fail_next = False
             raise PublishFailed("simulated broker refusal")
-        self.tombstones.append((key.encode(), headers, len(self.records)))
-        return (0, len(self.records))
+        self.tombstones.append((key.encode(), headers))
+        return (1, len(self.tombstones) - 1)
 
     def ping(self) -> None:
         return None

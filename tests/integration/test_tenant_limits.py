@@ -4,19 +4,15 @@ at a restart's catch-up); an operator's suspend stops a tenant's every-second cr
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from chronohook.clock import SystemClock
-from chronohook.kafka.config import producer_config
-from chronohook.kafka.log import KafkaEventLog
-from chronohook.kafka.producer import AsyncEventProducer
-from chronohook.kafka.topics import Topics
-from chronohook.store.engine import make_engine
-from services.ingest.tenants import resume, suspend
+from chronohook.cli import app
 from tests.conftest import Stack
 from tests.support.polling import eventually
 from tests.support.receiver import Receiver
@@ -100,6 +96,20 @@ def test_a_tombstone_read_at_a_timer_restart_is_honoured(stack: Stack, receiver:
     receiver.wait_for(lambda q: q.path == path, timeout=60)
 
 
+def _cli(stack: Stack, *args: str) -> int:
+    """Run ``chronohook tenants ...`` against the stack (its database and broker); the number of schedules changed."""
+    env = {
+        "CHRONOHOOK_DATA_DIR": str(stack.settings.data_dir),
+        "CHRONOHOOK_KAFKA_BOOTSTRAP": stack.settings.kafka_bootstrap,
+        "CHRONOHOOK_TOPIC_PREFIX": stack.settings.topic_prefix,
+    }
+    result = CliRunner().invoke(app, ["tenants", *args], env=env)
+    assert result.exit_code == 0, result.output
+    found = re.search(r": (\d+) schedules (paused|resumed)", result.output)
+    assert found is not None, result.output
+    return int(found.group(1))
+
+
 def test_an_operators_suspend_stops_a_tenants_cron_and_resume_restarts_it(stack: Stack, receiver: Receiver) -> None:
     # Given tenant-b's cron every second, arriving
     path = f"/suspended/{secrets.token_hex(4)}"
@@ -110,14 +120,9 @@ def test_an_operators_suspend_stops_a_tenants_cron_and_resume_restarts_it(stack:
         assert r.status_code == 201, r.text
         cron = r.json()["id"]
         receiver.wait_for(lambda q: q.path == path, count=2, timeout=30)
-
-        # When an operator suspends tenant-b
-        engine = make_engine(stack.settings.resolved_database_url)
-        log = KafkaEventLog(
-            AsyncEventProducer(producer_config(stack.settings)), Topics.from_settings(stack.settings).events
-        )
         try:
-            eventually(lambda: suspend(engine, log, "tenant-b", SystemClock().now).changed >= 1, what="cron paused")
+            # When an operator suspends tenant-b (`chronohook tenants suspend tenant-b`)
+            assert _cli(stack, "suspend", "tenant-b") >= 1
             eventually(lambda: c.get(f"/api/crons/{cron}").json()["is_active"] is False, what="cron shows paused")
             paused_at = time.time()
 
@@ -125,15 +130,14 @@ def test_an_operators_suspend_stops_a_tenants_cron_and_resume_restarts_it(stack:
             with pytest.raises(AssertionError):
                 receiver.wait_for(lambda q: q.path == path and q.at > paused_at + 2.0, timeout=6.0)
             # And suspending again changes nothing
-            assert suspend(engine, log, "tenant-b", SystemClock().now).changed == 0
+            assert _cli(stack, "suspend", "tenant-b") == 0
 
             # When the operator resumes tenant-b
             resumed_at = time.time()
-            assert resume(engine, log, "tenant-b", SystemClock().now).changed == 1
+            assert _cli(stack, "resume", "tenant-b") >= 1
             # Then the cron fires again, and reads active
             receiver.wait_for(lambda q: q.path == path and q.at > resumed_at, count=2, timeout=30)
             assert c.get(f"/api/crons/{cron}").json()["is_active"] is True
+            assert _cli(stack, "resume", "tenant-b") == 0
         finally:
-            log.close()
-            engine.dispose()
             c.delete(f"/api/crons/{cron}")
