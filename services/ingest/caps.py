@@ -133,6 +133,5 @@ def decide_queues(queues: int, new: int, max_queues: int) -> Refusal | None:
 
 
 def _per_second(rate: float) -> str:
-    if rate >= 1:
-        return f"{rate:.4g} occurrences a second"
-    return f"{rate:.4g} occurrences a second (one every {1 / rate:,.0f} s)" if rate > 0 else "0 occurrences a second"
+    text = f"{rate:.4g} occurrence{'' if f'{rate:.4g}' == '1' else 's'} a second"
+    return f"{text} (one every {1 / rate:,.0f} s)" if 0 < rate < 1 else text

@@ -79,7 +79,7 @@ def test_decide_schedule(usage: Usage, change: ScheduleChange, limits: ScheduleL
 def test_the_rate_refusal_says_how_often_the_schedule_fires() -> None:
     refusal = decide_schedule(Usage(1, 2.0), ScheduleChange(None, EVERY_SECOND), LIMITS)
     assert isinstance(refusal, Refusal)
-    assert "1 occurrences a second" in refusal.message and "3 occurrences a second in all" in refusal.message
+    assert "1 occurrence a second" in refusal.message and "3 occurrences a second in all" in refusal.message
 
 
 @pytest.mark.parametrize(
