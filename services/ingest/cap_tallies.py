@@ -172,6 +172,9 @@ class QueueCaps:
         if not unknown:
             return _Admitted(None, tenant, Usage())
         usage = await self.tally.usage(tenant)
+        unknown = {n for n in unknown if (tenant, n) not in self._known}  # a concurrent push may have made it meanwhile
+        if not unknown:
+            return _Admitted(None, tenant, Usage())
         if (refusal := decide_queues(usage.count, len(unknown), self.max_queues)) is not None:
             raise refused(refusal, field_name)
         for name in unknown:

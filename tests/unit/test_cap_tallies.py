@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from services.ingest.cap_tallies import Applied, Tally
+from services.ingest.cap_tallies import Applied, QueueCaps, Tally
 from services.ingest.caps import Usage
-from services.ingest.errors import Unavailable
+from services.ingest.errors import InvalidInput, Unavailable
 from tests.unit.test_ingest_quotas import FakeTimer
 
 TOPIC = "chronohook.job-events"
@@ -72,5 +72,37 @@ def test_a_count_is_reused_and_shared_and_a_failure_is_a_503() -> None:
         # Then the caller gets a 503 (nothing accepted)
         with pytest.raises(Unavailable):
             await tally.usage("t1")
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_pushes_to_one_new_queue_count_it_once_and_a_failed_write_uncounts_it() -> None:
+    async def scenario() -> None:
+        # Given a tenant with no queues, a cap of 2
+        model, timer = ReadModel(), FakeTimer()
+        caps = QueueCaps(2, Tally(model.count, lambda: model.applied, timer), lambda _t, _names: set())
+
+        async def push(name: str) -> None:
+            with await caps.admit("t1", [name], "queue") as admitted:
+                await asyncio.sleep(0)  # the publish: other requests run meanwhile
+                admitted.wrote([(TOPIC, 0, 1)])
+
+        # When five pushes to the same new queue run at once
+        await asyncio.gather(*(push("emails") for _ in range(5)))
+        # Then it counts once: a second new queue still fits, a third does not
+        assert await caps.tally.usage("t1") == Usage(1)
+        await push("sms")
+        with pytest.raises(InvalidInput, match="CHRONOHOOK_TENANT_MAX_QUEUES"):
+            await push("third")
+        # And a new queue whose write fails is neither counted nor known
+        caps2 = QueueCaps(1, Tally(model.count, lambda: model.applied, timer), lambda _t, _names: set())
+        with pytest.raises(RuntimeError), await caps2.admit("t1", ["q"], "queue"):
+            raise RuntimeError("the broker refused")
+        assert await caps2.tally.usage("t1") == Usage()
+        await push_to(caps2, "q")
+
+    async def push_to(caps: QueueCaps, name: str) -> None:
+        with await caps.admit("t1", [name], "queue") as admitted:
+            admitted.wrote([(TOPIC, 0, 2)])
 
     asyncio.run(scenario())
