@@ -24,7 +24,7 @@ from chronohook.readmodel.views import ReadModelError
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from schemas import CodecError, decode_event
-from schemas.topics import queue_of_settings_key
+from schemas.topics import deleted_at_of, queue_of_settings_key
 
 log = logging.getLogger("chronohook.projector")
 GROUP = "chronohook-projector"
@@ -129,10 +129,12 @@ class Projector:
         """A deleted queue's tombstone (decision 0030): its row goes."""
         try:
             tenant, queue_id = queue_of_settings_key(record.key)
+            deleted_at = deleted_at_of(record.headers)
         except ValueError as exc:
             self._set_aside(record, exc)
             return
-        self.store.remove_queue(self.consumer, record.topic, record.partition, record.offset, tenant, queue_id)
+        where = (record.topic, record.partition, record.offset)
+        self.store.remove_queue(self.consumer, where, tenant, queue_id, deleted_at)
 
     def _apply(self, segment: list[tuple[Record, Consumed]]) -> None:
         if not segment:

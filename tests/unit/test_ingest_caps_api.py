@@ -20,7 +20,7 @@ from chronohook.settings import Settings
 from chronohook.store.tokens import create_token
 from schemas.codec import decode_event
 from schemas.events import Envelope, JobCreated, JobPushed, JobSucceeded, RunOutcome
-from schemas.topics import queue_of_settings_key, queue_settings_key
+from schemas.topics import deleted_at_of, queue_of_settings_key, queue_settings_key
 from services.ingest.app import build_context, create_app
 from services.ingest.cap_tallies import tenant_caps
 from services.ingest.context import IngestContext
@@ -49,9 +49,10 @@ class Capped:
             Consumed(self.ctx.topic, 0, i, decode_event(value)) for i, (_, value, _) in enumerate(self.log.records)
         ]
         self.ctx.store.apply(PROJECTOR_CONSUMER, batch, NOW)
-        for offset, (key, _) in enumerate(self.log.tombstones):  # (the in-memory log's partition 1)
+        for offset, (key, headers) in enumerate(self.log.tombstones):  # (the in-memory log's partition 1)
             tenant, qid = queue_of_settings_key(key)
-            self.ctx.store.remove_queue(PROJECTOR_CONSUMER, self.ctx.topic, 1, offset, tenant, qid)
+            at = deleted_at_of([(n, v.encode() if isinstance(v, str) else v) for n, v in headers])
+            self.ctx.store.remove_queue(PROJECTOR_CONSUMER, (self.ctx.topic, 1, offset), tenant, qid, at)
         self.timer.now += 60
 
     # The two families' schedule creates, by a name that differs per call.

@@ -246,3 +246,63 @@ def test_the_counts_of_schedules_and_queues(engine: Engine) -> None:
     assert existing_queues(engine, "t1", ["emails", "nope", "sms"]) == {"emails", "sms"}
     assert existing_queues(engine, "t2", ["emails"]) == set()
     assert pending_in_queue(engine, "t1", "emails") == 2 and pending_in_queue(engine, "t2", "emails") == 0
+
+
+def _deleted_at(offset: int, tenant: str, qid: int, at: datetime) -> Record:
+    key = queue_settings_key(tenant, qid).encode()
+    return Record(SETTINGS_TOPIC, 0, offset, key, None, None, (("deleted_at", at.isoformat().encode()),))
+
+
+def _push_record(offset: int, tenant: str, qid: int, at: datetime) -> Record:
+    event = JobPushed(
+        event_id=f"p{tenant}{offset}",
+        job_id=f"rj_{tenant}_{offset}",
+        tenant=tenant,
+        occurred_at=at,
+        integer_id=offset,
+        queue="emails",
+        queue_id=qid,
+        request=REQUEST,
+        scheduled_at=at,
+    )
+    key, value, _ = record_of(event)
+    return Record(EVENTS_TOPIC, 0, offset, key, value, "JobPushed")
+
+
+@pytest.mark.parametrize("with_later_push", [True, False])
+def test_a_deletion_folds_the_same_whatever_the_order_of_the_two_topics(
+    engine: Engine, tmp_path: Path, with_later_push: bool
+) -> None:
+    # Given a queue's settings (t0), a push before its deletion (t1), its tombstone (t2) and maybe a push after (t3):
+    # the job log and the queue-settings topic are read in no mutual order (live, and a replay, differ)
+    store = ReadModelStore(engine)
+    proj, sink = projector(store, tmp_path)
+    t = [datetime(2026, 1, 1, 0, 0, i, tzinfo=UTC) for i in range(4)]
+    orders = {
+        "as written": ["settings", "push1", "tombstone", "push2"],
+        "push folded after the tombstone": ["settings", "tombstone", "push1", "push2"],
+        "both pushes first": ["push1", "push2", "settings", "tombstone"],
+        "the later push before the tombstone": ["settings", "push1", "push2", "tombstone"],
+    }
+    results = {}
+    for n, (label, order) in enumerate(orders.items()):
+        tenant, qid = f"t{n}", 500 + n
+        setting = changed(tenant=tenant, qid=qid, active=False).model_copy(update={"occurred_at": t[0]})
+        base = 10 * n  # offsets unique across the runs: one projector, one stored offset per topic
+        records = {
+            "settings": settings_record(base, setting),
+            "push1": _push_record(base, tenant, qid, t[1]),
+            "tombstone": _deleted_at(base + 1, tenant, qid, t[2]),
+            "push2": _push_record(base + 1, tenant, qid, t[3]),
+        }
+        # When the records are folded in this order, one at a time
+        for name in order:
+            if name != "push2" or with_later_push:
+                proj.project([records[name]])
+        view = queue_by_name(engine, tenant, "emails")
+        results[label] = None if view is None else view.settings
+
+    # Then every order ends alike: the queue is gone, or (pushed to after its deletion) back with the defaults
+    expected = QueueSettings() if with_later_push else None
+    assert results == dict.fromkeys(orders, expected)
+    assert sink.aside == []

@@ -10,6 +10,7 @@ counts against the tenant's queue cap, and ``DELETE`` of an empty queue writes i
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter, Response
@@ -21,7 +22,7 @@ from chronohook.kafka.records import Headers
 from chronohook.readmodel.counts import pending_in_queue
 from chronohook.readmodel.queues import QueueView, queue_by_name, queues_page
 from schemas.events import QueueSettings, QueueSettingsChanged, SuccessAssertion
-from schemas.topics import queue_settings_key
+from schemas.topics import DELETED_AT_HEADER, queue_settings_key
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import (
@@ -164,7 +165,8 @@ async def delete_queue(name: str, ctx: Ctx, tenant: Tenant) -> Response:
         raise Unavailable("This API process has no queue settings log; nothing was changed.")
     key = queue_settings_key(tenant, view.queue_id)
     try:
-        partition, offset = await log.append_tombstone(key, [])
+        at = ctx.clock.now().astimezone(UTC).isoformat(timespec="microseconds")
+        partition, offset = await log.append_tombstone(key, [(DELETED_AT_HEADER, at.encode())])
     except PublishFailed as exc:
         raise Unavailable(f"The queue settings log did not acknowledge the delete, nothing was changed: {exc}") from exc
     ctx.recent.wrote(key, partition, offset)
