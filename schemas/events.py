@@ -172,12 +172,19 @@ class JobUpdated(Envelope):
     alert_threshold: int | None = Field(default=None, description="Recuro cron: failures in a row that alert.")
 
 
+# Who paused or resumed a job: its tenant (the APIs), or an operator (``chronohook tenants suspend|resume``,
+# decision 0030), whose resume restarts only what an operator paused.
+PausedBy = Literal["tenant", "operator"]
+
+
 class JobPaused(Envelope):
     type: Literal["JobPaused"] = "JobPaused"
+    by: PausedBy = "tenant"
 
 
 class JobResumed(Envelope):
     type: Literal["JobResumed"] = "JobResumed"
+    by: PausedBy = "tenant"
 
 
 class JobDeleted(Envelope):

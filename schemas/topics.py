@@ -6,6 +6,8 @@ broker's, the clients' and ingest's limits cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Final
 
 DEFAULT_PREFIX: Final = "chronohook"
@@ -69,3 +71,30 @@ def queue_settings_key(tenant: str, queue_id: int) -> str:
     """A queue's key on ``<prefix>.queue-settings`` (the event's ``job_id``): the tenant too, so a 53-bit queue id
     that two tenants happen to share never lets one tenant's settings replace the other's under compaction."""
     return f"queue:{tenant}:{queue_id}"
+
+
+def queue_of_settings_key(key: bytes | str | None) -> tuple[str, int]:
+    """The (tenant, queue id) a ``queue_settings_key`` names (a tombstone carries nothing else, decision 0030);
+    ValueError for any other key."""
+    text = key.decode(errors="replace") if isinstance(key, bytes) else (key or "")
+    prefix, _, rest = text.partition(":")
+    tenant, _, number = rest.rpartition(":")
+    if prefix != "queue" or not tenant or not number.isdigit() or len(number) > 20:
+        raise ValueError(f"{text[:200]!r} is no queue's key")
+    return tenant, int(number)
+
+
+# A queue's tombstone carries the instant it was deleted in this header (RFC 3339, UTC): the projector orders it with
+# the queue's pushes, which come on another topic (decision 0030).
+DELETED_AT_HEADER: Final = "deleted_at"
+
+
+def deleted_at_of(headers: Sequence[tuple[str, bytes | None]]) -> datetime | None:
+    """The ``deleted_at`` of a queue's tombstone; None without one; ValueError for one that is no aware instant."""
+    for name, value in headers:
+        if name == DELETED_AT_HEADER and value is not None:
+            at = datetime.fromisoformat(value.decode(errors="replace"))
+            if at.tzinfo is None:
+                raise ValueError(f"{DELETED_AT_HEADER} {value[:40]!r} has no offset")
+            return at.astimezone(UTC)
+    return None

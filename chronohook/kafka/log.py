@@ -35,6 +35,10 @@ class KafkaEventLog:
     async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:
         return await self._producer.publish(self._topic, events)
 
+    async def append_tombstone(self, key: str, headers: Headers) -> tuple[int, int]:
+        """Append a record with no value: on a compacted topic, ``key``'s removal (decision 0030)."""
+        return await self._producer.publish_tombstone(self._topic, key.encode(), headers)
+
     async def append_atomically(self, events: list[Envelope]) -> list[tuple[int, int]]:
         if self._transactional is None:
             raise PublishFailed("this event log was built without a transactional producer")
@@ -54,6 +58,8 @@ class InMemoryEventLog:
 
     def __init__(self) -> None:
         self.records: list[tuple[bytes, bytes, Headers]] = []
+        # Records with no value (decision 0030), kept apart: partition 1, the offset their index.
+        self.tombstones: list[tuple[bytes, Headers]] = []
         self.fail_next = False
 
     async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:
@@ -68,6 +74,13 @@ class InMemoryEventLog:
 
     async def append_atomically(self, events: list[Envelope]) -> list[tuple[int, int]]:
         return await self.append(events)  # one list append: all or nothing already
+
+    async def append_tombstone(self, key: str, headers: Headers) -> tuple[int, int]:
+        if self.fail_next:
+            self.fail_next = False
+            raise PublishFailed("simulated broker refusal")
+        self.tombstones.append((key.encode(), headers))
+        return (1, len(self.tombstones) - 1)
 
     def ping(self) -> None:
         return None

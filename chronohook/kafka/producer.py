@@ -11,7 +11,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from chronohook.errors import PublishFailed
-from chronohook.kafka.records import record_of
+from chronohook.kafka.records import Headers, record_of
 from schemas.events import Envelope
 
 log = logging.getLogger("chronohook.kafka")
@@ -66,10 +66,30 @@ class AsyncEventProducer:
             positions.append(result)
         return positions
 
+    async def publish_tombstone(self, topic: str, key: bytes, headers: Headers) -> tuple[int, int]:
+        """Append a record with ``key`` and no value (a compacted topic's removal of the key); its (partition, offset)
+        once acknowledged. Raises PublishFailed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int, int]] = loop.create_future()
+        self._produce_record(topic, key, None, headers, loop, future)
+        return await future
+
     def _produce(
         self,
         topic: str,
         event: Envelope,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[tuple[int, int]],
+    ) -> None:
+        key, value, headers = record_of(event)
+        self._produce_record(topic, key, value, headers, loop, future)
+
+    def _produce_record(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        headers: Headers,
         loop: asyncio.AbstractEventLoop,
         future: asyncio.Future[tuple[int, int]],
     ) -> None:
@@ -82,7 +102,6 @@ class AsyncEventProducer:
                 outcome = (partition, offset)
             self._reports.append((loop, future, outcome))
 
-        key, value, headers = record_of(event)
         while True:
             try:
                 self._producer.produce(topic, value, key=key, headers=headers, on_delivery=report)

@@ -34,6 +34,7 @@ FOLDED_NAMES = (
     "alert_destinations",
     "job_events",
     "purged_chains",
+    "deleted_queues",  # decision 0030
 )
 FOLDED: tuple[Table, ...] = tuple(metadata.tables[n] for n in FOLDED_NAMES if n in metadata.tables)
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from chronohook.store.engine import RawJson
-from chronohook.store.tables import queues
+from chronohook.store.tables import deleted_queues, jobs, queues
 from schemas.events import QueueSettings, QueueSettingsChanged
 
 
@@ -59,6 +59,54 @@ def write_queue_settings(conn: Connection, changes: Sequence[QueueSettingsChange
                 where=and_(queues.c.tenant == stmt.excluded.tenant, queues.c.name == stmt.excluded.name),
             )
         )
+
+
+def remove_queue(conn: Connection, tenant: str, queue_id: int, deleted_at: datetime | None) -> None:
+    """A queue's tombstone (decision 0030), deleted at ``deleted_at`` (None: a tombstone without its time, taken as
+    final): its row goes with its settings, and the deletion is remembered so a push older than it, folded later
+    (the job log and the queue-settings topic come in no mutual order), does not bring the queue back. A push at or
+    after the deletion, folded before it, keeps the queue, with its settings forgotten (Recuro's defaults): the
+    result is the same in whatever order the two topics are folded."""
+    mine = and_(queues.c.tenant == tenant, queues.c.queue_id == queue_id)
+    if deleted_at is not None:
+        _remember_deletion(conn, tenant, queue_id, deleted_at)
+        row = conn.execute(select(queues.c.name).where(mine)).first()
+        if row is not None and _pushed_since(conn, tenant, row.name, deleted_at):
+            conn.execute(update(queues).where(mine).values(settings=None, updated_at=None))
+            return
+    conn.execute(delete(queues).where(mine))
+
+
+def deleted_since(conn: Connection, pushes: Sequence[tuple[str, int, datetime]]) -> set[int]:
+    """The queue ids among ``pushes`` (tenant, queue id, latest push) deleted after that push (decision 0030)."""
+    ids = sorted({q for _, q, _ in pushes})
+    found: dict[tuple[str, int], datetime] = {}
+    for start in range(0, len(ids), 500):
+        query = select(deleted_queues).where(deleted_queues.c.queue_id.in_(ids[start : start + 500]))
+        for row in conn.execute(query):
+            found[(row.tenant, row.queue_id)] = _aware(row.deleted_at)
+    return {q for tenant, q, pushed in pushes if (at := found.get((tenant, q))) is not None and at > pushed}
+
+
+def _remember_deletion(conn: Connection, tenant: str, queue_id: int, deleted_at: datetime) -> None:
+    key = and_(deleted_queues.c.tenant == tenant, deleted_queues.c.queue_id == queue_id)
+    before = conn.execute(select(deleted_queues.c.deleted_at).where(key)).scalar_one_or_none()
+    if before is None:
+        conn.execute(insert(deleted_queues).values(tenant=tenant, queue_id=queue_id, deleted_at=deleted_at))
+    elif _aware(before) < deleted_at:
+        conn.execute(update(deleted_queues).where(key).values(deleted_at=deleted_at))
+
+
+def _pushed_since(conn: Connection, tenant: str, name: str, at: datetime) -> bool:
+    """Whether a job was pushed to ``tenant``'s queue ``name`` at or after ``at`` (the (tenant, api, created_at)
+    index, then the documents of those jobs)."""
+    query = select(jobs.c.job_id).where(
+        jobs.c.tenant == tenant,
+        jobs.c.api == "recuro",
+        jobs.c.created_at >= at,
+        jobs.c.doc["queue"].as_string() == name,
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def _view(row: Any) -> QueueView:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from chronohook.readmodel.alerts import AlertWrites
 from chronohook.readmodel.dead_letters import DeadLetterWrites, purged_members
 from chronohook.readmodel.history import HistoryWrites
-from chronohook.readmodel.queues import write_queue_settings
+from chronohook.readmodel.queues import deleted_since, remove_queue, write_queue_settings
 from chronohook.readmodel.views import JobView, RunView, evolve, run_view
 from chronohook.store.tables import consumer_offsets, job_names, job_runs, jobs, queues
 from schemas.events import (
@@ -107,6 +107,8 @@ class ReadModelStore:
                         event.queue_id,
                         dict(queue_id=event.queue_id, tenant=event.tenant, name=event.queue, created_at=now),
                     )
+                    pushed = writes.pushed_at.get(event.queue_id, event.occurred_at)
+                    writes.pushed_at[event.queue_id] = max(event.occurred_at, pushed)
                 if kind in _RESULTS and after is not None and isinstance(event, _RESULT):  # (exact type: fast)
                     run = run_view(event)
                     if run.run_id not in known_runs:  # else a redelivered result of a run already recorded
@@ -135,6 +137,23 @@ class ReadModelStore:
         with self.engine.begin() as conn:
             if self._offsets(conn, consumer).get((topic, partition), 0) <= offset:
                 self._store_offset(conn, consumer, topic, partition, offset + 1)
+
+    def remove_queue(
+        self,
+        consumer: str,
+        where: tuple[str, int, int],
+        tenant: str,
+        queue_id: int,
+        deleted_at: datetime | None,
+    ) -> None:
+        """Fold a queue's tombstone at ``where`` (topic, partition, offset; decision 0030): its row goes with its
+        settings, and ``consumer``'s offset moves past it, in one transaction (``chronohook.readmodel.queues``)."""
+        topic, partition, offset = where
+        with self.engine.begin() as conn:
+            if self._offsets(conn, consumer).get((topic, partition), 0) > offset:
+                return  # applied before
+            remove_queue(conn, tenant, queue_id, deleted_at)
+            self._store_offset(conn, consumer, topic, partition, offset + 1)
 
     def _load_many(self, conn: Connection, job_ids: set[str]) -> dict[str, JobView]:
         found: dict[str, JobView] = {}
@@ -211,6 +230,7 @@ class _Writes:
     def __init__(self, sqlite: bool) -> None:
         self.sqlite = sqlite
         self.queues: dict[int, dict[str, Any]] = {}
+        self.pushed_at: dict[int, datetime] = {}  # each queue's latest push in the batch (decision 0030)
         self.runs: list[tuple[Any, ...]] = []  # (run_id, job_id, attempt, executed_at, doc)
         self.deleted_jobs: list[str] = []
 
@@ -237,7 +257,11 @@ class _Writes:
         if self.queues:
             # Projectors of other partitions may create the same queue at the same moment: the database decides.
             upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            conn.execute(upsert(queues).on_conflict_do_nothing(), list(self.queues.values()))
+            # Not a queue deleted after its pushes here (folded out of order with its tombstone, decision 0030).
+            gone = deleted_since(conn, [(r["tenant"], q, self.pushed_at[q]) for q, r in self.queues.items()])
+            rows = [r for q, r in self.queues.items() if q not in gone]
+            if rows:
+                conn.execute(upsert(queues).on_conflict_do_nothing(), rows)
         if self.runs:
             conn.exec_driver_sql(self._sql(_INSERT_RUN), self.runs)
         inserts: list[tuple[Any, ...]] = []

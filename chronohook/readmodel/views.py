@@ -71,6 +71,8 @@ class JobView(BaseModel):
     status: str = "active"
     next_run_at: AwareDatetime | None = None
     paused: bool = False
+    # "operator" while paused by ``chronohook tenants suspend`` (decision 0030); its resume restarts only those.
+    paused_by: str | None = None
     # Recuro queue jobs
     queue: str | None = None
     queue_id: int | None = None
@@ -210,10 +212,10 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
                 )
             )
         case JobPaused():
-            return view.model_copy(update=dict(paused=True, status="paused", updated_at=at))
+            return view.model_copy(update=dict(paused=True, status="paused", updated_at=at, paused_by=event.by))
         case JobResumed():
             # A scheduled job's next run after a resume is the timer's to decide: its JobScheduled follows.
-            return view.model_copy(update=dict(paused=False, status="active", updated_at=at))
+            return view.model_copy(update=dict(paused=False, status="active", updated_at=at, paused_by=None))
         case JobScheduled() | OccurrencesMissed():
             # The timer's word on a scheduled job's next occurrence: copied, not a change of the job's definition.
             return view.model_copy(update=dict(next_run_at=event.next_run_at))

@@ -77,6 +77,17 @@ queues = Table(
     UniqueConstraint("tenant", "name"),
 )
 
+# When each deleted Recuro queue was last deleted (decision 0030): the projector reads the job log and the
+# queue-settings topic in no mutual order, so a push older than the deletion, folded after it, must not bring the
+# queue back.
+deleted_queues = Table(
+    "deleted_queues",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("queue_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+)
+
 # The projector's consumed offsets, stored in the same transaction as the rows they produced.
 consumer_offsets = Table(
     "consumer_offsets",

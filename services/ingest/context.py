@@ -22,6 +22,7 @@ from chronohook.settings import Settings
 from chronohook.store.tokens import tenant_for_hash
 from schemas.events import Envelope, JobCreated, JobPushed
 from services.ingest.auth import TENANT_SCOPE_KEY, TokenAuthenticator
+from services.ingest.cap_tallies import TenantCaps, tenant_caps
 from services.ingest.errors import Unavailable
 from services.ingest.quotas import TenantQuotas
 
@@ -60,6 +61,7 @@ class IngestContext:
     queue_topic: str = ""
     auth: TokenAuthenticator = field(init=False)
     quotas: TenantQuotas = field(init=False)
+    caps: TenantCaps = field(init=False)  # active schedules and queues per tenant (decision 0030)
 
     def __post_init__(self) -> None:
         engine = self.engine
@@ -70,6 +72,7 @@ class IngestContext:
             max_pending=self.settings.tenant_max_pending,
             count_pending=lambda tenant, exact_from: pending_jobs(engine, tenant, exact_from),
         )
+        self.caps = tenant_caps(self.settings, engine, lambda: self.store.offsets(CONSUMER_NAME))
 
     async def publish(self, events: list[Envelope], atomically: bool = False) -> None:
         """Append and wait for the broker's acknowledgement; nothing is accepted otherwise.

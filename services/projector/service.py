@@ -24,6 +24,7 @@ from chronohook.readmodel.views import ReadModelError
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from schemas import CodecError, decode_event
+from schemas.topics import deleted_at_of, queue_of_settings_key
 
 log = logging.getLogger("chronohook.projector")
 GROUP = "chronohook-projector"
@@ -109,6 +110,11 @@ class Projector:
         """
         segment: list[tuple[Record, Consumed]] = []
         for record in records:
+            if record.value is None and record.topic == self.topics.queue_settings:
+                self._apply(segment)
+                segment = []
+                self._remove_queue(record)
+                continue
             try:
                 event = decode_event(record.value or b"")
             except CodecError as exc:
@@ -118,6 +124,17 @@ class Projector:
                 continue
             segment.append((record, Consumed(record.topic, record.partition, record.offset, event)))
         self._apply(segment)
+
+    def _remove_queue(self, record: Record) -> None:
+        """A deleted queue's tombstone (decision 0030): its row goes."""
+        try:
+            tenant, queue_id = queue_of_settings_key(record.key)
+            deleted_at = deleted_at_of(record.headers)
+        except ValueError as exc:
+            self._set_aside(record, exc)
+            return
+        where = (record.topic, record.partition, record.offset)
+        self.store.remove_queue(self.consumer, where, tenant, queue_id, deleted_at)
 
     def _apply(self, segment: list[tuple[Record, Consumed]]) -> None:
         if not segment:

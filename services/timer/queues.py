@@ -14,12 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from chronohook.kafka.records import Record
+from schemas import decode_event
 from schemas.changelog import Entry, TimerEntry
 from schemas.events import Envelope, JobDue, QueueSettings, QueueSettingsChanged
+from schemas.topics import queue_of_settings_key
+from services.timer.errors import TimerError
 
 # (tenant, queue name) -> the queue's settings in force (Recuro's defaults for a queue never configured).
 QueueLookup = Callable[[str, str], QueueSettings]
 DEFAULT_SETTINGS = QueueSettings()
+
+
+class QueueRecordError(TimerError):
+    """A record of the queue-settings topic that is no queue's settings nor tombstone: set aside."""
 
 
 def default_settings(_tenant: str, _queue: str) -> QueueSettings:
@@ -27,10 +35,12 @@ def default_settings(_tenant: str, _queue: str) -> QueueSettings:
 
 
 class QueueBook:
-    """Every queue's settings in force, by tenant and queue name: a few hundred bytes per configured queue."""
+    """Every queue's settings in force, by tenant and queue name: a few hundred bytes per configured queue. A deleted
+    queue's tombstone forgets it (decision 0030), so the book holds live queues only."""
 
     def __init__(self) -> None:
         self._by_queue: dict[tuple[str, str], QueueSettings] = {}
+        self._names: dict[tuple[str, int], str] = {}  # (tenant, queue id) -> name: what a tombstone's key names
 
     def __len__(self) -> int:
         return len(self._by_queue)
@@ -43,7 +53,31 @@ class QueueBook:
         """Take the queue's new settings; True when they resume a paused queue (its held jobs are to be armed)."""
         before = self.settings_for(change.tenant, change.queue)
         self._by_queue[(change.tenant, change.queue)] = change.settings
+        self._names[(change.tenant, change.queue_id)] = change.queue
         return not before.is_active and change.settings.is_active
+
+    def forget(self, tenant: str, queue_id: int) -> str | None:
+        """Forget a deleted queue's settings (a queue of its name made later starts with Recuro's defaults); its name
+        when it was paused, so the jobs it held are to be armed (none should be: a queue holding jobs is not deleted,
+        but a push may race the delete)."""
+        name = self._names.pop((tenant, queue_id), None)
+        if name is None:
+            return None
+        settings = self._by_queue.pop((tenant, name), DEFAULT_SETTINGS)
+        return None if settings.is_active else name
+
+    def take(self, record: Record) -> tuple[str, str] | None:
+        """Apply one record of the queue-settings topic: a ``QueueSettingsChanged``, or a tombstone (no value) of a
+        deleted queue. The (tenant, queue) whose held jobs are to be armed again, if any; raises (QueueRecordError,
+        the codec's errors, ValueError) for a record that is neither (to be set aside)."""
+        if record.value is None:
+            tenant, queue_id = queue_of_settings_key(record.key)
+            name = self.forget(tenant, queue_id)
+            return None if name is None else (tenant, name)
+        event = decode_event(record.value)
+        if not isinstance(event, QueueSettingsChanged):
+            raise QueueRecordError(f"a {event.type} on the queue settings topic")
+        return (event.tenant, event.queue) if self.apply(event) else None
 
 
 def held(entry: Entry, settings_for: QueueLookup) -> bool:

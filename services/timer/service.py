@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import changelog_codec, decode_event
 from schemas.changelog import Entry
-from schemas.events import Envelope, QueueSettingsChanged
+from schemas.events import Envelope
 from services.timer.buckets import TimeBuckets
 from services.timer.domain import decide, fire_entry
 from services.timer.errors import TimerError
@@ -342,27 +342,23 @@ class TimerService:
                 continue  # held while its queue is paused
             self.buckets.arm(w.key, w.wake_ms, partition)
 
-    def _take_queue_settings(self, records: list[Record]) -> None:
-        """New queue settings in force; a resumed queue's held jobs are armed again (overdue ones fire at once, in
-        due order). A record that is no QueueSettingsChanged is set aside, by every timer instance that reads it."""
+    def _take_queue_settings(self, records: Iterable[Record]) -> None:
+        """New queue settings in force, deleted queues forgotten (their tombstones); a queue no longer paused has its
+        held jobs armed again (overdue ones fire at once, in due order). Records are applied as they come (the start's
+        catch-up yields them as it reads); a bad one is set aside, by every timer instance that reads it."""
         for record in records:
-            if record.value is None:
-                continue  # a tombstone: nothing writes them; the queue keeps the settings it had
             try:
-                event = decode_event(record.value)
-                if not isinstance(event, QueueSettingsChanged):
-                    raise TimerError(f"a {event.type} on the queue settings topic")
+                released = self.queues.take(record)
             except Exception as exc:
                 self._dead.append((record, exc))
                 continue
-            if self.queues.apply(event):
+            if released is not None:
                 # Rare (a resume): the queue's entries from each store's queue index, those in the near window armed.
+                tenant, queue = released
                 for partition in self.owned:
-                    self._arm_waking(
-                        partition, self.store.in_queue(partition, event.tenant, event.queue, self.loaded_until_ms)
-                    )
+                    self._arm_waking(partition, self.store.in_queue(partition, tenant, queue, self.loaded_until_ms))
                 for key, (partition, entry) in self.pending.items():
-                    if entry is not None and in_queue(entry, event.tenant, event.queue):
+                    if entry is not None and in_queue(entry, tenant, queue):
                         self._put(key, partition, entry)
 
     def _commit(self, consumed: bool, out: list[Envelope]) -> None:

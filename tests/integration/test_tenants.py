@@ -165,6 +165,12 @@ def _queues_none_of_a(b: httpx.Client, _: Owned) -> None:
     assert r.status_code == 200 and r.json()["id"] != A_QUEUE_ID, r.text
 
 
+def _queue_delete_is_its_own(b: httpx.Client, _: Owned) -> None:
+    """B deletes a queue named like A's: only ever B's own, when it has one (A's holds a job: it would be a 409)."""
+    r = b.delete("/api/queues/tenant-a")
+    assert r.status_code in (204, 404), r.text
+
+
 def _signing_secret_is_its_own(b: httpx.Client, _: Owned) -> None:
     """B reads, rotates and sets only its own signing secret (tests/integration/test_signing.py: each tenant has its
     own); B's rotation keeps B's old secret signing beside the new one, so nothing B receives stops verifying."""
@@ -225,6 +231,7 @@ TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/api/queues"): _queues_none_of_a,
     ("GET", "/api/queues/{name}"): _queues_none_of_a,
     ("PATCH", "/api/queues/{name}"): _queues_none_of_a,
+    ("DELETE", "/api/queues/{name}"): _queue_delete_is_its_own,
     # Alerts
     ("PUT", "/api/alert-destination"): _alert_destination_is_its_own,
     ("GET", "/api/alert-destination"): _alert_destination_is_its_own,

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from chronohook.ids import random_event_id
-from chronohook.readmodel.views import JobView
+from chronohook.readmodel.views import JobView, evolve
 from schemas.events import Envelope, JobDeleted, JobPaused, JobResumed, JobUpdated
-from services.ingest import commands, crons, names
+from services.ingest import capped, commands, crons, names
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import (
@@ -65,7 +65,8 @@ async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant, _: Schedul
     if not await asyncio.to_thread(names.reserve, ctx.engine, tenant, req.name, job_id):
         raise _taken(req.name)
     try:
-        await ctx.publish([event])
+        after = evolve(None, event) if event.schedule else None  # a one-off is no schedule: nothing to count
+        await capped.publish_schedule(ctx, tenant, None, after, [event], "schedule")
     except BaseException:
         await asyncio.to_thread(names.release, ctx.engine, tenant, req.name, job_id)
         raise
@@ -117,7 +118,7 @@ async def _publish_update(ctx: IngestContext, tenant: str, view: JobView, event:
     if renamed and not await asyncio.to_thread(names.reserve, ctx.engine, tenant, event.name, job_id):
         raise _taken(event.name)
     try:
-        await ctx.publish([event])
+        await capped.publish_schedule(ctx, tenant, view, evolve(view, event), [event], "schedule")
     except BaseException:
         if renamed:
             await asyncio.to_thread(names.release, ctx.engine, tenant, event.name, job_id)
@@ -155,5 +156,5 @@ async def resume_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
         return commands.quedup_job(view)
     now = ctx.clock.now()
     event = JobResumed(event_id=random_event_id(), job_id=job_id, tenant=tenant, occurred_at=now)
-    await ctx.publish([event])
+    await capped.publish_schedule(ctx, tenant, view, evolve(view, event), [event], "schedule")
     return commands.quedup_job(crons.answer_after(view, [event]))

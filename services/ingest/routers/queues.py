@@ -3,29 +3,48 @@
 A queue exists once a job was pushed to it, or once its settings were set: ``PATCH`` of a queue never pushed to
 creates it with the settings given (Recuro's defaults for the rest), so a queue can be paused or configured before
 its first job. Each change is a ``QueueSettingsChanged`` with the queue's full new settings, on the compacted
-queue-settings topic that every timer reads; a job takes the settings in force when it runs.
+queue-settings topic that every timer reads; a job takes the settings in force when it runs. Either way a new queue
+counts against the tenant's queue cap, and ``DELETE`` of an empty queue writes its key's tombstone (decision 0030).
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
+from typing import Protocol, runtime_checkable
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from chronohook.clock import iso8601_offset
 from chronohook.errors import PublishFailed
 from chronohook.ids import queue_id, random_event_id
+from chronohook.kafka.records import Headers
+from chronohook.readmodel.counts import pending_in_queue
 from chronohook.readmodel.queues import QueueView, queue_by_name, queues_page
 from schemas.events import QueueSettings, QueueSettingsChanged, SuccessAssertion
-from schemas.topics import queue_settings_key
+from schemas.topics import DELETED_AT_HEADER, queue_settings_key
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
-from services.ingest.errors import RECURO_RESPONSES, NotFound, RecuroErrorBody, Responses, Unavailable, invalid_input
+from services.ingest.errors import (
+    RECURO_RESPONSES,
+    Conflict,
+    NotFound,
+    RecuroErrorBody,
+    Responses,
+    Unavailable,
+    invalid_input,
+)
 from services.ingest.pagination import Page, Paging, laravel_page
 from services.ingest.queue_models import QueueAssertion, QueueResponse, UpdateQueueRequest
 
 router = APIRouter(prefix="/api/queues", tags=["Recuro queues"])
 NOT_FOUND: Responses = {404: {"model": RecuroErrorBody, "description": "No such queue for this tenant"}}
+HOLDS_JOBS: Responses = {409: {"model": RecuroErrorBody, "description": "The queue holds jobs waiting to run"}}
+
+
+@runtime_checkable
+class Tombstones(Protocol):
+    async def append_tombstone(self, key: str, headers: Headers) -> tuple[int, int]: ...
 
 
 def queue_response(view: QueueView) -> QueueResponse:
@@ -106,10 +125,15 @@ async def update_queue(name: str, req: UpdateQueueRequest, ctx: Ctx, tenant: Ten
     )
     if ctx.queue_log is None:
         raise Unavailable("This API process has no queue settings log; nothing was changed.")
-    try:
-        ((partition, offset),) = await ctx.queue_log.append([event])
-    except PublishFailed as exc:
-        raise Unavailable(f"The queue settings log did not acknowledge the write, nothing was changed: {exc}") from exc
+    # A new queue counts against the tenant's queue cap (decision 0030).
+    with await ctx.caps.queues.admit(tenant, [name] if current is None else [], "name") as admitted:
+        try:
+            ((partition, offset),) = await ctx.queue_log.append([event])
+        except PublishFailed as exc:
+            raise Unavailable(
+                f"The queue settings log did not acknowledge the write, nothing was changed: {exc}"
+            ) from exc
+        admitted.wrote([(ctx.queue_topic, partition, offset)])
     ctx.recent.wrote(event.job_id, partition, offset)
     view = QueueView(
         queue_id=qid,
@@ -120,3 +144,31 @@ async def update_queue(name: str, req: UpdateQueueRequest, ctx: Ctx, tenant: Ten
         updated_at=now,
     )
     return queue_response(view)
+
+
+@router.delete("/{name}", status_code=204, responses=RECURO_RESPONSES | NOT_FOUND | HOLDS_JOBS)
+async def delete_queue(name: str, ctx: Ctx, tenant: Tenant) -> Response:
+    """Delete an empty queue and its settings (decision 0030); a queue of that name made later starts afresh, with
+    Recuro's defaults. A queue that still holds jobs waiting to run (paused ones too) is a 409: let them finish, or
+    delete them, first."""
+    view = await _read(ctx, tenant, name) if _valid_name(name) else None
+    if view is None:
+        raise NotFound("Queue not found.")
+    waiting = await asyncio.to_thread(pending_in_queue, ctx.engine, tenant, name)
+    if waiting:
+        raise Conflict(
+            f"The queue {name!r} holds {waiting} job{'s' if waiting > 1 else ''} waiting to run; it can be deleted "
+            "once they have run (or were deleted)."
+        )
+    log = ctx.queue_log
+    if not isinstance(log, Tombstones):
+        raise Unavailable("This API process has no queue settings log; nothing was changed.")
+    key = queue_settings_key(tenant, view.queue_id)
+    try:
+        at = ctx.clock.now().astimezone(UTC).isoformat(timespec="microseconds")
+        partition, offset = await log.append_tombstone(key, [(DELETED_AT_HEADER, at.encode())])
+    except PublishFailed as exc:
+        raise Unavailable(f"The queue settings log did not acknowledge the delete, nothing was changed: {exc}") from exc
+    ctx.recent.wrote(key, partition, offset)
+    ctx.caps.queues.deleted(tenant, name, (ctx.queue_topic, partition, offset))
+    return Response(status_code=204)

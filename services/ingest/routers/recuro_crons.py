@@ -8,9 +8,9 @@ from fastapi import APIRouter, Response
 
 from chronohook.ids import random_event_id, recuro_cron_key
 from chronohook.readmodel.crons import crons_page
-from chronohook.readmodel.views import JobView
+from chronohook.readmodel.views import JobView, evolve
 from schemas.events import Envelope, JobDeleted, JobUpdated
-from services.ingest import commands, crons
+from services.ingest import capped, commands, crons
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import (
@@ -62,7 +62,7 @@ async def create_cron(
     event = commands.create_recuro_cron(req, tenant, ids.integer(), ids.now)
     if (why := commands.over_budget(event)) is not None:
         raise PayloadTooLarge(why)
-    await ctx.publish([event])
+    await capped.publish_schedule(ctx, tenant, None, evolve(None, event), [event], "cron_expression")
     return commands.recuro_cron(event)
 
 
@@ -93,9 +93,12 @@ async def update_cron(
     for event in events:
         if isinstance(event, JobUpdated) and (why := commands.over_budget(event, "The cron")) is not None:
             raise PayloadTooLarge(why)
+    after = crons.answer_after(view, events)
     if events:
-        await ctx.publish(list[Envelope](events), atomically=len(events) > 1)
-    return crons.cron_detail(crons.answer_after(view, events))
+        await capped.publish_schedule(
+            ctx, tenant, view, after, list[Envelope](events), "cron_expression", atomically=len(events) > 1
+        )
+    return crons.cron_detail(after)
 
 
 @router.delete("/{cron_id:id}", status_code=204, responses=ERRORS | NOT_FOUND)

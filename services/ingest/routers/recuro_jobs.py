@@ -8,8 +8,8 @@ from fastapi import APIRouter
 
 from chronohook.clock import iso8601_instant
 from chronohook.ids import recuro_job_key
-from schemas.events import Envelope, JobPushed
-from services.ingest import commands
+from schemas.events import JobPushed
+from services.ingest import capped, commands
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import RECURO_RESPONSES, NotFound, PayloadTooLarge, RecuroErrorBody, invalid_input
@@ -52,7 +52,7 @@ async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -
     refuse_unsendable(ctx, [req])
     event = commands.push_recuro_job(req, tenant, ids.integer(), ids.now)
     refuse_oversized([event])
-    await ctx.publish([event])
+    await capped.publish_pushes(ctx, tenant, [event])
     return PushJobResponse(
         queue_id=event.queue_id, job_id=event.integer_id, scheduled_at=iso8601_instant(event.scheduled_at)
     )
@@ -81,7 +81,7 @@ async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant, ids: Ne
     now = ids.now  # with an Idempotency-Key: each job's id derives from the key and its index
     events = [commands.push_recuro_job(job, tenant, ids.integer(i), now) for i, job in enumerate(req.jobs)]
     refuse_oversized(events, batch=True)
-    await ctx.publish(list[Envelope](events), atomically=True)
+    await capped.publish_pushes(ctx, tenant, events, atomically=True)
     return PushJobsBatchResponse(
         count=len(events),
         jobs=[
