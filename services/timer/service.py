@@ -78,8 +78,9 @@ IGNORED_TYPES = frozenset(
     | {"AlertRaised", "AlertDue", "AlertRetryScheduled", "AlertAbandoned", "AlertDestinationSet"}
     | {"AlertDestinationCleared", "JobFireFailed"}
 )
-# Entries armed at most, in fire caps (the rest wait in the stores, paged in; services/timer/window.py).
-PAGE_IN_CAPS, MAX_ARMED_IN_CAPS = 2, 8
+# A page of a store's wake index, and the entries armed at most (the rest wait in the stores, paged in;
+# services/timer/window.py): in fire caps, and at least these many (a few hundred bytes of RAM each).
+PAGE_IN_CAPS, MAX_ARMED_IN_CAPS, MIN_PAGE, MIN_ARMED = 2, 8, 10_000, 40_000
 
 
 class Watchdog:
@@ -153,7 +154,8 @@ class TimerService:
         # One step fires at most this much; the tenants' delivery budget, this timer's share (decision 0028).
         self.cap = FireCap(settings.timer_fire_max_entries, settings.timer_fire_max_bytes)
         self.budgets = TenantBudgets(0.0)
-        self.paging = Paging(PAGE_IN_CAPS * self.cap.entries, MAX_ARMED_IN_CAPS * self.cap.entries)
+        cap = self.cap.entries
+        self.paging = Paging(max(PAGE_IN_CAPS * cap, MIN_PAGE), max(MAX_ARMED_IN_CAPS * cap, MIN_ARMED))
         self._next_touch = time.monotonic() + TOUCH_CHECKPOINTS_INTERVAL_S
         self._next_release = time.monotonic() + RELEASE_MEMORY_INTERVAL_S
 

@@ -89,6 +89,7 @@ def test_a_timer_restored_after_an_outage_reads_its_overdue_entries_a_page_at_a_
     store = service.store
     store.write(0, [(f"j{i:03}", Row.of(entry(f"j{i:03}", T0 - timedelta(hours=1)))) for i in range(120)])
     service.owned.discard(0)
+    service.paging = Paging(page=20, max_armed=80)  # (2 and 8 caps: the defaults' proportions, small)
 
     # When it takes the partition: its restore arms the near window as _restore does once the store is caught up
     # with the changelog (that part needs a broker: tests/integration)
@@ -111,10 +112,10 @@ def test_a_timer_restored_after_an_outage_reads_its_overdue_entries_a_page_at_a_
 
 
 def test_a_mass_created_at_one_instant_beyond_max_armed_waits_in_the_store(tmp_path: Path) -> None:
-    # Given a timer that arms at most 30 entries (cap 5: pages of 10), and 100 jobs created due in 5 s
+    # Given a timer that arms at most 30 entries (pages of 10, a cap of 5), and 100 jobs created due in 5 s
     clock = FixedClock(T0)
     service, consumer, producer = timer(tmp_path, clock, timer_fire_max_entries=5)
-    service.paging.max_armed = 30
+    service.paging = Paging(page=10, max_armed=30)
     consumer.waiting = [created(f"j{i:03}", T0 + timedelta(seconds=5)) for i in range(100)]
     service._last_commit -= 1
     service.step()
