@@ -61,13 +61,18 @@ class TimerEntry(BaseModel):
     # Recuro cron alerts (services/timer/alerts.py): the threshold, and the failures in a row so far.
     alert_threshold: int | None = None
     consecutive_failures: int = 0
+    # The tenant's delivery budget delayed its next attempt to this instant (decision 0028): the attempt's budget
+    # is taken, and it fires then, not before. None: not delayed.
+    held_until: AwareDatetime | None = None
 
     def wake_at(self) -> AwareDatetime | None:
         """The earliest moment this entry has something to fire."""
         if self.paused:
             return None
         times = [t for t in (self.next_due, self.retry_slot.due_at if self.retry_slot else None) if t]
-        return min(times) if times else None
+        if not times:
+            return None
+        return max(min(times), self.held_until) if self.held_until is not None else min(times)
 
     @property
     def done(self) -> bool:

@@ -237,6 +237,12 @@ class JobDue(Envelope):
     max_parallelism: int | None = Field(
         default=None, description="The queue's bound on its jobs in flight across all executors; None: unbounded."
     )
+    planned_at: AwareDatetime | None = Field(
+        default=None,
+        description="Set when the tenant's delivery budget delayed this attempt (decision 0028): the instant it was "
+        "due before the delay; ``due_at`` is then the instant the budget allowed. None: not delayed.",
+    )
+    delayed_by_ms: int = Field(default=0, description="``due_at`` minus ``planned_at`` in ms; 0 when not delayed.")
 
 
 class RunOutcome(Frozen):
@@ -253,6 +259,9 @@ class RunOutcome(Frozen):
     response_body: str | None = None
     response_truncated: bool = False
     callback_url: str | None = None
+    planned_at: AwareDatetime | None = Field(
+        default=None, description="The JobDue's ``planned_at``: set when the tenant's delivery budget delayed it."
+    )
 
 
 class JobSucceeded(Envelope):
@@ -515,6 +524,30 @@ class JobPurged(Envelope):
     reason: Literal["deleted", "queue_purged", "retention"]
 
 
+# -- issue 14, the timer (decision 0028): firing failures and cancelled attempts -------------------------------
+# The most of an error's text a JobFireFailed carries.
+FIRE_ERROR_MAX_CHARS = 500
+
+
+class JobFireFailed(Envelope):
+    """The timer could not fire the job's entry (it could not be read, or firing it raised): the entry is disarmed,
+    so it never fires again until the job is redefined (a PATCH arms it afresh), and the timer goes on with the
+    others. ``entry_key`` is the timer's key of the entry (the job id, or a callback's or alert's id)."""
+
+    type: Literal["JobFireFailed"] = "JobFireFailed"
+    entry_key: str
+    error: str = Field(max_length=FIRE_ERROR_MAX_CHARS, description="The error, cut to 500 characters.")
+
+
+class JobRunCancelled(Envelope):
+    """The executor did not send the attempt ``run_id``: its job was deleted or paused in the hand-over window. The
+    timer stops waiting for its result (it leaves the entry's runs in flight)."""
+
+    type: Literal["JobRunCancelled"] = "JobRunCancelled"
+    run_id: str
+    reason: Literal["deleted", "paused"]
+
+
 Event = Annotated[
     JobCreated
     | JobPushed
@@ -546,7 +579,9 @@ Event = Annotated[
     | DeadLetterReplayed
     | JobPurged
     | JobScheduled
-    | OccurrencesMissed,
+    | OccurrencesMissed
+    | JobFireFailed
+    | JobRunCancelled,
     Field(discriminator="type"),
 ]
 

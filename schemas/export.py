@@ -61,12 +61,14 @@ from schemas.events import (
     JobDeleted,
     JobDue,
     JobFailed,
+    JobFireFailed,
     JobPaused,
     JobPurged,
     JobPushed,
     JobResumed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobRunCancelled,
     JobScheduled,
     JobSucceeded,
     JobUpdated,
@@ -263,6 +265,16 @@ CATALOGUE: dict[str, EventInfo] = {
         ("projector",),
         "After downtime, a scheduled job's occurrences were missed; its catch-up policy ran the latest once or none.",
     ),
+    "JobFireFailed": EventInfo(
+        ("timer",),
+        ("projector",),
+        "The timer could not fire a job's entry: it is disarmed (until the job is redefined) and the error recorded.",
+    ),
+    "JobRunCancelled": EventInfo(
+        ("executor",),
+        ("timer", "projector"),
+        "The executor did not send an attempt: its job was deleted or paused in the hand-over window.",
+    ),
 }
 
 # Consumer group of each service reading the job log (the GROUP constants in services/*/service.py).
@@ -458,6 +470,11 @@ EXAMPLES: tuple[Envelope, ...] = (
         fired=_AT.replace(hour=12, minute=0, second=0, microsecond=0),
         next_run_at=_AT.replace(hour=13, minute=0, second=0, microsecond=0),
     ),
+    JobFireFailed(
+        **_base(n=30), entry_key=_QUEDUP_JOB,
+        error="UnreadableEntry: ChangelogCodecError: invalid entry: next_due: Input should be a valid datetime",
+    ),
+    JobRunCancelled(**_base(n=31), run_id=_RUN_ID, reason="paused"),
 )  # fmt: skip
 
 

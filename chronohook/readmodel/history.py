@@ -39,6 +39,7 @@ from schemas.events import (
     JobFailed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobRunCancelled,
     JobSucceeded,
 )
 
@@ -76,7 +77,7 @@ def run_id_of(event: Event) -> str | None:
     if type(event) not in _OF_A_RUN:  # most events: one set lookup instead of a class pattern per type below
         return None
     match event:
-        case JobDue() | JobRetryChainResolved() | CallbackDue():
+        case JobDue() | JobRetryChainResolved() | CallbackDue() | JobRunCancelled():
             return event.run_id
         case JobSucceeded() | JobFailed():
             return event.outcome.run_id
@@ -99,6 +100,7 @@ def _after(value: str, prefix: str) -> str | None:
 _OF_A_RUN: frozenset[type] = frozenset(
     {
         JobDue,
+        JobRunCancelled,
         JobRetryChainResolved,
         CallbackDue,
         JobSucceeded,

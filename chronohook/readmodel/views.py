@@ -23,6 +23,7 @@ from schemas.events import (
     JobDeleted,
     JobDue,
     JobFailed,
+    JobFireFailed,
     JobPaused,
     JobPurged,
     JobPushed,
@@ -90,6 +91,8 @@ class JobView(BaseModel):
     # The latest completion callback of the job's runs: where it stands, and the attempts made so far.
     callback_status: CallbackStatus | None = None
     callback_attempts: int = 0
+    # The timer could not fire the job (JobFireFailed, decision 0028): why. The job is then ``failed``.
+    last_error: str | None = None
 
 
 class RunView(BaseModel):
@@ -111,6 +114,9 @@ class RunView(BaseModel):
     request_body: str | None
     error_message: str | None = None
     failure_reason: FailureReason | None = None
+    # The tenant's delivery budget delayed the run (decision 0028): when it was due, and by how much it was delayed.
+    planned_at: AwareDatetime | None = None
+    delayed_by_ms: int = 0
 
 
 def run_view(event: JobSucceeded | JobFailed) -> RunView:
@@ -133,6 +139,8 @@ def run_view(event: JobSucceeded | JobFailed) -> RunView:
         request_body=o.request_body,
         error_message=event.error_message if isinstance(event, JobFailed) else None,
         failure_reason=event.failure_reason if isinstance(event, JobFailed) else None,
+        planned_at=o.planned_at,
+        delayed_by_ms=0 if o.planned_at is None else round((o.due_at - o.planned_at).total_seconds() * 1000),
     )
 
 
@@ -209,6 +217,7 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
                     updated_at=at,
                     status="paused" if view.paused else "active",
                     next_run_at=_first_run(event),
+                    last_error=None,
                 )
             )
         case JobPaused():
@@ -269,6 +278,13 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
             return view.model_copy(update=dict(callback_status="retrying"))
         case CallbackAbandoned():
             return view.model_copy(update=dict(callback_status="abandoned", callback_attempts=event.attempts))
+        case JobFireFailed() if event.entry_key != event.job_id:
+            # One of its callbacks' or alerts' entries: the job itself still runs.
+            return view.model_copy(update=dict(last_error=event.error))
+        case JobFireFailed():
+            # The timer disarmed the job's entry (a redefinition arms it again): it runs no more as it stands.
+            update = dict(status="failed", next_run_at=None, last_error=event.error, updated_at=at)
+            return view.model_copy(update=update)
     return view
 
 

@@ -146,6 +146,7 @@ def _result_event(
         response_body=result.body,
         response_truncated=result.truncated,
         callback_url=due.callback_url,
+        planned_at=due.planned_at,
     )
     base = dict(job_id=due.job_id, tenant=due.tenant, occurred_at=finished_at, outcome=outcome)
     broken = failed_assertions(due.request.assertions, result) if result.failure_reason is None else []

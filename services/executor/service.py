@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from chronohook.clock import Clock
+from chronohook.ids import deterministic_event_id
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, producer_config
 from chronohook.kafka.dead_records import DeadRecordSink
@@ -33,7 +34,7 @@ from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.queue_slots import MemorySlotStore, SqlSlotStore
 from chronohook.store.signing_secrets import StoredSigningKeys
 from schemas import CodecError, decode_event
-from schemas.events import AlertDue, CallbackDue, JobDue
+from schemas.events import AlertDue, CallbackDue, JobDue, JobRunCancelled
 from services.executor.alerts import (
     DestinationSource,
     NoDestinations,
@@ -236,12 +237,12 @@ class ExecutorService:
             rest = (due.due_at - self.clock.now()).total_seconds()
             if rest > 0:
                 await asyncio.sleep(rest + 0.001)
-        if self._held_back(due):
+        if await self._held_back(due):
             return
         keys = await self.signing.keys(due.tenant)
         # The queue's slot first, so a job waiting for its queue holds no send slot (its offset stays uncommitted).
         async with self.queues.for_job(due), self.slots.acquire(due.tenant, host_key(due.request.url)):
-            if self._held_back(due):  # stopped while it waited for its slots
+            if await self._held_back(due):  # stopped while it waited for its slots
                 return
             started_at = self.clock.now()
             # Signed at the send: webhook-timestamp is this attempt's, however long the slots took.
@@ -249,13 +250,18 @@ class ExecutorService:
             result = await self.sender.send(due.request, headers)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
 
-    def _held_back(self, due: JobDue) -> bool:
+    async def _held_back(self, due: JobDue) -> bool:
         """True when ``due`` must not be sent: its job was deleted or paused in the hand-over window (handover.py).
-        Nothing is recorded for it: the job's history ends with the ``JobDue`` and the stop, and no run."""
+        Recorded as a ``JobRunCancelled``, which settles the run in the timer's entry (decision 0028)."""
         stop = self.stops.holds_back(due)
         if stop is None:
             return False
         log.info("not sending %s: its job was %s before it was sent", due.run_id, stop)
+        cancelled = JobRunCancelled(
+            event_id=deterministic_event_id("cancelled", due.run_id), job_id=due.job_id, tenant=due.tenant,
+            occurred_at=self.clock.now(), run_id=due.run_id, reason=stop,
+        )  # fmt: skip
+        await self.producer.publish(self.topics.events, [cancelled])
         return True
 
     async def deliver_callback(self, due: CallbackDue) -> None:

@@ -314,6 +314,11 @@ class RecuroRunResponse(RunResponse):
     status: Literal["success", "failed"]
     due_at: str
     response_truncated: bool = Field(description="The response body was cut at 16 KiB.")
+    delayed_by_ms: int = Field(
+        default=0,
+        description="chronohook extension: how long the tenant's delivery budget delayed this attempt past its own "
+        "instant (`due_at` is the instant the budget allowed); 0 when it was not delayed.",
+    )
 
 
 class QuedupRun(BaseModel):
@@ -335,3 +340,8 @@ class QuedupRun(BaseModel):
     request_body: str | None
     error_message: str | None
     failure_reason: str | None
+    delayed_by_ms: int = Field(
+        default=0,
+        description="chronohook extension: how long the tenant's delivery budget delayed this attempt past its own "
+        "instant (`due_at` is the instant the budget allowed); 0 when it was not delayed.",
+    )

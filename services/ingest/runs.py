@@ -27,6 +27,7 @@ def recuro_run(run: RunView) -> RecuroRunResponse:
         duration_ms=run.duration_ms,
         error_message=run.error_message,
         failure_reason=run.failure_reason,
+        delayed_by_ms=run.delayed_by_ms,
     )
 
 
@@ -48,6 +49,7 @@ def quedup_run(run: RunView) -> QuedupRun:
         request_body=run.request_body,
         error_message=run.error_message,
         failure_reason=run.failure_reason,
+        delayed_by_ms=run.delayed_by_ms,
     )
 
 

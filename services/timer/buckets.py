@@ -6,6 +6,7 @@ entry carries its partition, so firing it needs no other lookup.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Collection
 
@@ -19,6 +20,9 @@ class TimeBuckets:
         self._heap: list[int] = []
         # job id -> (bucket key, partition)
         self._where: dict[str, tuple[int, int]] = {}
+        # A bucket popped in part (a capped step), sorted once: (due, job), earliest first; entries cancelled since
+        # are skipped as they come up (their due in the bucket no longer matches).
+        self._sorted: dict[int, list[tuple[int, str]]] = {}
 
     def __len__(self) -> int:
         return len(self._where)
@@ -38,6 +42,9 @@ class TimeBuckets:
             heapq.heappush(self._heap, key)
         bucket[job_id] = due_ms
         self._where[job_id] = (key, partition)
+        ordered = self._sorted.get(key)
+        if ordered is not None:
+            bisect.insort(ordered, (due_ms, job_id))
 
     def cancel(self, job_id: str) -> None:
         where = self._where.pop(job_id, None)
@@ -46,6 +53,7 @@ class TimeBuckets:
             del bucket[job_id]
             if not bucket:
                 del self._buckets[where[0]]  # its heap key is dropped lazily
+                self._sorted.pop(where[0], None)
 
     def _first_key(self) -> int | None:
         while self._heap and self._heap[0] not in self._buckets:
@@ -72,9 +80,42 @@ class TimeBuckets:
             if bucket:
                 break
             del self._buckets[key]
+            self._sorted.pop(key, None)
             heapq.heappop(self._heap)
         fired.sort()
         return [(job, partition) for _, job, partition in fired]
+
+    def pop_due_limited(self, now_ms: int, limit: int) -> list[tuple[str, int, int]]:
+        """At most ``limit`` of the jobs due at or before ``now_ms``, earliest first (ties by job id), each with its
+        partition and due time; the others stay armed, to come first next time."""
+        fired: list[tuple[str, int, int]] = []
+        while len(fired) < limit and (key := self._first_key()) is not None and key * self._width <= now_ms:
+            bucket = self._buckets[key]
+            ordered = self._sorted.get(key)
+            if ordered is None:
+                if len(bucket) <= limit - len(fired) and max(bucket.values()) <= now_ms:
+                    # The whole bucket fits (the usual case): no sorted copy kept.
+                    for due, job in sorted((due, job) for job, due in bucket.items()):
+                        fired.append((job, self._where.pop(job)[1], due))
+                    del self._buckets[key]
+                    heapq.heappop(self._heap)
+                    continue
+                ordered = self._sorted[key] = sorted((due, job) for job, due in bucket.items())
+            taken = 0
+            for due, job in ordered:
+                if len(fired) >= limit or due > now_ms:
+                    break
+                taken += 1
+                if bucket.get(job) == due:  # else cancelled or re-armed since it was sorted
+                    del bucket[job]
+                    fired.append((job, self._where.pop(job)[1], due))
+            del ordered[:taken]
+            if bucket:
+                break
+            del self._buckets[key]
+            self._sorted.pop(key, None)
+            heapq.heappop(self._heap)
+        return fired
 
     def drop(self, job_ids: list[str]) -> None:
         for job_id in job_ids:

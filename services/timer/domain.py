@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal
 
+from chronohook.clock import to_ms
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
 from chronohook.schedule import MISFIRE_THRESHOLD, Schedule, first_due, resumed_due
 from schemas.changelog import AlertEntry, CallbackEntry, Entry, PurgeEntry, QueueAlertsEntry, RetrySlot, TimerEntry
@@ -26,6 +27,7 @@ from schemas.events import (
     JobResumed,
     JobRetryChainResolved,
     JobRetryScheduled,
+    JobRunCancelled,
     JobScheduled,
     JobSucceeded,
     JobUpdated,
@@ -236,6 +238,10 @@ def on_event(
             return None, []
         case JobSucceeded() | JobFailed() if entry is not None and event.outcome.run_id in entry.in_flight:
             return _after_run(entry, event, queue)
+        case JobRunCancelled() if entry is not None and event.run_id in entry.in_flight:
+            # Not sent (its job deleted or paused in the hand-over window): no result will come for it.
+            settled = entry.model_copy(update={"in_flight": tuple(r for r in entry.in_flight if r != event.run_id)})
+            return (None if settled.done else settled), []
         case _:
             return entry, []
 
@@ -370,9 +376,9 @@ def fire(
     entry: TimerEntry, now: datetime, lead: timedelta = timedelta(0), queues: QueueLookup = default_settings
 ) -> Outcome:
     """Hand out every attempt of ``entry`` due by ``now + lead``; a paused queue's job is held, not fired."""
-    if entry.paused or held(entry, queues):
-        return entry, []
     horizon = now + lead
+    if entry.paused or held(entry, queues) or (entry.held_until is not None and entry.held_until > horizon):
+        return entry, []  # a delivery budget's delay holds it too, until its instant (decision 0028)
     emitted: list[Envelope] = []
     if entry.retry_slot is not None and entry.next_due is not None and entry.next_due <= horizon:
         # The newest occurrence wins: an older occurrence's pending retry is dropped, never run beside it.
@@ -386,7 +392,7 @@ def fire(
     if entry.next_due is not None and entry.next_due <= horizon:
         schedule = schedule_of(entry)
         occurrence = entry.next_due
-        if schedule is not None and occurrence < now - MISFIRE_THRESHOLD:
+        if schedule is not None and occurrence < now - MISFIRE_THRESHOLD and entry.held_until is None:
             entry, caught_up = _catch_up(entry, schedule, now)
             emitted.extend(caught_up)
         else:
@@ -398,6 +404,8 @@ def fire(
                 update={"next_due": following, "in_flight": (*entry.in_flight, due.run_id), "occurrence": occurrence}
             )
             emitted.append(due)
+    if entry.held_until is not None and any(isinstance(e, JobDue) for e in emitted):
+        entry = entry.model_copy(update={"held_until": None})  # the delay is spent
     return entry, apply_queue_settings(entry, emitted, queues)
 
 
@@ -445,13 +453,17 @@ def _due(
     now: datetime,
 ) -> JobDue:
     rid = run_id(entry.job_id, occurrence, attempt)
+    # Delayed by the tenant's delivery budget: sent at the instant it allowed, and saying by how much.
+    held = entry.held_until if entry.held_until is not None and entry.held_until > due_at else None
     return JobDue(
         event_id=deterministic_event_id("due", rid),
         job_id=entry.job_id,
         tenant=entry.tenant,
         occurred_at=now,
         run_id=rid,
-        due_at=due_at,
+        due_at=held or due_at,
+        planned_at=None if held is None else due_at,
+        delayed_by_ms=0 if held is None else to_ms(held) - to_ms(due_at),
         attempt=attempt,
         request=entry.request,
         callback_url=entry.callback_url,

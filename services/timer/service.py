@@ -19,37 +19,38 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from chronohook.clock import Clock, to_ms
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, transactional_producer_config
-from chronohook.kafka.dead_records import produce_dead_record
-from chronohook.kafka.records import Record, read_record, record_of
+from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import changelog_codec, decode_event
 from schemas.changelog import Entry
 from schemas.events import Envelope
 from services.timer.buckets import TimeBuckets
-from services.timer.domain import decide, fire_entry
+from services.timer.budget import TenantBudgets, share_of
+from services.timer.domain import decide
 from services.timer.errors import TimerError
+from services.timer.firing import FireCap, UnreadableEntry, fire_due, tenant_in
 from services.timer.identity import TimerIdentity, lease_identity
 from services.timer.memory import bound_allocator, release_free_memory
 from services.timer.queue_feed import QueueSettingsFeed
 from services.timer.queues import QueueBook, in_queue, wake_at
 from services.timer.store import Change, Checkpoint, EntryStore, Row, SqliteEntryStore, Waking
 from services.timer.store_restore import RestoreReport, changelog_delete_retention_ms, restore_partitions
+from services.timer.transaction import commit_step
+from services.timer.window import Paging
 
 log = logging.getLogger("chronohook.timer")
 
 GROUP = "chronohook-timer"
-# Its name on the records it sets aside.
-CONSUMER_NAME = "timer"
 MAX_IDLE_WAIT = 0.1
 INPUT_COMMIT_INTERVAL = 0.05
 # Jobs are handed out in slices this wide, beyond the lead: a transaction costs the broker ~14 ms of CPU, so one per
@@ -76,8 +77,11 @@ IGNORED_TYPES = frozenset(
     | {"JobRetryChainResolved", "JobScheduled", "OccurrencesMissed"}
     # Alerts: the timer's own decisions, and the destination (the executor's to look up at send time).
     | {"AlertRaised", "AlertDue", "AlertRetryScheduled", "AlertAbandoned", "AlertDestinationSet"}
-    | {"AlertDestinationCleared"}
+    | {"AlertDestinationCleared", "JobFireFailed"}
 )
+# A page of a store's wake index, and the entries armed at most (the rest wait in the stores, paged in;
+# services/timer/window.py): in fire caps, and at least these many (a few hundred bytes of RAM each).
+PAGE_IN_CAPS, MAX_ARMED_IN_CAPS, MIN_PAGE, MIN_ARMED = 2, 8, 10_000, 40_000
 
 
 class Watchdog:
@@ -148,6 +152,11 @@ class TimerService:
         # Decoded entries of the near window as committed, so firing a job created moments ago needs no point read
         # and decode (~45 us, decision 0026); bounded, oldest out first.
         self.near_cache: dict[str, Entry] = {}
+        # One step fires at most this much; the tenants' delivery budget, this timer's share (decision 0028).
+        self.cap = FireCap(settings.timer_fire_max_entries, settings.timer_fire_max_bytes)
+        self.budgets = TenantBudgets(0.0)
+        cap = self.cap.entries
+        self.paging = Paging(max(PAGE_IN_CAPS * cap, MIN_PAGE), max(MAX_ARMED_IN_CAPS * cap, MIN_ARMED))
         self._next_touch = time.monotonic() + TOUCH_CHECKPOINTS_INTERVAL_S
         self._next_release = time.monotonic() + RELEASE_MEMORY_INTERVAL_S
 
@@ -188,11 +197,13 @@ class TimerService:
         numbers = {tp.partition for tp in partitions}
         self._restore(numbers - self.owned)
         self.owned |= numbers
+        self.budgets.rate = share_of(self.settings.tenant_delivery_rate, len(self.owned), self.settings.partitions)
         log.info("timer owns partitions %s with %d entries in its near window", sorted(self.owned), len(self.buckets))
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
         self.buckets.drop_partitions(numbers)
+        self.paging.forget(numbers)
         self.near_cache.clear()  # it does not know partitions; a revocation is rare
         # Their uncommitted changes go too: the input's offsets were never committed, so the new owner reads it again.
         self.pending = {key: change for key, change in self.pending.items() if change[0] not in numbers}
@@ -201,6 +212,7 @@ class TimerService:
         for partition in numbers & self.owned:
             self.store.close(partition)
         self.owned -= numbers
+        self.budgets.rate = share_of(self.settings.tenant_delivery_rate, len(self.owned), self.settings.partitions)
 
     def _restore(self, partitions: set[int]) -> None:
         """Bring the stores of newly owned partitions up to the changelog's end, then arm their near entries."""
@@ -223,8 +235,9 @@ class TimerService:
                 "restored partition %d by %s: %d changelog records read from offset %d to %d in %.2f s",
                 report.partition, report.mode, report.records, report.start, report.end, report.seconds,
             )  # fmt: skip
-        for partition in partitions:
-            self._arm_waking(partition, self.store.waking(partition, None, self.loaded_until_ms))
+        for partition in partitions:  # overdue entries too, a page at a time (services/timer/window.py)
+            self.paging.forget({partition})
+            self._arm_waking(partition, self.paging.read(self.store, partition, None, self.loaded_until_ms))
 
     def _read_changelog_record(self, record: Record) -> Change | None:
         """One changelog record as a change to its partition's store; one that does not read as an entry is set
@@ -269,13 +282,11 @@ class TimerService:
         for msg in messages:
             self._consume_one(msg, now, out)
         self._uncommitted = self._uncommitted or bool(messages)
-        for key, partition in self.buckets.pop_due_with_partitions(to_ms(now + self.hand_out)):
-            entry = self._get(key, partition)
-            if entry is None:
-                continue
-            new, emitted = fire_entry(entry, now, self.hand_out, self.queues.settings_for)
-            self._put(key, partition, new)
-            out.extend(emitted)
+        if self.paging.behind and len(self.buckets) < self.paging.page:
+            self._page_in()
+        # At most the cap, in due order: the rest stay armed, due, for the next step (services/timer/firing.py).
+        settings_for, hand_out = self.queues.settings_for, self.hand_out
+        out.extend(fire_due(self.buckets, self._get, self._put, now, hand_out, self.cap, settings_for, self.budgets))
         # Events out (due jobs, retries) are committed at once. Input that only arms later timers may wait up to
         # INPUT_COMMIT_INTERVAL to share a transaction: one per poll cost the broker most of its CPU under load.
         pending = self._uncommitted or bool(self.pending) or bool(self._dead)
@@ -312,26 +323,45 @@ class TimerService:
         if cached is not None:
             return cached
         row = self.store.get(partition, key)
-        return None if row is None else row.entry()
+        if row is None:
+            return None
+        try:
+            return row.entry()
+        except ValueError as exc:  # the codec's: fire_due disarms and records it
+            raise UnreadableEntry(f"{type(exc).__name__}: {exc}", tenant_in(row.value)) from exc
 
     def _put(self, key: str, partition: int, entry: Entry | None) -> None:
         self.pending[key] = (partition, entry)
         wake = None if entry is None else wake_at(entry, self.queues.settings_for)  # None while its queue is paused
         wake_ms = None if wake is None else to_ms(wake)
-        # Armed only inside the near window; a later one is loaded by the refill that reaches it.
-        self.buckets.arm(key, wake_ms if wake_ms is not None and wake_ms <= self.loaded_until_ms else None, partition)
+        # Armed only inside the near window (and the pages read so far); a later one is loaded by the refill.
+        armed = wake_ms is not None and wake_ms <= self.loaded_until_ms and self.paging.covers(partition, key, wake_ms)
+        if armed and wake_ms is not None and len(self.buckets) >= self.paging.max_armed:
+            self.paging.defer(partition, wake_ms)
+            armed = False
+        self.buckets.arm(key, wake_ms if armed else None, partition)
 
     def _refill(self, until_ms: int) -> None:
         """Slide the near window to ``until_ms``: arm what wakes in (loaded_until_ms, until_ms], from the stores'
         wake index and from the uncommitted changes (which the stores do not have yet)."""
         after = self.loaded_until_ms
-        for partition in self.owned:
-            self._arm_waking(partition, self.store.waking(partition, after, until_ms))
+        for partition in self.owned - self.paging.behind.keys():  # a behind one is paged in by step()
+            self._arm_waking(partition, self.paging.read(self.store, partition, after, until_ms))
+        self.loaded_until_ms = until_ms
+        self._arm_pending(after)
+
+    def _page_in(self) -> None:
+        """The next page of each partition behind (services/timer/window.py), and the changes it now covers."""
+        for partition in list(self.paging.behind):
+            self._arm_waking(partition, self.paging.read(self.store, partition, None, self.loaded_until_ms))
+        self._arm_pending(None)
+
+    def _arm_pending(self, after: int | None) -> None:
+        """Arm the uncommitted changes (which the stores do not have yet) waking in (after, loaded_until_ms]."""
         for key, (partition, entry) in self.pending.items():
             wake = None if entry is None else wake_at(entry, self.queues.settings_for)
-            if wake is not None and after < to_ms(wake) <= until_ms:
-                self.buckets.arm(key, to_ms(wake), partition)
-        self.loaded_until_ms = until_ms
+            if wake is not None and (after is None or after < to_ms(wake)) and to_ms(wake) <= self.loaded_until_ms:
+                self._put(key, partition, entry)
 
     def _arm_waking(self, partition: int, waking: list[Waking]) -> None:
         settings_for = self.queues.settings_for
@@ -340,7 +370,8 @@ class TimerService:
                 continue  # its uncommitted change decided its arming already
             if w.queue is not None and not settings_for(*w.queue).is_active:
                 continue  # held while its queue is paused
-            self.buckets.arm(w.key, w.wake_ms, partition)
+            if self.paging.covers(partition, w.key, w.wake_ms):
+                self.buckets.arm(w.key, w.wake_ms, partition)
 
     def _take_queue_settings(self, records: Iterable[Record]) -> None:
         """New queue settings in force, deleted queues forgotten (their tombstones); a queue no longer paused has its
@@ -367,73 +398,12 @@ class TimerService:
             (key, partition, None if entry is None else Row.of(entry))
             for key, (partition, entry) in self.pending.items()
         ]
-        with self.watchdog:
-            delivered = self._commit_now(consumed, rows, out)
+        with self.watchdog:  # (services/timer/transaction.py: aborted on any error before it is raised)
+            now = self.clock.now()
+            delivered = commit_step(self.producer, self.consumer, self.topics, rows, out, self._dead, consumed, now)
         self.pending = {}
         self._save(rows, delivered)
         self._cache_near(committed)
-
-    def _commit_now(
-        self, consumed: bool, rows: list[tuple[str, int, Row | None]], out: list[Envelope]
-    ) -> dict[int, int]:
-        """One transaction: the changed entries, the events decided, the records set aside, the consumed offsets.
-        Returns the last changelog offset written per partition, from the delivery reports."""
-        p = self.producer
-        delivered: dict[int, int] = {}
-
-        def report(err: KafkaError | None, msg: Message) -> None:
-            if err is None:
-                part, offset = msg.partition(), msg.offset()
-                if part is not None and offset is not None and offset > delivered.get(part, -1):
-                    delivered[part] = offset
-
-        p.begin_transaction()
-        try:
-            return self._fill_and_commit(consumed, rows, out, report, delivered)
-        except KafkaException:
-            # Abort before the process goes: an open transaction left to time out holds every read_committed
-            # consumer of its partitions for up to transaction.timeout.ms.
-            try:
-                p.abort_transaction(5)
-            except KafkaException as exc:
-                log.warning("aborting the failed transaction failed too: %s", exc)
-            raise
-
-    def _fill_and_commit(
-        self,
-        consumed: bool,
-        rows: list[tuple[str, int, Row | None]],
-        out: list[Envelope],
-        report: Callable[[KafkaError | None, Message], None],
-        delivered: dict[int, int],
-    ) -> dict[int, int]:
-        p = self.producer
-        version = changelog_codec.headers()
-        for job_id, partition, row in rows:
-            p.produce(
-                self.topics.timer_state,
-                None if row is None else row.value,
-                key=job_id.encode(),
-                partition=partition,
-                headers=version,
-                on_delivery=report,
-            )
-        for event in out:
-            key, value, headers = record_of(event)
-            p.produce(self.topics.events, value, key=key, headers=headers)
-        for record, why in self._dead:
-            produce_dead_record(p, self.topics.dead_records, record, CONSUMER_NAME, why, self.clock.now())
-        if consumed or out:
-            # Also with nothing consumed: the group checks the generation that sends offsets, so a timer that was
-            # paused past its session (its partitions since given to another) is fenced here instead of firing twice.
-            positions = self.consumer.position(self.consumer.assignment())
-            p.send_offsets_to_transaction(
-                [tp for tp in positions if tp.offset >= 0], self.consumer.consumer_group_metadata(), 30
-            )
-        p.commit_transaction(30)
-        # Every record of a committed transaction was delivered; serve any report not yet handed to us.
-        p.poll(0)
-        return delivered
 
     def _touch_checkpoints(self, now_ms: int) -> None:
         """Re-date the checkpoint of each owned partition whose changelog holds nothing past it but, at most, our last

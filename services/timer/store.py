@@ -100,8 +100,18 @@ class EntryStore(Protocol):
 
     def checkpoint(self, partition: int) -> Checkpoint | None: ...
 
-    def waking(self, partition: int, after_ms: int | None, until_ms: int) -> list[Waking]:
-        """Entries waking in (after_ms, until_ms] (from the beginning of time when ``after_ms`` is None)."""
+    def waking(
+        self,
+        partition: int,
+        after_ms: int | None,
+        until_ms: int,
+        *,
+        after_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[Waking]:
+        """Entries waking in (after_ms, until_ms] (from the beginning of time when ``after_ms`` is None), in (wake,
+        key) order; with ``after_key``, those after (after_ms, after_key) in that order; at most ``limit`` of them
+        (a page: the next one starts after the last one's wake and key)."""
 
     def in_queue(self, partition: int, tenant: str, queue: str, until_ms: int) -> list[Waking]:
         """A Recuro queue's entries waking at or before ``until_ms`` (overdue ones included)."""
@@ -145,14 +155,22 @@ class MemoryEntryStore:
         self._of(partition)
         return self._checkpoints.get(partition)
 
-    def waking(self, partition: int, after_ms: int | None, until_ms: int) -> list[Waking]:
-        low = after_ms if after_ms is not None else -(2**63)
+    def waking(
+        self,
+        partition: int,
+        after_ms: int | None,
+        until_ms: int,
+        *,
+        after_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[Waking]:
+        low = (after_ms if after_ms is not None else -(2**63), after_key if after_key is not None else "\U0010ffff")
         found = [
             Waking(key, row.wake_ms, row.queue)
             for key, row in self._of(partition).items()
-            if row.wake_ms is not None and low < row.wake_ms <= until_ms
+            if row.wake_ms is not None and low < (row.wake_ms, key) and row.wake_ms <= until_ms
         ]
-        return sorted(found, key=lambda w: (w.wake_ms, w.key))
+        return sorted(found, key=lambda w: (w.wake_ms, w.key))[:limit]
 
     def in_queue(self, partition: int, tenant: str, queue: str, until_ms: int) -> list[Waking]:
         return sorted(
@@ -176,7 +194,9 @@ class MemoryEntryStore:
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, wake_ms INTEGER, q_tenant TEXT, q_name TEXT,"
     " version INTEGER NOT NULL, value BLOB NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS entries_wake ON entries (wake_ms) WHERE wake_ms IS NOT NULL",
+    # (wake_ms, key): the near window is read in pages that start after a (wake, key) (decision 0028).
+    "DROP INDEX IF EXISTS entries_wake",
+    "CREATE INDEX IF NOT EXISTS entries_wake_key ON entries (wake_ms, key) WHERE wake_ms IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS entries_queue ON entries (q_tenant, q_name, wake_ms) WHERE q_tenant IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), next_offset INTEGER NOT NULL,"
     " written_at_ms INTEGER NOT NULL)",
@@ -289,18 +309,26 @@ class SqliteEntryStore:
         found = self._conn(partition).execute("SELECT next_offset, written_at_ms FROM checkpoint").fetchone()
         return None if found is None else Checkpoint(found[0], found[1])
 
-    def waking(self, partition: int, after_ms: int | None, until_ms: int) -> list[Waking]:
-        conn = self._conn(partition)
-        if after_ms is None:
-            rows = conn.execute(
-                "SELECT key, wake_ms, q_tenant, q_name FROM entries WHERE wake_ms <= ? ORDER BY wake_ms", (until_ms,)
-            )
-        else:
-            rows = conn.execute(
-                "SELECT key, wake_ms, q_tenant, q_name FROM entries"
-                " WHERE wake_ms > ? AND wake_ms <= ? ORDER BY wake_ms",
-                (after_ms, until_ms),
-            )
+    def waking(
+        self,
+        partition: int,
+        after_ms: int | None,
+        until_ms: int,
+        *,
+        after_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[Waking]:
+        # The (wake_ms, key) index serves the order and the page's start (a row value compared as a whole).
+        args: list[int | str] = [until_ms]
+        where = "wake_ms <= ?"
+        if after_ms is not None and after_key is not None:
+            where, args = "(wake_ms, key) > (?, ?) AND wake_ms <= ?", [after_ms, after_key, until_ms]
+        elif after_ms is not None:
+            where, args = "wake_ms > ? AND wake_ms <= ?", [after_ms, until_ms]
+        rows = self._conn(partition).execute(
+            f"SELECT key, wake_ms, q_tenant, q_name FROM entries WHERE {where} ORDER BY wake_ms, key LIMIT ?",
+            (*args, -1 if limit is None else limit),
+        )
         return [Waking(k, w, None if t is None else (t, n)) for k, w, t, n in rows]
 
     def in_queue(self, partition: int, tenant: str, queue: str, until_ms: int) -> list[Waking]:

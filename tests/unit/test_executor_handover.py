@@ -12,7 +12,7 @@ import pytest
 from chronohook.clock import Clock, FixedClock
 from chronohook.outbound.sender import SendResult
 from chronohook.settings import Settings
-from schemas.events import Envelope, HttpRequestSpec, JobDue, JobSucceeded
+from schemas.events import Envelope, HttpRequestSpec, JobDue, JobRunCancelled, JobSucceeded
 from services.executor.handover import JobStops
 from services.executor.service import ExecutorService
 
@@ -127,6 +127,12 @@ class Producer:
         return [(0, 0)] * len(events)
 
 
+def cancelled(producer: Producer) -> list[tuple[str, str, str]]:
+    """The JobRunCancelled events published, as (job id, run id, reason); fails on any other event."""
+    assert all(isinstance(e, JobRunCancelled) for e in producer.published), producer.published
+    return [(e.job_id, e.run_id, e.reason) for e in producer.published if isinstance(e, JobRunCancelled)]
+
+
 def executor(tmp_path: Path, clock: Clock) -> tuple[ExecutorService, Sender, Producer]:
     sender, producer = Sender(), Producer()
     service = ExecutorService(Settings(data_dir=tmp_path), clock, sender, producer)  # type: ignore[arg-type]
@@ -150,8 +156,8 @@ def test_a_job_deleted_while_it_waits_out_the_lead_is_not_sent(tmp_path: Path) -
     # When its delete is read while it waits
     asyncio.run(stopped_while_waiting(service, due(), ["JobDeleted"]))
 
-    # Then nothing was sent and no run was recorded
-    assert sender.sent == [] and producer.published == []
+    # Then nothing was sent and no run was recorded: only its cancellation, which settles it in the timer's entry
+    assert sender.sent == [] and cancelled(producer) == [(JOB, due().run_id, "deleted")]
     assert service.failure is None
 
 
@@ -177,8 +183,8 @@ def test_a_stop_read_before_the_job_was_handed_over_holds_it_back(tmp_path: Path
     # When the attempt, due now, is handled
     asyncio.run(service.execute(due()))
 
-    # Then nothing was sent or recorded
-    assert sender.sent == [] and producer.published == []
+    # Then nothing was sent, and only its cancellation recorded
+    assert sender.sent == [] and cancelled(producer) == [(JOB, due().run_id, "deleted")]
 
 
 def test_a_paused_cron_is_held_back_but_a_paused_one_off_is_sent(tmp_path: Path) -> None:
@@ -194,7 +200,8 @@ def test_a_paused_cron_is_held_back_but_a_paused_one_off_is_sent(tmp_path: Path)
 
     asyncio.run(main())
 
-    # Then only the one-off was sent: the timer has handed out its only occurrence
+    # Then only the one-off was sent: the timer has handed out its only occurrence; the cron's was cancelled
     assert len(sender.sent) == 1
-    [result] = producer.published
-    assert result.job_id == "once"
+    cancel, result = producer.published
+    assert result.job_id == "once" and isinstance(result, JobSucceeded)
+    assert isinstance(cancel, JobRunCancelled) and (cancel.job_id, cancel.reason) == ("cron", "paused")

@@ -51,6 +51,7 @@ RUN_KEYS = {
     "job_id", "run_id", "attempt_number", "status", "response_status", "response_body", "response_headers",
     "response_truncated", "request_headers", "request_body", "due_at", "started_at", "executed_at", "duration_ms",
     "error_message", "failure_reason",
+    "delayed_by_ms",  # chronohook extension: the tenant delivery budget's delay (decision 0028)
 }  # fmt: skip
 PAGE_META = {"current_page", "from", "last_page", "path", "per_page", "to", "total"}
 
@@ -439,7 +440,7 @@ def test_a_recuro_jobs_runs_are_listed_newest_first_with_request_and_response(ap
         "request_headers": {"User-Agent": "chronohook/0.1", "webhook-id": "msg_3"}, "request_body": '{"n":3}',
         "due_at": "2026-04-10T14:08:00+00:00", "started_at": "2026-04-10T14:08:00+00:00",
         "executed_at": "2026-04-10T14:08:00+00:00", "duration_ms": 120.0, "error_message": None,
-        "failure_reason": None,
+        "failure_reason": None, "delayed_by_ms": 0,
     }  # fmt: skip
     assert (oldest["failure_reason"], oldest["error_message"], oldest["response_truncated"]) == (
         "http_server_error", "HTTP 503", True,
