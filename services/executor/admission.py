@@ -115,11 +115,22 @@ class Admission(Generic[T]):
         limits = self.limits
         if not self.parked or self.running >= limits.total + limits.reserve:
             return None
+        full = self.running >= limits.total
         share = max(1, limits.total // len(self._parked_by))
-        got = self._pass(self._urgent, share) or self._pass(self._normal, share)
-        if got is None and self.running < limits.total:  # capacity no one under their share can use: anyone's
-            got = self._pass(self._urgent, None) or self._pass(self._normal, None)
-        return got
+        # Both passes in one walk per ring: a tenant under its share is admitted at once; the first runnable one
+        # over it is remembered, and admitted only when nobody under their share could start (work conservation).
+        spare: tuple[_Ring[T], str, str] | None = None
+        for ring in (self._urgent, self._normal):
+            if ring:
+                got, over = self._walk(ring, share, full, spare is None)
+                if got is not None:
+                    return got
+                if spare is None and over is not None:
+                    spare = (ring, *over)
+        if spare is None:
+            return None
+        ring, tenant, host = spare
+        return self._start(ring, tenant, ring[tenant], host)
 
     def finish(self, tenant: str, host: str) -> None:
         """An admitted item ended: its slot, its tenant's and its host's counts come back."""
@@ -140,27 +151,29 @@ class Admission(Generic[T]):
         """Nothing parked, nothing running, and no bookkeeping left behind."""
         return not (self.parked or self.running or self._held or self._on_host or self._parked_by)
 
-    def _pass(self, ring: _Ring[T], share: int | None) -> Admitted[T] | None:
-        limits = self.limits
-        full = self.running >= limits.total
+    def _walk(
+        self, ring: _Ring[T], share: int, full: bool, want_spare: bool
+    ) -> tuple[Admitted[T] | None, tuple[str, str] | None]:
+        """One turn of the ring: the first tenant under its share with a runnable host, admitted; else None and the
+        first runnable tenant over its share (never while the capacity is full: the reserve is for light tenants)."""
+        held_of, on_host = self._held, self._on_host
+        light, cap = self.limits.light, self.limits.per_host
+        over: tuple[str, str] | None = None
         for _ in range(len(ring)):
             tenant = next(iter(ring))
-            held = self._held.get(tenant, 0)
-            if (share is None or held < share) and (not full or held < limits.light):
-                hosts = ring[tenant]
-                host = self._runnable_host(hosts)
-                if host is not None:
-                    return self._start(ring, tenant, hosts, host)
+            held = held_of.get(tenant, 0)
+            if not full or held < light:
+                under = held < share
+                if under or (want_spare and over is None and not full):
+                    hosts = ring[tenant]
+                    for host in hosts:  # hosts at their cap are skipped: at most (total + reserve) / per_host
+                        if on_host.get(host, 0) < cap:
+                            if under:
+                                return self._start(ring, tenant, hosts, host), None
+                            over = (tenant, host)
+                            break
             ring.move_to_end(tenant)
-        return None
-
-    def _runnable_host(self, hosts: _Hosts[T]) -> str | None:
-        cap = self.limits.per_host
-        on_host = self._on_host
-        for host in hosts:
-            if on_host.get(host, 0) < cap:
-                return host
-        return None
+        return None, over
 
     def _start(self, ring: _Ring[T], tenant: str, hosts: _Hosts[T], host: str) -> Admitted[T]:
         queue = hosts[host]

@@ -113,6 +113,11 @@ class FairSlots:
         self.policy.finish(tenant, host)
         self._dispatch()
 
+    def withdraw(self, start: Start, tenant: str, host: str, urgent: bool = False) -> None:
+        """Take back an attempt parked and not yet admitted; one fewer tenant waiting may raise the others' share."""
+        if self.policy.withdraw(start, tenant, host, urgent):
+            self._dispatch()
+
     def _dispatch(self) -> None:
         admit, finish = self.policy.admit, self.policy.finish
         while (got := admit()) is not None:
@@ -146,7 +151,7 @@ class _Acquire:
             if future.done() and not future.cancelled():
                 future.result().release()  # granted, then cancelled before it could run: hand the slot on
             else:
-                self._slots.policy.withdraw(start, self._tenant, self._host, self._urgent)
+                self._slots.withdraw(start, self._tenant, self._host, self._urgent)
             raise
 
     async def __aexit__(
