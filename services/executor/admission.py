@@ -91,6 +91,23 @@ class Admission(Generic[T]):
         self._parked_by[tenant] = self._parked_by.get(tenant, 0) + 1
         self.parked += 1
 
+    def start_now(self, tenant: str, host: str) -> bool:
+        """Count an attempt as running at once, without parking it. Only when nothing is parked (else False: park
+        it), and then exactly when parking it and calling ``admit`` would admit it (a lone share is everything)."""
+        if self.parked:
+            return False
+        limits, running = self.limits, self.running
+        if self._on_host.get(host, 0) >= limits.per_host:
+            return False
+        if running >= limits.total:
+            held = self._held.get(tenant, 0)
+            if running >= limits.total + limits.reserve or held >= limits.light or held >= limits.total:
+                return False
+        self.running = running + 1
+        self._held[tenant] = self._held.get(tenant, 0) + 1
+        self._on_host[host] = self._on_host.get(host, 0) + 1
+        return True
+
     def withdraw(self, item: T, tenant: str, host: str, urgent: bool = False) -> bool:
         """Take a parked item back (its waiter gave up); O(items parked for that tenant and host). False: not here."""
         ring = self._urgent if urgent else self._normal

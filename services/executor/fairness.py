@@ -101,6 +101,10 @@ class FairSlots:
 
     def park(self, tenant: str, host: str, start: Start, urgent: bool = False) -> None:
         """Call ``start(lease)`` when the policy admits this attempt (maybe now); it must release the lease."""
+        if self.policy.start_now(tenant, host):  # nothing parked: no queue to join
+            if not start(Lease(self, tenant, host)):
+                self.give(tenant, host)
+            return
         self.policy.park(start, tenant, host, urgent)
         self._dispatch()
 
@@ -116,12 +120,19 @@ class FairSlots:
     def withdraw(self, start: Start, tenant: str, host: str, urgent: bool = False) -> None:
         """Take back an attempt parked and not yet admitted; one fewer tenant waiting may raise the others' share."""
         if self.policy.withdraw(start, tenant, host, urgent):
-            self._dispatch()
+            self._dispatch(drain=True)
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, drain: bool = False) -> None:
+        # After one attempt parked or one slot given back, one admission is all the change can allow (the policy was
+        # quiet before it): stop at the first attempt started, and spare a walk of the rings that admits nothing. A
+        # rare further one (a tenant leaving the parked set raises the others' share) waits for the next change,
+        # which comes: the attempt just started will end.
         admit, finish = self.policy.admit, self.policy.finish
         while (got := admit()) is not None:
-            if not got.item(Lease(self, got.tenant, got.host)):
+            if got.item(Lease(self, got.tenant, got.host)):
+                if not drain:
+                    return
+            else:
                 finish(got.tenant, got.host)  # its waiter is gone: the slot goes on
 
 
@@ -136,6 +147,9 @@ class _Acquire:
         self._lease: Lease | None = None
 
     async def __aenter__(self) -> None:
+        if self._slots.policy.start_now(self._tenant, self._host):
+            self._lease = Lease(self._slots, self._tenant, self._host)
+            return
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
 
         def start(lease: Lease) -> bool:

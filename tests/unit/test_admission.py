@@ -236,3 +236,35 @@ def test_the_backlog_is_full_past_either_bound(adds: list[int], removes: int, fu
         backlog.remove(size)
     # Then it is full past either bound, and not below both
     assert backlog.full() is full
+
+
+@pytest.mark.parametrize(
+    ("lim", "script", "tenant", "host"),
+    [
+        (limits(4, per_host=2), [], "A", "x"),
+        (limits(4, per_host=2), ["A:x:a1", "A:x:a2"], "A", "x"),  # its host at its cap
+        (limits(4, per_host=2), ["A:x:a1", "A:y:a2", "A:z:a3", "A:w:a4"], "A", "v"),  # the capacity full
+        (limits(4, per_host=2, reserve=2, light=1), [*spread("A", 4, 4)], "B", "b"),  # a light newcomer
+        (limits(4, per_host=2, reserve=2, light=1), [*spread("A", 4, 4), "B:b:b1"], "B", "c"),  # no longer light
+        (limits(4, per_host=2, reserve=1, light=1), [*spread("A", 4, 4), "B:b:b1"], "C", "c"),  # the reserve used
+        (limits(1), ["A:x:a1", "B:y:b1"], "C", "z"),  # something parked: it goes first
+        (limits(4, per_host=1), ["A:x:a1", "A:x:a2"], "B", "y"),  # something parked: park, though it would start
+    ],
+)
+def test_starting_at_once_is_what_parking_and_admitting_would_do(
+    lim: Limits, script: list[str], tenant: str, host: str
+) -> None:
+    # Given a policy in some state
+    now, parked = play(lim, script), play(lim, script)
+    # When an attempt asks to start at once, and the same attempt is parked in a copy of that state
+    started = now.policy.start_now(tenant, host)
+    parked.policy.park("new", tenant, host)
+    got = parked.policy.admit()
+    # Then, with nothing parked, it starts at once exactly when it would have been admitted, counted the same;
+    # with something parked it is parked (and admitted from there, maybe at once)
+    admitted = got is not None and got.item == "new"
+    if now.policy.parked:
+        assert not started
+    else:
+        assert started is admitted
+        assert (now.policy.running, now.policy.held(tenant)) == (parked.policy.running, parked.policy.held(tenant))
