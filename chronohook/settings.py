@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=64, ge=2, le=1_000)
 
     # -- executor admission (issue 14, decision 0029) ------------------------------------------------------------
+    # Due records one executor holds unfinished (waiting for their instant, a host or tenant slot, or in flight), in
+    # count and in bytes of their records; past either it reads no further in the log until it is under again.
+    executor_max_parked: int = Field(default=50_000, ge=1)
+    executor_max_parked_bytes: int = Field(default=128 * 1_048_576, ge=1_048_576)
 
     @field_validator("egress_allow")
     @classmethod

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
-import threading
 import time
+from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 from chronohook.clock import Clock
 from chronohook.ids import deterministic_event_id
-from chronohook.kafka.batches import take
-from chronohook.kafka.config import consumer_config, producer_config
+from chronohook.kafka.config import producer_config
 from chronohook.kafka.dead_records import DeadRecordSink
 from chronohook.kafka.producer import AsyncEventProducer
 from chronohook.kafka.records import Record, read_record
@@ -35,6 +36,7 @@ from chronohook.store.queue_slots import MemorySlotStore, SqlSlotStore
 from chronohook.store.signing_secrets import StoredSigningKeys
 from schemas import CodecError, decode_event
 from schemas.events import AlertDue, CallbackDue, JobDue, JobRunCancelled
+from services.executor.admission import Backlog, default_reserve
 from services.executor.alerts import (
     DestinationSource,
     NoDestinations,
@@ -44,10 +46,11 @@ from services.executor.alerts import (
     no_destination_event,
 )
 from services.executor.callbacks import callback_request, callback_result_event, signed_callback_headers
-from services.executor.fairness import FairSlots, host_key
+from services.executor.fairness import FairSlots, Lease, host_key
 from services.executor.handover import WATCHED_TYPES, JobStops
+from services.executor.intake import ConsumerThread, IntakeFactory
 from services.executor.offsets import OffsetTracker
-from services.executor.queue_gate import QueueGate
+from services.executor.queue_gate import QueueGate, queue_key
 from services.executor.runs import result_event, signed_request_headers
 
 log = logging.getLogger("chronohook.executor")
@@ -56,10 +59,6 @@ GROUP = "chronohook-executor"
 HANDLED_TYPES = frozenset({"JobDue", "CallbackDue", "AlertDue"})
 # Its name on the records it sets aside.
 CONSUMER_NAME = "executor"
-# Fetches held by the broker until 64 KB are readable or 20 ms passed, not answered at the first readable byte: with
-# records landing every millisecond or two, each fetch came back with one or two of them, and every fetch costs the
-# broker and librdkafka's threads. 20 ms is well inside the timer's 250 ms lead (decision 0027).
-CONSUMER_FETCH = {"fetch.min.bytes": 64 * 1024, "fetch.wait.max.ms": 20}
 # Results wait up to 25 ms to share a produce request (5 ms before): nothing waits for a result but its offset's
 # commit, and fuller batches halved the producer's CPU and cut the broker's per record 2-3 fold (decision 0027).
 RESULT_LINGER_MS = 25
@@ -69,6 +68,7 @@ COMMIT_INTERVAL_S = 0.2
 # What a record can make handling it raise, once decoded: its own fault (a value no model or encoder takes), so it
 # is set aside. Anything else (the broker not taking a result: PublishFailed) stops the executor, to be restarted.
 RECORD_FAULTS = (ValueError, TypeError, ArithmeticError)
+Due = JobDue | CallbackDue | AlertDue
 
 
 class ExecutorService:
@@ -82,6 +82,7 @@ class ExecutorService:
         queues: QueueGate | None = None,
         signing: SigningKeysSource | None = None,
         alert_destinations: DestinationSource | None = None,
+        intake: IntakeFactory = ConsumerThread,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -89,10 +90,12 @@ class ExecutorService:
         self.producer = producer
         self.topics = Topics.from_settings(settings)
         self.tracker = OffsetTracker()
-        # Requests in flight, and jobs taken in (most waiting out the timer's lead): both bounded. The slots are
-        # shared fairly across tenants and capped per host (services/executor/fairness.py).
+        # Attempts in flight, admitted fairly across tenants and capped per host (admission.py, decision 0029); and
+        # the due records taken in and not finished (most waiting out the timer's lead), bounded in count and bytes.
         self.slots = FairSlots(settings.executor_concurrency, settings.host_concurrency)
-        self.admitted = asyncio.Semaphore(settings.executor_concurrency * 8)
+        self.backlog = Backlog(settings.executor_max_parked, settings.executor_max_parked_bytes)
+        self.drained = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
         # A queue's max_parallelism across every executor (decision 0017); _main gives the shared database's slots.
         self.queues = queues or QueueGate(MemorySlotStore(), clock)
         # Each tenant's signing keys (cached a few seconds); _main gives the shared database's.
@@ -105,60 +108,26 @@ class ExecutorService:
         self.failure: BaseException | None = None
         # Where bad records go (built in run() unless given): acknowledged before their offset can be committed.
         self.dead = dead
+        # Where due records come from: the job log's consumer thread (a fake in tests).
+        self.intake = intake
 
     async def run(self) -> None:
         if self.dead is None:
             self.dead = DeadRecordSink(producer_config(self.settings), self.topics.dead_records, CONSUMER_NAME)
-        loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[list[Message]] = asyncio.Queue(maxsize=4)
-        commits: list[list[tuple[str, int, int]]] = []
-        lock = threading.Lock()
-        halt = threading.Event()
-        last_offsets = threading.Event()  # set once the offsets of everything finished are in ``commits``
-        tasks: set[asyncio.Task[None]] = set()
         last_commit = time.monotonic()
 
         def on_revoke(_consumer: Any, partitions: list[TopicPartition]) -> None:
             for tp in partitions:
                 self.tracker.forget(tp.topic, tp.partition)
 
-        def consume_loop() -> None:
-            consumer = Consumer(consumer_config(self.settings, GROUP, **CONSUMER_FETCH))
-            consumer.subscribe([self.topics.events], on_revoke=on_revoke)
-            try:
-                while not halt.is_set():
-                    with lock:
-                        pending, commits[:] = list(commits), []
-                    for batch in pending:
-                        # Asynchronous: a synchronous commit held up the next fetch, so due jobs arrived late.
-                        # Losing a commit only means sending a job again, which at-least-once allows.
-                        consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=True)
-                    # 5 ms of linger is well inside the timer's 250 ms lead, and batches the hand-over to the loop.
-                    msgs = take(consumer, 500, 0.05, linger=0.005)
-                    if msgs:
-                        asyncio.run_coroutine_threadsafe(inbox.put(msgs), loop).result()
-            except BaseException as exc:
-                loop.call_soon_threadsafe(self._fail, exc)
-            finally:
-                # The last offsets synchronously: while running they go at most every COMMIT_INTERVAL_S, so without
-                # this a restart would send the jobs of the last fraction of a second again.
-                if last_offsets.wait(10):
-                    with lock:
-                        pending, commits[:] = list(commits), []
-                    for batch in pending:
-                        with contextlib.suppress(KafkaException):  # a revoked partition's, or the broker gone
-                            consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=False)
-                consumer.close()
-
-        thread = threading.Thread(target=consume_loop, name="executor-consumer", daemon=True)
-        thread.start()
+        intake = self.intake(self.settings, GROUP, self.topics.events, on_revoke, self._fail)
+        intake.start()
         log.info("executor started")
         try:
             while not self.stopping.is_set():
-                try:
-                    msgs = await asyncio.wait_for(inbox.get(), timeout=0.1)
-                except TimeoutError:
-                    msgs = []
+                # Nothing here awaits a slot: records are parked for admission, so deletes and pauses are read at
+                # once; only a full backlog (count or bytes) stops the reading, until it drains.
+                msgs = await self._room() if self.backlog.full() else await intake.get(0.1)
                 for msg in msgs:
                     record = read_record(msg)
                     if record is None:
@@ -168,50 +137,83 @@ class ExecutorService:
                             self.stops.note(record.type, record.key.decode(errors="replace"))
                         self.tracker.skipped(record.topic, record.partition, record.offset)
                         continue
-                    await self.admitted.acquire()
                     self.tracker.started(record.topic, record.partition, record.offset)
-                    task = asyncio.create_task(self._handle(record))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    self._take(record)
                 if time.monotonic() - last_commit >= COMMIT_INTERVAL_S:
                     last_commit = time.monotonic()
-                    batch = self.tracker.committable()
-                    if batch:
-                        with lock:
-                            commits.append(batch)
+                    intake.commit(self.tracker.committable())
             if self.failure is not None:
                 raise self.failure
         finally:
-            halt.set()
+            self.stopping.set()
+            tasks = list(self.tasks)  # parked attempts are dropped unstarted (stopping is set): never sent
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            while not inbox.empty():  # a consumer thread blocked handing a batch over gets out (the batch is dropped)
-                inbox.get_nowait()
-            final = self.tracker.committable()
-            with lock:
-                if final:
-                    commits.append(final)
-            last_offsets.set()
-            await asyncio.to_thread(thread.join, 10)
+            await intake.stop(self.tracker.committable())
             self.dead.close()
 
     def _fail(self, exc: BaseException) -> None:
         self.failure = exc
         self.stopping.set()
 
-    async def _handle(self, record: Record) -> None:
+    async def _room(self) -> list[Message]:
+        """Back-pressure: wait (at most 0.1 s, so the loop still commits and sees a stop) for the backlog to drain."""
+        self.drained.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drained.wait(), timeout=0.1)
+        return []
+
+    def _take(self, record: Record) -> None:
+        """A due record, its offset in flight: parked for admission from its due instant, with no task until then.
+
+        A job of a bounded queue (it waits for its queue's slot first, decision 0017) and an alert (its host is read
+        at send time) get a task at once instead; it waits without holding a slot (``FairSlots.acquire``)."""
+        self.backlog.add(len(record.value or b""))
+        try:
+            due = _decoded(record)
+        except RECORD_FAULTS:
+            self._spawn(self._handle(record))  # decoded again there, and set aside
+            return
+        # JobDue first: isinstance with a pydantic class is quick when it matches, ~5 us through its metaclass when not.
+        if isinstance(due, JobDue) and queue_key(due) is None:
+            host, urgent = host_key(due.request.url), False
+        elif isinstance(due, CallbackDue):
+            host, urgent = host_key(due.url), True
+        else:
+            self._spawn(self._handle(record, due))
+            return
+        # Parked as its record alone, decoded again when it starts (~5 us): the decoded event would double what a
+        # parked attempt holds in RAM, and the objects every garbage collection walks.
+        park = partial(self.slots.park, due.tenant, host, partial(self._start, record), urgent)
+        wait = (due.due_at - self.clock.now()).total_seconds()
+        if wait > 0:
+            asyncio.get_running_loop().call_later(wait, park)
+        else:
+            park()
+
+    def _start(self, record: Record, lease: Lease) -> bool:
+        if self.stopping.is_set():
+            return False
+        self._spawn(self._handle(record, None, lease))
+        return True
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle(self, record: Record, due: Due | None = None, lease: Lease | None = None) -> None:
         try:
             try:
-                event = decode_event(record.value or b"")
-                if isinstance(event, CallbackDue) and record.type == "CallbackDue":
-                    await self.deliver_callback(event)
-                elif isinstance(event, JobDue) and record.type == "JobDue":
-                    await self.execute(event)
-                elif isinstance(event, AlertDue) and record.type == "AlertDue":
-                    await self.deliver_alert(event)
+                if due is None:
+                    due = _decoded(record)
+                if isinstance(due, JobDue):
+                    await self.execute(due, lease)
+                elif isinstance(due, CallbackDue):
+                    await self.deliver_callback(due, lease)
                 else:
-                    raise CodecError(f"a {event.type} event typed {record.type} by its header")
+                    await self.deliver_alert(due)
             except RECORD_FAULTS as exc:  # CodecError among them
                 # Never skip a record silently: set it aside (acknowledged) before its offset can be committed.
                 await self._set_aside(record, exc)
@@ -222,13 +224,19 @@ class ExecutorService:
             # Not the record's fault: stop, and let the supervisor restart us from the last committed offset.
             self._fail(exc)
         finally:
-            self.admitted.release()
+            if lease is not None:
+                lease.release()
+            self.backlog.remove(len(record.value or b""))
+            if not self.backlog.full():
+                self.drained.set()
 
     async def _set_aside(self, record: Record, error: BaseException) -> None:
         assert self.dead is not None
         await asyncio.to_thread(self.dead.set_aside, record, error, self.clock.now())
 
-    async def execute(self, due: JobDue) -> None:
+    async def execute(self, due: JobDue, lease: Lease | None = None) -> None:
+        """Send ``due`` at its instant. ``lease``: its slot, when admission already granted it (run() parks an
+        attempt and starts it once admitted); without one, it waits for its queue's slot and then for a slot."""
         wait = (due.due_at - self.clock.now()).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -241,7 +249,7 @@ class ExecutorService:
             return
         keys = await self.signing.keys(due.tenant)
         # The queue's slot first, so a job waiting for its queue holds no send slot (its offset stays uncommitted).
-        async with self.queues.for_job(due), self.slots.acquire(due.tenant, host_key(due.request.url)):
+        async with self.queues.for_job(due), lease or self.slots.acquire(due.tenant, host_key(due.request.url)):
             if await self._held_back(due):  # stopped while it waited for its slots
                 return
             started_at = self.clock.now()
@@ -264,7 +272,7 @@ class ExecutorService:
         await self.producer.publish(self.topics.events, [cancelled])
         return True
 
-    async def deliver_callback(self, due: CallbackDue) -> None:
+    async def deliver_callback(self, due: CallbackDue, lease: Lease | None = None) -> None:
         """POST a run's completion callback through the same sender (egress guard included) as jobs."""
         wait = (due.due_at - self.clock.now()).total_seconds()
         if wait > 0:
@@ -272,8 +280,9 @@ class ExecutorService:
             await asyncio.sleep(wait + 0.001)
         request = callback_request(due, self.settings.default_timeout_seconds)
         keys = await self.signing.keys(due.tenant)
-        # A callback takes a slot like any request: fair across tenants, capped per host.
-        async with self.slots.acquire(due.tenant, host_key(due.url)):
+        # A callback takes a slot like any request: capped per host, within its tenant's share, but urgent: asked
+        # before any tenant's jobs (decision 0029).
+        async with lease or self.slots.acquire(due.tenant, host_key(due.url), urgent=True):
             started_at = self.clock.now()
             result = await self.sender.send(request, signed_callback_headers(due, keys, started_at))
         await self.producer.publish(self.topics.events, [callback_result_event(due, result, started_at)])
@@ -289,13 +298,21 @@ class ExecutorService:
             return
         request = alert_request(due, destination, self.settings.default_timeout_seconds)
         keys = await self.signing.keys(due.tenant)
-        async with self.slots.acquire(due.tenant, host_key(destination.url)):
+        async with self.slots.acquire(due.tenant, host_key(destination.url), urgent=True):
             started_at = self.clock.now()
             headers = signed(alert_headers(due), keys, due.alert_id, request.body, started_at)
             result = await self.sender.send(request, headers)
         await self.producer.publish(
             self.topics.events, [alert_result_event(due, result, started_at, destination.format)]
         )
+
+
+def _decoded(record: Record) -> Due:
+    """The due event a record holds, or CodecError when it holds none or another than its type header says."""
+    event = decode_event(record.value or b"")
+    if isinstance(event, (JobDue, CallbackDue, AlertDue)) and record.type == event.type:
+        return event
+    raise CodecError(f"a {event.type} event typed {record.type} by its header")
 
 
 async def _main(settings: Settings, clock: Clock) -> None:
@@ -305,7 +322,8 @@ async def _main(settings: Settings, clock: Clock) -> None:
         policy=EgressPolicy.from_setting(settings.egress_allow),
         resolver=SystemResolver(),
         body_limit=settings.response_body_limit,
-        max_connections=settings.executor_concurrency,
+        # The shared capacity and the reserve beyond it for light tenants (decision 0029).
+        max_connections=settings.executor_concurrency + default_reserve(settings.executor_concurrency),
     )
     engine = make_engine(settings.resolved_database_url)  # the database ingest and the projector use
     create_schema(engine)
@@ -330,6 +348,11 @@ async def _main(settings: Settings, clock: Clock) -> None:
 
 
 def serve(settings: Settings, clock: Clock) -> None:
+    # Fewer cyclic collections: the executor holds every due record it took until it finishes (up to
+    # executor_max_parked), and each young collection walked them: ~15-20% of its CPU per delivery in a burst
+    # (decision 0029). Objects from start-up are frozen out of every collection.
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     try:
         import uvloop
 

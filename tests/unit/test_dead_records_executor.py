@@ -161,7 +161,6 @@ def record(offset: int, value: bytes | None, type_: str = "JobDue") -> Record:
 
 
 async def handled(service: ExecutorService, rec: Record) -> None:
-    await service.admitted.acquire()  # as run() does before handing a record over
     service.tracker.started(rec.topic, rec.partition, rec.offset)
     await service._handle(rec)
 

@@ -82,10 +82,10 @@ def test_the_host_is_the_lowercased_hostname_without_port_or_trailing_dot(url: s
 
 
 def test_the_reserve_is_an_eighth_of_the_slots() -> None:
-    # Given the default 256 slots; Then 32 are kept for light tenants, a quarter of them (8) each
+    # Given the default 256 slots; Then 32 more are kept for light tenants, a quarter of them (8) each
     assert default_reserve(256) == 32
-    assert FairSlots(256, 32).light == 8
-    assert default_reserve(1) == 0 and default_reserve(2) == 1
+    assert FairSlots(256, 32).light == 8 and FairSlots(256, 32).reserve == 32
+    assert default_reserve(1) == 1 and default_reserve(2) == 1
 
 
 # -- per-host cap ------------------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_a_waiter_on_a_full_host_does_not_block_others_behind_it() -> None:
 
 
 # -- round robin across tenants ----------------------------------------------------------------------------------
-def test_freed_slots_go_round_robin_to_tenants_with_waiters() -> None:
+def test_freed_slots_go_round_robin_to_tenants_under_their_share_first() -> None:
     async def scenario() -> None:
         # Given two slots held by A, and a queue of six A waiters before two B and two C waiters
         slots = FairSlots(2, per_host=100, reserve=0)
@@ -158,8 +158,9 @@ def test_freed_slots_go_round_robin_to_tenants_with_waiters() -> None:
             h.release(h.order[-1] if got else "a-held-0")
             await settle()
             got.append(h.order[-1])
-        # Then they go A, B, C, A, B, C, A: one per tenant in turn, not A's six first
-        assert got == ["a0", "b0", "c0", "a1", "b1", "c1", "a2"]
+        # Then B and C, under their share (2 slots / 3 tenants waiting: 1) while A holds one, take turns first,
+        # and A's six follow: not A's six first
+        assert got == ["b0", "c0", "b1", "c1", "a0", "a1", "a2"]
         await h.finish()
         assert slots.idle()
 
@@ -169,24 +170,24 @@ def test_freed_slots_go_round_robin_to_tenants_with_waiters() -> None:
 # -- reserve -----------------------------------------------------------------------------------------------------
 def test_a_heavy_tenant_cannot_take_the_reserve_and_a_newcomer_gets_a_slot_at_once() -> None:
     async def scenario() -> None:
-        # Given 8 slots with a reserve of 2, and tenant A with 20 slow requests on 20 hosts
+        # Given 8 slots with a reserve of 2 beyond them, and tenant A with 20 slow requests on 20 hosts
         slots = FairSlots(8, per_host=32, reserve=2, light=1)
         h = Holder(slots)
         for i in range(20):
             h.start(f"a{i}", "A", f"host-{i}")
         await settle()
-        # Then A holds all but the reserve and the rest wait
-        assert slots.held("A") == 6 and slots.free == 2 and slots.waiting() == 14
+        # Then A, alone, holds every slot but not the reserve, and the rest wait
+        assert slots.held("A") == 8 and slots.free == 0 and slots.waiting() == 12
         # When tenant B's job becomes due
         b = h.start("b", "B", "b.example")
         await settle()
         # Then it is sent at once, from the reserve, while A's backlog still waits
-        assert "b" in h.order and slots.held("B") == 1 and slots.waiting() == 14
+        assert "b" in h.order and slots.held("B") == 1 and slots.waiting() == 12
         # And when B finishes, A still cannot take the reserve
         h.release("b")
         await b
         await settle()
-        assert slots.held("A") == 6 and slots.free == 2
+        assert slots.held("A") == 8 and slots.free == 0
         await h.finish()
         assert slots.idle()
 
@@ -195,27 +196,28 @@ def test_a_heavy_tenant_cannot_take_the_reserve_and_a_newcomer_gets_a_slot_at_on
 
 def test_a_light_tenant_uses_the_reserve_only_up_to_its_quota() -> None:
     async def scenario() -> None:
-        # Given 8 slots with a reserve of 4, light tenants holding fewer than 2, and A holding all but the reserve
+        # Given 8 slots and a reserve of 4 beyond them, light tenants holding fewer than 2, and A holding the 8
         slots = FairSlots(8, per_host=32, reserve=4, light=2)
         h = Holder(slots)
-        for i in range(4):
+        for i in range(8):
             h.start(f"a{i}", "A", f"a{i}")
         await settle()
-        assert slots.free == 4
+        assert slots.free == 0
         # When B brings three due jobs and C one
         for i in range(3):
             h.start(f"b{i}", "B", "b")
         h.start("c0", "C", "c")
         await settle()
         # Then B gets two from the reserve, C one, and one reserve slot stays free for the next newcomer
-        assert slots.held("B") == 2 and slots.held("C") == 1 and slots.free == 1 and slots.waiting() == 1
+        assert slots.held("B") == 2 and slots.held("C") == 1 and slots.waiting() == 1
+        assert slots.policy.running == 11 and slots.free == -3
         await h.finish()
         assert slots.idle()
 
     run(scenario)
 
 
-def test_one_tenant_alone_is_bounded_by_the_reserve() -> None:
+def test_one_tenant_alone_uses_every_slot() -> None:
     async def scenario() -> None:
         # Given the executor's defaults and one tenant with 300 requests spread over 30 hosts
         slots = FairSlots(256, per_host=32)
@@ -223,8 +225,9 @@ def test_one_tenant_alone_is_bounded_by_the_reserve() -> None:
         for i in range(300):
             h.start(f"a{i}", "A", f"host-{i % 30}")
         await settle()
-        # Then it holds 256 - 32 = 224 slots, at most 32 per host... (30 hosts x 32 would allow 960)
-        assert slots.held("A") == 224 and slots.free == 32
+        # Then it holds all 256 slots (work-conserving), at most 32 per host (30 hosts x 32 would allow 960), and
+        # the reserve beyond them stays free for the next tenant
+        assert slots.held("A") == 256 and slots.free == 0 and slots.waiting() == 44
         assert max(slots.on_host(f"host-{i}") for i in range(30)) <= 32
         await h.finish()
         assert slots.idle()
