@@ -81,8 +81,10 @@ class Settings(BaseSettings):
     # -- executor admission (issue 14, decision 0029) ------------------------------------------------------------
     # Due records one executor holds unfinished (waiting for their instant, a host or tenant slot, or in flight), in
     # count and in bytes of their records; past either it reads no further in the log until it is under again.
-    executor_max_parked: int = Field(default=50_000, ge=1)
-    executor_max_parked_bytes: int = Field(default=128 * 1_048_576, ge=1_048_576)
+    # 200,000 holds a burst of 100,000 at one instant with room to spare (~1 KB each in RAM, decision 0029), so a
+    # neighbour's records behind it are still read and admitted by their share.
+    executor_max_parked: int = Field(default=200_000, ge=1)
+    executor_max_parked_bytes: int = Field(default=256 * 1_048_576, ge=1_048_576)
 
     @field_validator("egress_allow")
     @classmethod

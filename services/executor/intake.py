@@ -4,7 +4,9 @@ reads, and commits the offsets the loop hands back (asynchronously while running
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -14,6 +16,8 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config
 from chronohook.settings import Settings
+
+log = logging.getLogger("chronohook.executor")
 
 Offsets = list[tuple[str, int, int]]
 OnRevoke = Callable[[Any, list[TopicPartition]], None]
@@ -25,6 +29,8 @@ OnFailure = Callable[[BaseException], None]
 CONSUMER_FETCH = {"fetch.min.bytes": 64 * 1024, "fetch.wait.max.ms": 20}
 # Batches handed over and not yet read by the loop: the thread waits (and fetches nothing) while this many are.
 INBOX_BATCHES = 4
+# While the inbox is full, the paused consumer polls (and commits) this often.
+PAUSED_POLL_S = 0.2
 
 
 class Intake(Protocol):
@@ -84,19 +90,52 @@ class ConsumerThread:
             pending, self._commits[:] = list(self._commits), []
         return pending
 
+    def _hand_over(self, consumer: Any, msgs: list[Message]) -> None:
+        """Put ``msgs`` in the inbox. While it is full (the loop's backlog is at its bound), the partitions are paused
+        and the consumer keeps polling and committing: blocked without a poll past ``max.poll.interval.ms`` it would
+        leave the group, and its partitions' jobs would be sent again by another member."""
+        handed = asyncio.run_coroutine_threadsafe(self.inbox.put(msgs), self._loop)
+        paused: list[TopicPartition] = []
+        late: list[Message] = []
+        try:
+            while True:
+                try:
+                    handed.result(timeout=PAUSED_POLL_S)
+                    break
+                except concurrent.futures.TimeoutError:
+                    if self._halt.is_set():
+                        handed.cancel()
+                        return
+                if not paused:
+                    paused = consumer.assignment()
+                    consumer.pause(paused)
+                    log.info("backlog full: %d partitions paused until it drains", len(paused))
+                self._commit_pending(consumer)
+                record = consumer.poll(0)  # keeps the membership; a paused partition returns nothing
+                if record is not None and record.error() is None:
+                    late.append(record)  # fetched before the pause took effect: handed over next, in order
+        finally:
+            if paused:
+                consumer.resume(consumer.assignment())
+        if late:
+            self._hand_over(consumer, late)
+
+    def _commit_pending(self, consumer: Any) -> None:
+        for batch in self._pending():
+            # Asynchronous: a synchronous commit held up the next fetch, so due jobs arrived late.
+            # Losing a commit only means sending a job again, which at-least-once allows.
+            consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=True)
+
     def _consume(self) -> None:
         consumer = Consumer(consumer_config(self._settings, self._group, **CONSUMER_FETCH))
         consumer.subscribe([self._topic], on_revoke=self._on_revoke)
         try:
             while not self._halt.is_set():
-                for batch in self._pending():
-                    # Asynchronous: a synchronous commit held up the next fetch, so due jobs arrived late.
-                    # Losing a commit only means sending a job again, which at-least-once allows.
-                    consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=True)
+                self._commit_pending(consumer)
                 # 5 ms of linger is well inside the timer's 250 ms lead, and batches the hand-over to the loop.
                 msgs = take(consumer, 500, 0.05, linger=0.005)
                 if msgs:
-                    asyncio.run_coroutine_threadsafe(self.inbox.put(msgs), self._loop).result()
+                    self._hand_over(consumer, msgs)
         except BaseException as exc:
             self._loop.call_soon_threadsafe(self._fail, exc)
         finally:
