@@ -43,7 +43,7 @@ unit: install
 test: lint typecheck
 	$(BIN)/pytest -q
 
-# Benchmarks: every figure with its ceiling and ratio (~20 min), then docs/benchmarks.md and its plots.
+# Benchmarks: every figure with its ceiling and ratio (~30 min, with bench.burst), then docs/benchmarks.md and its plots.
 # The Celery peer needs Debian's redis-server.
 bench-deps: install
 	@command -v redis-server >/dev/null || { \

@@ -35,6 +35,8 @@ class RecentWrites:
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
         self._where: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        # The last offset this process wrote in each partition of the job log (see IngestContext.caught_up_all).
+        self.last_in_log: dict[int, int] = {}
 
     def wrote(self, job_id: str, partition: int, offset: int) -> None:
         self._where[job_id] = (partition, offset)
@@ -92,8 +94,10 @@ class IngestContext:
             positions = await (self.log.append_atomically(events) if atomically else self.log.append(events))
         except PublishFailed as exc:
             raise Unavailable(f"The job log did not acknowledge the write, nothing was accepted: {exc}") from exc
+        last = self.recent.last_in_log
         for event, (partition, offset) in zip(events, positions, strict=True):
             self.recent.wrote(event.job_id, partition, offset)
+            last[partition] = max(offset, last.get(partition, -1))
 
     async def caught_up(self, job_id: str, topic: str | None = None) -> None:
         """Wait (bounded) until the projector applied this process's last write of ``job_id`` (to ``topic``, by
@@ -107,6 +111,20 @@ class IngestContext:
             applied = await asyncio.to_thread(self.store.offsets, CONSUMER_NAME)
             if applied.get((topic or self.topic, partition), 0) > offset:
                 return
+            await asyncio.sleep(0.01)
+
+    async def caught_up_all(self) -> bool:
+        """Wait (bounded) until the projector applied every job-log write this process made; False if it did not
+        within the wait. A read that must not miss this process's own writes of any job (the jobs a queue holds,
+        before it is deleted) asks this."""
+        wanted = dict(self.recent.last_in_log)
+        deadline = time.monotonic() + READ_YOUR_WRITES_WAIT
+        while True:
+            applied = await asyncio.to_thread(self.store.offsets, CONSUMER_NAME)
+            if all(applied.get((self.topic, p), 0) > offset for p, offset in wanted.items()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
             await asyncio.sleep(0.01)
 
 

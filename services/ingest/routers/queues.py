@@ -154,6 +154,9 @@ async def delete_queue(name: str, ctx: Ctx, tenant: Tenant) -> Response:
     view = await _read(ctx, tenant, name) if _valid_name(name) else None
     if view is None:
         raise NotFound("Queue not found.")
+    if not await ctx.caught_up_all():
+        # A push this process just took may not be counted yet: better no answer than deleting a queue holding it.
+        raise Unavailable("The read model is behind this API's latest writes; nothing was changed, try again.")
     waiting = await asyncio.to_thread(pending_in_queue, ctx.engine, tenant, name)
     if waiting:
         raise Conflict(
