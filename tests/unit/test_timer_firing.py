@@ -83,8 +83,8 @@ def test_buckets_pop_at_most_the_limit_earliest_first(
     # When at most ``limit`` due ones are popped
     got = buckets.pop_due_limited(now_ms, limit)
     # Then those, earliest first with partition and due time, and the rest still armed
-    assert [job for job, _, _ in got] == popped
-    assert all(partition == 3 and due == dict(armed)[job] for job, partition, due in got)
+    assert [job for job, _, _, _ in got] == popped
+    assert all(partition == 3 and due == dict(armed)[job] for job, partition, due, _ in got)
     assert len(buckets) == left
 
 
@@ -93,13 +93,13 @@ def test_a_partly_popped_bucket_keeps_its_order_through_arms_and_cancels() -> No
     buckets = TimeBuckets(width_ms=1000)
     for i in range(10):
         buckets.arm(f"k{i}", 1_000 + i)
-    assert [j for j, _, _ in buckets.pop_due_limited(5_000, 3)] == ["k0", "k1", "k2"]
+    assert [j for j, _, _, _ in buckets.pop_due_limited(5_000, 3)] == ["k0", "k1", "k2"]
     # When one left is cancelled, one re-armed later in the same bucket, and a new one armed early in it
     buckets.cancel("k4")
     buckets.arm("k3", 1_500)
     buckets.arm("new", 1_003)
     # Then the rest comes out in due order, each once
-    rest = [j for j, _, _ in buckets.pop_due_limited(5_000, 100)]
+    rest = [j for j, _, _, _ in buckets.pop_due_limited(5_000, 100)]
     assert rest == ["new", "k5", "k6", "k7", "k8", "k9", "k3"]
     assert len(buckets) == 0 and buckets.next_due_ms() is None
 
