@@ -120,8 +120,7 @@ class TimeBuckets:
         due = self._take_due(now_ms)
         if not self._ring and len(due) <= limit:
             return [(job, partition, at, tenant) for at, job, partition, tenant in due]
-        for at, job, partition, tenant in due:
-            self._to_backlog(job, at, partition, tenant)
+        self._to_backlog(due)
         ring = self._ring
         takes, start = shares([self._live[tenant] for tenant in ring], limit)
         served = [self._serve(tenant, n, now_ms) for tenant, n in zip(ring, takes, strict=True) if n]
@@ -165,19 +164,30 @@ class TimeBuckets:
         fired.sort()
         return fired
 
-    def _to_backlog(self, job: str, due: int, partition: int, tenant: str) -> None:
-        queue = self._backlog.get(tenant)
-        if queue is None:
-            queue = self._backlog[tenant] = deque()
-            self._live[tenant] = 0
-            self._ring.append(tenant)
-        if not queue or queue[-1] <= (due, job):
-            queue.append((due, job))
-        else:  # armed again at an earlier due (a step's leftover): back to its place
-            queue.insert(bisect.bisect(queue, (due, job)), (due, job))
-        self._overdue[job] = due
-        self._live[tenant] += 1
-        self._where[job] = (BACKLOG, partition, tenant)
+    def _to_backlog(self, due: list[tuple[int, str, int, str]]) -> None:
+        """Due entries (in due order) into their tenants' backlogs, behind what each has there already."""
+        by_tenant: dict[str, list[tuple[int, str]]] = {}
+        where, overdue = self._where, self._overdue
+        for at, job, partition, tenant in due:
+            pairs = by_tenant.get(tenant)
+            if pairs is None:
+                pairs = by_tenant[tenant] = []
+            pairs.append((at, job))
+            where[job] = (BACKLOG, partition, tenant)
+            overdue[job] = at
+        for tenant, pairs in by_tenant.items():
+            queue = self._backlog.get(tenant)
+            if queue is None:
+                self._backlog[tenant] = deque(pairs)
+                self._live[tenant] = len(pairs)
+                self._ring.append(tenant)
+                continue
+            self._live[tenant] += len(pairs)
+            for pair in pairs:
+                if not queue or queue[-1] <= pair:
+                    queue.append(pair)
+                else:  # armed again at an earlier due (a step's leftover): back to its place
+                    queue.insert(bisect.bisect(queue, pair), pair)
 
     def _front(self, tenant: str) -> tuple[int, str] | None:
         """The tenant's first live backlog pair (stale ones dropped)."""
