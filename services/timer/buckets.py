@@ -22,9 +22,6 @@ from collections.abc import Collection
 
 from services.timer.fairness import shares
 
-# The bucket key of an entry in the overdue backlog (no bucket).
-BACKLOG = -(2**62)
-
 
 class TimeBuckets:
     """Maps job id -> due time (ms), partition and tenant, grouped into buckets ``width_ms`` wide."""
@@ -33,14 +30,14 @@ class TimeBuckets:
         self._width = width_ms
         self._buckets: dict[int, dict[str, int]] = {}
         self._heap: list[int] = []
-        # job id -> (bucket key or BACKLOG, partition, tenant: one interned string per tenant)
+        # job id -> (bucket key, partition, tenant: one interned string per tenant); for an entry in the overdue
+        # backlog, ~due (negative: due times are epoch ms, never negative) instead of the bucket key.
         self._where: dict[str, tuple[int, int, str]] = {}
         # A bucket popped in part, sorted once: (due, job), earliest first; entries cancelled since are skipped as
         # they come up (their due in the bucket no longer matches).
         self._sorted: dict[int, list[tuple[int, str]]] = {}
-        # The overdue backlog: job -> due; tenant -> (due, job) in due order (a cancelled or re-armed entry's stale
-        # pair is skipped when it comes up); how many live entries each tenant has there; the ring of its tenants.
-        self._overdue: dict[str, int] = {}
+        # The overdue backlog: tenant -> (due, job) in due order (a cancelled or re-armed entry's stale pair is skipped
+        # when it comes up); how many live entries each tenant has there; the ring of its tenants.
         self._backlog: dict[str, deque[tuple[int, str]]] = {}
         self._live: dict[str, int] = {}
         self._ring: deque[str] = deque()
@@ -54,7 +51,7 @@ class TimeBuckets:
     @property
     def backlog(self) -> int:
         """How many entries wait in the overdue backlog."""
-        return len(self._overdue)
+        return sum(self._live.values())
 
     def arm(self, job_id: str, due_ms: int | None, partition: int = 0, tenant: str = "") -> None:
         """Set (or, with ``None``, cancel) the job's due time."""
@@ -76,8 +73,7 @@ class TimeBuckets:
         where = self._where.pop(job_id, None)
         if where is None:
             return
-        if where[0] == BACKLOG:
-            del self._overdue[job_id]
+        if where[0] < 0:
             self._live[where[2]] -= 1  # its pair stays in the tenant's deque, skipped when it comes up
             return
         bucket = self._buckets[where[0]]
@@ -106,7 +102,7 @@ class TimeBuckets:
 
     def pop_due_with_partitions(self, now_ms: int) -> list[tuple[str, int]]:
         """As ``pop_due``, each job with its partition."""
-        fired = self._take_due(now_ms)
+        fired = self._forget(self._take_due(now_ms))
         for tenant in self._ring:
             fired.extend(self._serve(tenant, self._live[tenant], now_ms))
         self._prune()
@@ -119,7 +115,7 @@ class TimeBuckets:
         otherwise chosen round robin across tenants, each tenant's in due order."""
         due = self._take_due(now_ms)
         if not self._ring and len(due) <= limit:
-            return [(job, partition, at, tenant) for at, job, partition, tenant in due]
+            return [(job, partition, at, tenant) for at, job, partition, tenant in self._forget(due)]
         self._to_backlog(due)
         ring = self._ring
         takes, start = shares([self._live[tenant] for tenant in ring], limit)
@@ -131,7 +127,9 @@ class TimeBuckets:
         return [(job, partition, at, tenant) for at, job, partition, tenant in fired]
 
     def _take_due(self, now_ms: int) -> list[tuple[int, str, int, str]]:
-        """Every job due at or before ``now_ms`` out of the buckets: (due, job, partition, tenant), due order."""
+        """Every job due at or before ``now_ms`` out of the buckets: (due, job, partition, tenant), due order; the
+        caller forgets them or moves them into the backlog."""
+        where = self._where
         fired: list[tuple[int, str, int, str]] = []
         while (key := self._first_key()) is not None and key * self._width <= now_ms:
             bucket = self._buckets[key]
@@ -140,7 +138,7 @@ class TimeBuckets:
                 if max(bucket.values()) <= now_ms:
                     # The whole bucket is due (the usual case): no sorted copy kept.
                     for due, job in sorted((due, job) for job, due in bucket.items()):
-                        _, partition, tenant = self._where.pop(job)
+                        _, partition, tenant = where[job]
                         fired.append((due, job, partition, tenant))
                     del self._buckets[key]
                     heapq.heappop(self._heap)
@@ -153,7 +151,7 @@ class TimeBuckets:
                 taken += 1
                 if bucket.get(job) == due:  # else cancelled or re-armed since it was sorted
                     del bucket[job]
-                    _, partition, tenant = self._where.pop(job)
+                    _, partition, tenant = where[job]
                     fired.append((due, job, partition, tenant))
             del ordered[:taken]
             if bucket:
@@ -164,17 +162,22 @@ class TimeBuckets:
         fired.sort()
         return fired
 
+    def _forget(self, due: list[tuple[int, str, int, str]]) -> list[tuple[int, str, int, str]]:
+        where = self._where
+        for _, job, _, _ in due:
+            del where[job]
+        return due
+
     def _to_backlog(self, due: list[tuple[int, str, int, str]]) -> None:
         """Due entries (in due order) into their tenants' backlogs, behind what each has there already."""
         by_tenant: dict[str, list[tuple[int, str]]] = {}
-        where, overdue = self._where, self._overdue
+        where = self._where
         for at, job, partition, tenant in due:
             pairs = by_tenant.get(tenant)
             if pairs is None:
                 pairs = by_tenant[tenant] = []
             pairs.append((at, job))
-            where[job] = (BACKLOG, partition, tenant)
-            overdue[job] = at
+            where[job] = (~at, partition, tenant)
         for tenant, pairs in by_tenant.items():
             queue = self._backlog.get(tenant)
             if queue is None:
@@ -191,8 +194,8 @@ class TimeBuckets:
 
     def _front(self, tenant: str) -> tuple[int, str] | None:
         """The tenant's first live backlog pair (stale ones dropped)."""
-        queue = self._backlog[tenant]
-        while queue and self._overdue.get(queue[0][1]) != queue[0][0]:
+        queue, where = self._backlog[tenant], self._where
+        while queue and ((found := where.get(queue[0][1])) is None or found[0] != ~queue[0][0]):
             queue.popleft()
         return queue[0] if queue else None
 
@@ -202,7 +205,6 @@ class TimeBuckets:
         out: list[tuple[int, str, int, str]] = []
         while len(out) < n and (front := self._front(tenant)) is not None and front[0] <= now_ms:
             due, job = self._backlog[tenant].popleft()
-            del self._overdue[job]
             out.append((due, job, self._where.pop(job)[1], tenant))
         self._live[tenant] -= len(out)
         return out
