@@ -61,9 +61,9 @@ class Settings(BaseSettings):
     tenant_max_pending: int = Field(default=1_000_000, ge=0)
 
     # -- load and neighbours (issue 14; docs/guarantees.md, "Limits") --------------------------------------------
-    # One timer step fires at most this many entries, of at most this many request bytes in all, earliest first; the
-    # rest stay armed for the next step (decision 0028).
-    timer_fire_max_entries: int = Field(default=5_000, ge=1, le=100_000)
+    # One timer step fires at most this many entries, of at most this many request bytes in all, earliest first (round
+    # robin across tenants when more is due); the rest stay armed for the next step (decision 0028).
+    timer_fire_max_entries: int = Field(default=1_000, ge=1, le=100_000)
     timer_fire_max_bytes: int = Field(default=32 * 1_048_576, ge=1_048_576)
     # Deliveries per second a tenant's occurrences may fire at, applied by the timer; an occurrence over it is
     # delayed (never dropped) and says so. 0 turns the budget off.

@@ -1,11 +1,12 @@
 """One timer step's firing, bounded (decision 0028).
 
-``plan`` (pure) decides, of the due candidates in due order, what fires in this step: at most ``entries`` of them
-and, in all, at most ``bytes`` of requests (the first always fires, however large, or it never would); the rest
-stay armed, due, so the next step takes them at once. ``fire_due`` is the shell's loop around it: it pops at most
-``entries`` due entries, reads them, plans, applies the tenants' delivery budget, fires each, and turns any entry
-that raises (unreadable, or its firing fails) into a ``JobFireFailed`` and a tombstone: disarmed, recorded, never
-a crash of the step.
+``plan`` (pure) decides, of the due candidates in the order the buckets chose them (due order, or round robin
+across tenants when more is due than the cap: services/timer/buckets.py), what fires in this step: at most
+``entries`` of them and, in all, at most ``bytes`` of requests (the first always fires, however large, or it
+never would); the rest stay armed, due, so the next step takes them at once. ``fire_due`` is the shell's loop
+around it: it pops at most ``entries`` due entries, reads them, plans, applies the tenants' delivery budget, fires
+each, and turns any entry that raises (unreadable, or its firing fails) into a ``JobFireFailed`` and a tombstone:
+disarmed, recorded, never a crash of the step.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ class Candidate:
     partition: int
     due_ms: int
     size: int
+    tenant: str = ""
 
 
 def plan(candidates: Sequence[Candidate], cap: FireCap) -> tuple[list[Candidate], list[Candidate]]:
-    """(fire now, keep armed): the longest prefix of ``candidates`` (in due order) within ``cap``, at least one."""
+    """(fire now, keep armed): the longest prefix of ``candidates`` (in their order) within ``cap``, at least one."""
     total = 0
     for n, candidate in enumerate(candidates):
         total += candidate.size
@@ -127,17 +129,17 @@ def fire_due(
     """Fire what is due by ``now + lead``, within ``cap``; the events decided. Never raises for an entry's sake."""
     read: dict[str, Entry | Exception | None] = {}
     candidates: list[Candidate] = []
-    for key, partition, due_ms in buckets.pop_due_limited(to_ms(now + lead), cap.entries):
+    for key, partition, due_ms, tenant in buckets.pop_due_limited(to_ms(now + lead), cap.entries):
         try:
             found: Entry | Exception | None = get(key, partition)
         except Exception as exc:
             found = exc
         read[key] = found
         size = entry_bytes(None if isinstance(found, Exception) else found)
-        candidates.append(Candidate(key, partition, due_ms, size))
+        candidates.append(Candidate(key, partition, due_ms, size, tenant))
     now_fired, kept = plan(candidates, cap)
     for candidate in kept:
-        buckets.arm(candidate.key, candidate.due_ms, candidate.partition)
+        buckets.arm(candidate.key, candidate.due_ms, candidate.partition, candidate.tenant)
     out: list[Envelope] = []
     for candidate in now_fired:
         found = read[candidate.key]

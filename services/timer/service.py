@@ -284,7 +284,7 @@ class TimerService:
         self._uncommitted = self._uncommitted or bool(messages)
         if self.paging.behind and len(self.buckets) < self.paging.page:
             self._page_in()
-        # At most the cap, in due order: the rest stay armed, due, for the next step (services/timer/firing.py).
+        # At most the cap, fair across tenants: the rest stay armed, due, for the next step (firing.py, buckets.py).
         settings_for, hand_out = self.queues.settings_for, self.hand_out
         out.extend(fire_due(self.buckets, self._get, self._put, now, hand_out, self.cap, settings_for, self.budgets))
         # Events out (due jobs, retries) are committed at once. Input that only arms later timers may wait up to
@@ -339,7 +339,7 @@ class TimerService:
         if armed and wake_ms is not None and len(self.buckets) >= self.paging.max_armed:
             self.paging.defer(partition, wake_ms)
             armed = False
-        self.buckets.arm(key, wake_ms if armed else None, partition)
+        self.buckets.arm(key, wake_ms if armed else None, partition, "" if entry is None else entry.tenant)
 
     def _refill(self, until_ms: int) -> None:
         """Slide the near window to ``until_ms``: arm what wakes in (loaded_until_ms, until_ms], from the stores'
@@ -371,7 +371,7 @@ class TimerService:
             if w.queue is not None and not settings_for(*w.queue).is_active:
                 continue  # held while its queue is paused
             if self.paging.covers(partition, w.key, w.wake_ms):
-                self.buckets.arm(w.key, w.wake_ms, partition)
+                self.buckets.arm(w.key, w.wake_ms, partition, w.tenant)
 
     def _take_queue_settings(self, records: Iterable[Record]) -> None:
         """New queue settings in force, deleted queues forgotten (their tombstones); a queue no longer paused has its

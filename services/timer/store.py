@@ -26,8 +26,9 @@ from schemas.changelog import Entry, TimerEntry
 
 log = logging.getLogger("chronohook.timer.store")
 
-# The file's own layout; a file of another layout is rebuilt from the changelog, not migrated.
-FILE_FORMAT = 1
+# The file's own layout; a file of another layout is rebuilt from the changelog, not migrated. 2: every entry's
+# tenant in its own column (the timer's fair pick across tenants, decision 0028); a file of layout 1 is rebuilt.
+FILE_FORMAT = 2
 # SQLite's page cache per partition file (KiB): the store's RAM, whatever the number of entries on disk.
 CACHE_KIB = 8_192
 
@@ -46,12 +47,15 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """An entry as stored: its changelog value (current codec version), when it wakes, and its Recuro queue."""
+    """An entry as stored: its changelog value (current codec version), when it wakes, its Recuro queue, its
+    tenant."""
 
     value: bytes
     wake_ms: int | None
     # (tenant, queue) of a Recuro queue's job: the timer holds it while that queue is paused.
     queue: tuple[str, str] | None
+    # Whose entry it is: the near window arms it under its tenant, for the fair pick (services/timer/buckets.py).
+    tenant: str = ""
 
     @classmethod
     def of(cls, entry: Entry, value: bytes | None = None) -> Row:
@@ -64,6 +68,7 @@ class Row:
             value if value is not None else changelog_codec.encode(entry),
             None if wake is None else to_ms(wake),
             queue,
+            entry.tenant,
         )
 
     def entry(self) -> Entry:
@@ -75,6 +80,7 @@ class Waking:
     key: str
     wake_ms: int
     queue: tuple[str, str] | None
+    tenant: str = ""
 
 
 # One change: the key and its new row, None for a tombstone.
@@ -166,7 +172,7 @@ class MemoryEntryStore:
     ) -> list[Waking]:
         low = (after_ms if after_ms is not None else -(2**63), after_key if after_key is not None else "\U0010ffff")
         found = [
-            Waking(key, row.wake_ms, row.queue)
+            Waking(key, row.wake_ms, row.queue, row.tenant)
             for key, row in self._of(partition).items()
             if row.wake_ms is not None and low < (row.wake_ms, key) and row.wake_ms <= until_ms
         ]
@@ -175,7 +181,7 @@ class MemoryEntryStore:
     def in_queue(self, partition: int, tenant: str, queue: str, until_ms: int) -> list[Waking]:
         return sorted(
             (
-                Waking(key, row.wake_ms, row.queue)
+                Waking(key, row.wake_ms, row.queue, row.tenant)
                 for key, row in self._of(partition).items()
                 if row.queue == (tenant, queue) and row.wake_ms is not None and row.wake_ms <= until_ms
             ),
@@ -193,7 +199,7 @@ class MemoryEntryStore:
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, wake_ms INTEGER, q_tenant TEXT, q_name TEXT,"
-    " version INTEGER NOT NULL, value BLOB NOT NULL)",
+    " version INTEGER NOT NULL, value BLOB NOT NULL, tenant TEXT NOT NULL DEFAULT '')",
     # (wake_ms, key): the near window is read in pages that start after a (wake, key) (decision 0028).
     "DROP INDEX IF EXISTS entries_wake",
     "CREATE INDEX IF NOT EXISTS entries_wake_key ON entries (wake_ms, key) WHERE wake_ms IS NOT NULL",
@@ -271,18 +277,18 @@ class SqliteEntryStore:
     def get(self, partition: int, key: str) -> Row | None:
         found = (
             self._conn(partition)
-            .execute("SELECT value, wake_ms, q_tenant, q_name, version FROM entries WHERE key = ?", (key,))
+            .execute("SELECT value, wake_ms, q_tenant, q_name, version, tenant FROM entries WHERE key = ?", (key,))
             .fetchone()
         )
         if found is None:
             return None
-        value, wake_ms, tenant, name, version = found
+        value, wake_ms, q_tenant, name, version, tenant = found
         if version != changelog_codec.CURRENT_VERSION:
             value = changelog_codec.encode(changelog_codec.decode(value, version))
-        return Row(value, wake_ms, None if tenant is None else (tenant, name))
+        return Row(value, wake_ms, None if q_tenant is None else (q_tenant, name), tenant)
 
     def write(self, partition: int, changes: Iterable[Change], checkpoint: Checkpoint | None = None) -> None:
-        upserts: list[tuple[str, int | None, str | None, str | None, int, bytes]] = []
+        upserts: list[tuple[str, int | None, str | None, str | None, int, bytes, str]] = []
         deletes: list[tuple[str]] = []
         # The last change per key wins: a restore batch may hold a job's put and then its tombstone.
         last: dict[str, Row | None] = {}
@@ -294,12 +300,16 @@ class SqliteEntryStore:
                 deletes.append((key,))
             else:
                 tenant, name = row.queue if row.queue is not None else (None, None)
-                upserts.append((key, row.wake_ms, tenant, name, changelog_codec.CURRENT_VERSION, row.value))
+                upserts.append((key, row.wake_ms, tenant, name, changelog_codec.CURRENT_VERSION, row.value, row.tenant))
         with self._transaction(partition) as conn:
             if deletes:
                 conn.executemany("DELETE FROM entries WHERE key = ?", deletes)
             if upserts:
-                conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)", upserts)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO entries (key, wake_ms, q_tenant, q_name, version, value, tenant)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    upserts,
+                )
             if checkpoint is not None:
                 conn.execute(
                     "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?)", (checkpoint.offset, checkpoint.written_at_ms)
@@ -326,17 +336,18 @@ class SqliteEntryStore:
         elif after_ms is not None:
             where, args = "wake_ms > ? AND wake_ms <= ?", [after_ms, until_ms]
         rows = self._conn(partition).execute(
-            f"SELECT key, wake_ms, q_tenant, q_name FROM entries WHERE {where} ORDER BY wake_ms, key LIMIT ?",
+            f"SELECT key, wake_ms, q_tenant, q_name, tenant FROM entries WHERE {where} ORDER BY wake_ms, key LIMIT ?",
             (*args, -1 if limit is None else limit),
         )
-        return [Waking(k, w, None if t is None else (t, n)) for k, w, t, n in rows]
+        return [Waking(k, w, None if t is None else (t, n), tenant) for k, w, t, n, tenant in rows]
 
     def in_queue(self, partition: int, tenant: str, queue: str, until_ms: int) -> list[Waking]:
         rows = self._conn(partition).execute(
-            "SELECT key, wake_ms FROM entries WHERE q_tenant = ? AND q_name = ? AND wake_ms <= ? ORDER BY wake_ms",
+            "SELECT key, wake_ms, tenant FROM entries WHERE q_tenant = ? AND q_name = ? AND wake_ms <= ?"
+            " ORDER BY wake_ms",
             (tenant, queue, until_ms),
         )
-        return [Waking(k, w, (tenant, queue)) for k, w in rows]
+        return [Waking(k, w, (tenant, queue), t) for k, w, t in rows]
 
     def count(self, partition: int) -> int:
         (n,) = self._conn(partition).execute("SELECT count(*) FROM entries").fetchone()

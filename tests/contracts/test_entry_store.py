@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,10 +25,12 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
 
 
-def job(job_id: str, due_in_s: float | None, queue: str | None = None, paused: bool = False) -> TimerEntry:
+def job(
+    job_id: str, due_in_s: float | None, queue: str | None = None, paused: bool = False, tenant: str = "t1"
+) -> TimerEntry:
     return TimerEntry(
         job_id=job_id,
-        tenant="t1",
+        tenant=tenant,
         api="recuro" if queue else "quedup",
         request=HttpRequestSpec(method="POST", url="http://127.0.0.2:9/hook", body="x" * 100),
         retry=RetryPolicy(),
@@ -126,7 +129,7 @@ def test_waking_answers_a_half_open_range_in_wake_order(store: EntryStore) -> No
     then = store.waking(2, T0_MS + 10_000, T0_MS + 60_000)
     # Then each entry that wakes comes once, in wake order; the far one, the in-flight one and the paused one never
     assert [w.key for w in first] == ["overdue", "near", "edge_low"]
-    assert then == [Waking("purge", T0_MS + 30_000, None), Waking("edge_high", T0_MS + 60_000, None)]
+    assert then == [Waking("purge", T0_MS + 30_000, None, "t1"), Waking("edge_high", T0_MS + 60_000, None, "t1")]
     assert [w.key for w in store.waking(2, T0_MS + 60_000, T0_MS + 86_400_000)] == []
 
 
@@ -206,3 +209,50 @@ def test_a_sqlite_file_survives_its_process_and_a_torn_file_starts_afresh(tmp_pa
     # Then it opens empty, without a checkpoint (the changelog rebuilds it)
     assert third.count(7) == 0 and third.checkpoint(7) is None
     third.close_all()
+
+
+def test_every_entry_carries_its_tenant_into_the_wake_index(store: EntryStore) -> None:
+    # Given entries of two tenants, one of them a Recuro queue's job
+    store.open(0)
+    entries = {
+        "a1": job("a1", 1, tenant="acme"),
+        "b1": job("b1", 2, tenant="beta"),
+        "q1": job("q1", 3, "mail", False, "beta"),
+    }
+    store.write(0, [(key, Row.of(entry)) for key, entry in entries.items()])
+    # When the wake index, the queue index and a point read answer
+    waking = store.waking(0, None, T0_MS + 10_000)
+    queued = store.in_queue(0, "beta", "mail", T0_MS + 10_000)
+    row = store.get(0, "a1")
+    # Then each names the entry's tenant (the near window arms it under that tenant)
+    assert [(w.key, w.tenant) for w in waking] == [("a1", "acme"), ("b1", "beta"), ("q1", "beta")]
+    assert [(w.key, w.tenant, w.queue) for w in queued] == [("q1", "beta", ("beta", "mail"))]
+    assert row is not None and row.tenant == "acme"
+
+
+def test_a_file_of_the_layout_without_tenants_is_rebuilt_from_the_changelog(tmp_path: Path) -> None:
+    # Given a partition file of layout 1 (no tenant column), holding an entry and a checkpoint
+    conn = sqlite3.connect(tmp_path / "0.sqlite")
+    conn.execute(
+        "CREATE TABLE entries (key TEXT PRIMARY KEY, wake_ms INTEGER, q_tenant TEXT, q_name TEXT,"
+        " version INTEGER NOT NULL, value BLOB NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), next_offset INTEGER NOT NULL,"
+        " written_at_ms INTEGER NOT NULL)"
+    )
+    conn.execute("INSERT INTO entries VALUES ('a', ?, NULL, NULL, 1, ?)", (T0_MS, Row.of(job("a", 0)).value))
+    conn.execute("INSERT INTO checkpoint VALUES (1, 42, ?)", (T0_MS,))
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    store = SqliteEntryStore(tmp_path)
+    try:
+        # When this code opens it
+        store.open(0)
+        # Then it opens empty and without a checkpoint: the restore rebuilds it from the changelog, tenants and all
+        assert store.count(0) == 0 and store.checkpoint(0) is None
+        store.write(0, [("a", Row.of(job("a", 0, tenant="acme")))], Checkpoint(42, T0_MS))
+        assert [w.tenant for w in store.waking(0, None, T0_MS)] == ["acme"]
+    finally:
+        store.close_all()

@@ -83,8 +83,8 @@ def test_buckets_pop_at_most_the_limit_earliest_first(
     # When at most ``limit`` due ones are popped
     got = buckets.pop_due_limited(now_ms, limit)
     # Then those, earliest first with partition and due time, and the rest still armed
-    assert [job for job, _, _ in got] == popped
-    assert all(partition == 3 and due == dict(armed)[job] for job, partition, due in got)
+    assert [job for job, _, _, _ in got] == popped
+    assert all(partition == 3 and due == dict(armed)[job] for job, partition, due, _ in got)
     assert len(buckets) == left
 
 
@@ -93,13 +93,13 @@ def test_a_partly_popped_bucket_keeps_its_order_through_arms_and_cancels() -> No
     buckets = TimeBuckets(width_ms=1000)
     for i in range(10):
         buckets.arm(f"k{i}", 1_000 + i)
-    assert [j for j, _, _ in buckets.pop_due_limited(5_000, 3)] == ["k0", "k1", "k2"]
+    assert [j for j, _, _, _ in buckets.pop_due_limited(5_000, 3)] == ["k0", "k1", "k2"]
     # When one left is cancelled, one re-armed later in the same bucket, and a new one armed early in it
     buckets.cancel("k4")
     buckets.arm("k3", 1_500)
     buckets.arm("new", 1_003)
     # Then the rest comes out in due order, each once
-    rest = [j for j, _, _ in buckets.pop_due_limited(5_000, 100)]
+    rest = [j for j, _, _, _ in buckets.pop_due_limited(5_000, 100)]
     assert rest == ["new", "k5", "k6", "k7", "k8", "k9", "k3"]
     assert len(buckets) == 0 and buckets.next_due_ms() is None
 
@@ -282,3 +282,26 @@ def test_an_unreadable_entry_in_the_store_is_recorded_and_the_step_goes_on(tmp_p
     clock.advance(60)
     service.step()
     assert service.store.get(0, "bad") is None and "bad" not in service.buckets
+
+
+def test_a_step_over_its_cap_fires_each_tenants_due_entry_whether_from_the_store_or_an_event(tmp_path: Path) -> None:
+    # Given a timer with a cap of 5 a step, 20 of tenant "big"'s jobs due now in its store (as after a restart), armed
+    # from the store's wake index, and tenant "small"'s job created due a moment later
+    clock = FixedClock(T0)
+    service, consumer, producer = timer(tmp_path, clock, timer_fire_max_entries=5)
+    big = [entry(f"big{i:02}", T0 - timedelta(seconds=1), tenant="big") for i in range(20)]
+    service.store.write(0, [(entry.job_id, Row.of(entry)) for entry in big])
+    service._arm_waking(0, service.store.waking(0, None, service.loaded_until_ms))
+    consumer.waiting = [created("small", T0 + timedelta(milliseconds=100), tenant="small")]
+    service._last_commit -= 1
+
+    # When the timer steps
+    service.step()
+    service.step()
+
+    # Then every step fires at most 5, "small"'s job within the first step that has it due, and "big"'s in due order
+    per_step = [[e.job_id for e in events_of(t) if isinstance(e, JobDue)] for t in producer.committed]
+    per_step = [step for step in per_step if step]
+    assert all(len(step) <= 5 for step in per_step)
+    assert "small" in per_step[0]
+    assert [job for step in per_step for job in step if job != "small"] == [f"big{i:02}" for i in range(9)]
