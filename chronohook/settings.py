@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     tenant_max_schedule_rate: float = Field(default=100.0, ge=0)
     # Recuro queues per tenant; 0 turns the cap off.
     tenant_max_queues: int = Field(default=1_000, ge=0)
+    # The projector lowers its own CPU priority by this much (nice): where it shares CPUs with the timer and the
+    # executors, a burst's deliveries go first and the read models catch up after. 0 keeps the default priority.
+    projector_nice: int = Field(default=10, ge=0, le=19)
     # JSON request bodies nested deeper than this are refused with a 422.
     max_json_depth: int = Field(default=64, ge=2, le=1_000)
 
