@@ -293,6 +293,15 @@ def neighbour_figures(label: str, plan: Sequence[Planned], tally: Tally) -> list
         "not_arrived_within_s": NEIGHBOUR_GRACE_S,
         "not_arrived": tally.lost,
         "max_ms": late_percentile(late, tally.lost, 1.0),
+        # Each B job's due instant (ms from the first) and lateness (ms, None: never arrived): where in the scenario
+        # the late ones fall.
+        "series": [
+            [
+                p.due_ms - plan[0].due_ms,
+                round(tally.first_us[p.seq] / 1_000 - p.due_ms, 1) if tally.first_us[p.seq] else None,
+            ]
+            for p in plan
+        ],
     }
     return [
         Figure(f"{label}: neighbour B lateness p50", p50, "ms", detail=detail),

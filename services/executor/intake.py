@@ -29,7 +29,9 @@ OnFailure = Callable[[BaseException], None]
 CONSUMER_FETCH = {"fetch.min.bytes": 64 * 1024, "fetch.wait.max.ms": 20}
 # Batches handed over and not yet read by the loop: the thread waits (and fetches nothing) while this many are.
 INBOX_BATCHES = 4
-# While the inbox is full, the paused consumer polls (and commits) this often.
+# The inbox full this long (the loop's backlog at its bound, not merely a busy loop), the consumer pauses its
+# partitions and polls (and commits) every PAUSED_POLL_S: well inside max.poll.interval.ms (300 s).
+PAUSE_AFTER_S = 5.0
 PAUSED_POLL_S = 0.2
 
 
@@ -64,11 +66,16 @@ class ConsumerThread:
         self._thread.start()
 
     async def get(self, wait: float) -> list[Message]:
-        """The next batch, or nothing after ``wait`` seconds."""
+        """Every batch handed over (in log order), or nothing after ``wait`` seconds: the loop takes all it can in
+        one turn, so in a burst the reading keeps up with the timer and a neighbour's record is parked (and admitted
+        by its share) instead of waiting in the log behind another tenant's."""
         try:
-            return await asyncio.wait_for(self.inbox.get(), timeout=wait)
+            msgs = await asyncio.wait_for(self.inbox.get(), timeout=wait)
         except TimeoutError:
             return []
+        while not self.inbox.empty():
+            msgs.extend(self.inbox.get_nowait())
+        return msgs
 
     def commit(self, offsets: Offsets) -> None:
         """Hand offsets to the thread, which commits them asynchronously at its next turn."""
@@ -100,7 +107,9 @@ class ConsumerThread:
         try:
             while True:
                 try:
-                    handed.result(timeout=PAUSED_POLL_S)
+                    # A loop merely busy takes the batch soon: pausing purges librdkafka's prefetched records, so
+                    # the partitions are paused only once the inbox has been full for a while.
+                    handed.result(timeout=PAUSED_POLL_S if paused else PAUSE_AFTER_S)
                     break
                 except concurrent.futures.TimeoutError:
                     if self._halt.is_set():
