@@ -66,16 +66,11 @@ class ConsumerThread:
         self._thread.start()
 
     async def get(self, wait: float) -> list[Message]:
-        """Every batch handed over (in log order), or nothing after ``wait`` seconds: the loop takes all it can in
-        one turn, so in a burst the reading keeps up with the timer and a neighbour's record is parked (and admitted
-        by its share) instead of waiting in the log behind another tenant's."""
+        """The next batch, or nothing after ``wait`` seconds."""
         try:
-            msgs = await asyncio.wait_for(self.inbox.get(), timeout=wait)
+            return await asyncio.wait_for(self.inbox.get(), timeout=wait)
         except TimeoutError:
             return []
-        while not self.inbox.empty():
-            msgs.extend(self.inbox.get_nowait())
-        return msgs
 
     def commit(self, offsets: Offsets) -> None:
         """Hand offsets to the thread, which commits them asynchronously at its next turn."""
