@@ -7,8 +7,11 @@ for its host or its tenant's share, holds nothing anyone else needs (docs/decisi
 1. **Capacity.** At most ``total`` attempts run, shared by every tenant; beyond it, ``reserve`` more only for a
    *light* tenant, one running fewer than ``light``: a tenant arriving while others hold everything (a host that
    never answers holds its slots until the request's timeout; nothing is preempted) starts at once.
-2. **Host cap.** At most ``per_host`` running to one host (any tenant's): an attempt whose host is at its cap is
-   never admitted, and never blocks one behind it whose host is not (no head-of-line blocking).
+2. **Host cap.** At most ``per_host`` of one tenant's attempts running to one host, and at most
+   ``per_host * HOST_TENANTS`` of all tenants' (politeness to a machine many tenants target): an attempt whose host
+   is at a cap is never admitted, and never blocks one behind it whose host is not (no head-of-line blocking). So a
+   tenant whose host never answers holds its own ``per_host`` slots of that host, and another tenant sending to the
+   same host still has the rest.
 3. **Fair share, work-conserving.** A tenant's share is ``total // (tenants with parked attempts)``. A first pass
    admits only tenants under their share; when it admits nothing and capacity is left, a second pass admits anyone
    runnable. So a tenant alone may use all of ``total``, and when others wait, what frees goes first to those under
@@ -31,6 +34,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")
+# A host takes at most this many tenants' full per-tenant caps at once (politeness to one machine).
+HOST_TENANTS = 4
 # One tenant's parked items by host, hosts in round-robin order; tenants in round-robin order.
 _Hosts = OrderedDict[str, deque[T]]
 _Ring = OrderedDict[str, _Hosts[T]]
@@ -76,6 +82,7 @@ class Admission(Generic[T]):
         self._parked_by: dict[str, int] = {}
         self._held: dict[str, int] = {}
         self._on_host: dict[str, int] = {}
+        self._on_tenant_host: dict[tuple[str, str], int] = {}
         self.parked = 0
         self.running = 0
 
@@ -97,7 +104,7 @@ class Admission(Generic[T]):
         if self.parked:
             return False
         limits, running = self.limits, self.running
-        if self._on_host.get(host, 0) >= limits.per_host:
+        if not self._host_open(tenant, host):
             return False
         if running >= limits.total:
             held = self._held.get(tenant, 0)
@@ -106,6 +113,7 @@ class Admission(Generic[T]):
         self.running = running + 1
         self._held[tenant] = self._held.get(tenant, 0) + 1
         self._on_host[host] = self._on_host.get(host, 0) + 1
+        self._on_tenant_host[(tenant, host)] = self._on_tenant_host.get((tenant, host), 0) + 1
         return True
 
     def withdraw(self, item: T, tenant: str, host: str, urgent: bool = False) -> bool:
@@ -154,6 +162,7 @@ class Admission(Generic[T]):
         self.running -= 1
         _decrement(self._held, tenant)
         _decrement(self._on_host, host)
+        _decrement(self._on_tenant_host, (tenant, host))
 
     def held(self, tenant: str) -> int:
         return self._held.get(tenant, 0)
@@ -166,15 +175,24 @@ class Admission(Generic[T]):
 
     def idle(self) -> bool:
         """Nothing parked, nothing running, and no bookkeeping left behind."""
-        return not (self.parked or self.running or self._held or self._on_host or self._parked_by)
+        return not (
+            self.parked or self.running or self._held or self._on_host or self._on_tenant_host or self._parked_by
+        )
+
+    def _host_open(self, tenant: str, host: str) -> bool:
+        per_host = self.limits.per_host
+        return (
+            self._on_tenant_host.get((tenant, host), 0) < per_host
+            and self._on_host.get(host, 0) < per_host * HOST_TENANTS
+        )
 
     def _walk(
         self, ring: _Ring[T], share: int, full: bool, want_spare: bool
     ) -> tuple[Admitted[T] | None, tuple[str, str] | None]:
         """One turn of the ring: the first tenant under its share with a runnable host, admitted; else None and the
         first runnable tenant over its share (never while the capacity is full: the reserve is for light tenants)."""
-        held_of, on_host = self._held, self._on_host
-        light, cap = self.limits.light, self.limits.per_host
+        held_of, host_open = self._held, self._host_open
+        light = self.limits.light
         over: tuple[str, str] | None = None
         for _ in range(len(ring)):
             tenant = next(iter(ring))
@@ -184,7 +202,7 @@ class Admission(Generic[T]):
                 if under or (want_spare and over is None and not full):
                     hosts = ring[tenant]
                     for host in hosts:  # hosts at their cap are skipped: at most (total + reserve) / per_host
-                        if on_host.get(host, 0) < cap:
+                        if host_open(tenant, host):
                             if under:
                                 return self._start(ring, tenant, hosts, host), None
                             over = (tenant, host)
@@ -208,10 +226,11 @@ class Admission(Generic[T]):
         self.running += 1
         self._held[tenant] = self._held.get(tenant, 0) + 1
         self._on_host[host] = self._on_host.get(host, 0) + 1
+        self._on_tenant_host[(tenant, host)] = self._on_tenant_host.get((tenant, host), 0) + 1
         return Admitted(item, tenant, host)
 
 
-def _decrement(counts: dict[str, int], key: str) -> None:
+def _decrement(counts: dict[K, int], key: K) -> None:
     left = counts[key] - 1
     if left:
         counts[key] = left

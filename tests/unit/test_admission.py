@@ -91,10 +91,16 @@ CASES: list[tuple[str, Limits, list[str], list[str]]] = [
         ["x1", "x2", "y1", "x3", "y2"],
     ),
     (
-        "the host cap counts every tenant's attempts: B waits for x like A",
+        "the host cap is each tenant's: A's hung x does not hold B's attempts to x",
         limits(10, per_host=1),
-        ["A:x:a1", "B:x:b1", "B:y:b2", "-a1"],
-        ["a1", "b2", "b1"],
+        ["A:x:a1", "A:x:a2", "B:x:b1", "-a1"],
+        ["a1", "b1", "a2"],
+    ),
+    (
+        "a host takes HOST_TENANTS tenants' caps at once: the fifth tenant waits for x",
+        limits(10, per_host=1),
+        ["A:x:a1", "B:x:b1", "C:x:c1", "D:x:d1", "E:x:e1", "E:y:e2", "-a1"],
+        ["a1", "b1", "c1", "d1", "e2", "e1"],
     ),
     # -- work conservation ----------------------------------------------------------------------------------------
     (
@@ -133,7 +139,7 @@ CASES: list[tuple[str, Limits, list[str], list[str]]] = [
     (
         "an urgent attempt for a host at its cap does not block the attempts behind it",
         limits(4, per_host=1),
-        ["A:x:a1", "!B:x:cb1", "B:y:b1", "-a1"],
+        ["B:x:a1", "!B:x:cb1", "B:y:b1", "-a1"],
         ["a1", "b1", "cb1"],
     ),
     # -- withdrawal -----------------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def test_a_waiter_on_a_full_host_does_not_block_others_behind_it() -> None:
         slots = FairSlots(3, per_host=1, reserve=0)
         h = Holder(slots)
         h.start("a-slow-1", "A", "slow")
-        h.start("b-slow", "B", "slow")
+        h.start("a-slow-0", "A", "slow")
         await settle()
         # And the other two slots taken by C, so the queue is built under scarcity
         h.start("c1", "C", "c1")
@@ -239,7 +239,7 @@ def test_one_tenant_alone_uses_every_slot() -> None:
 def test_a_waiter_cancelled_in_the_queue_leaves_no_trace() -> None:
     async def scenario() -> None:
         # Given one slot held, and two waiters
-        slots = FairSlots(1, per_host=1)
+        slots = FairSlots(1, per_host=1, reserve=0)
         h = Holder(slots)
         h.start("held", "A", "x")
         await settle()
@@ -263,7 +263,7 @@ def test_a_waiter_cancelled_in_the_queue_leaves_no_trace() -> None:
 def test_a_waiter_cancelled_after_its_grant_hands_the_slot_on() -> None:
     async def scenario() -> None:
         # Given one slot held and two waiters
-        slots = FairSlots(1, per_host=1)
+        slots = FairSlots(1, per_host=1, reserve=0)
         h = Holder(slots)
         h.start("held", "A", "x")
         await settle()
