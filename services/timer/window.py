@@ -4,7 +4,8 @@ Restoring after an outage, or sliding the window over a million entries waking a
 them: each read of a partition's wake index takes at most ``page`` entries, in (wake, key) order. A partition whose
 page came back full is *behind*: its cursor is the last (wake, key) armed, and its entries past the cursor are not
 armed (not even a change decided now: the store gives it back in its page). The shell reads a behind partition's
-next page when few entries are left armed, so RAM holds about a page per partition, whatever waits on disk. A
+next page while there is room under ``max_armed`` (so a burst's pages pass quickly, and another tenant's entries
+after it are armed and fired in turn), so RAM holds at most ``max_armed`` entries, whatever waits on disk. A
 partition with more than ``max_armed`` entries armed stops arming new ones (they wait in the store, paged in).
 """
 
