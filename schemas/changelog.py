@@ -8,10 +8,9 @@ is keyed by the queue (``queue:<tenant>:<queue_id>``), in that key's partition, 
 
 from __future__ import annotations
 
-import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Tag, TypeAdapter
 
 from schemas.events import Alert, Api, CatchUp, HttpRequestSpec, RetryPolicy
 
@@ -160,15 +159,29 @@ class PurgeEntry(BaseModel):
 Entry = TimerEntry | CallbackEntry | AlertEntry | PurgeEntry | QueueAlertsEntry
 
 
+def _kind(value: object) -> str:
+    """A changelog value's entry kind: a job's ``TimerEntry`` carries none."""
+    if isinstance(value, dict):
+        kind = value.get("kind", "timer")
+        return kind if isinstance(kind, str) else "?"
+    return str(getattr(value, "kind", "timer"))
+
+
+# Straight from JSON in pydantic-core, the kind read first: 15 us a job's entry where ``json.loads`` and
+# ``model_validate`` took 22 (the timer reads one per firing and per result; decision 0036).
+_ENTRIES: TypeAdapter[Entry] = TypeAdapter(
+    Annotated[
+        Annotated[TimerEntry, Tag("timer")]
+        | Annotated[CallbackEntry, Tag("callback")]
+        | Annotated[AlertEntry, Tag("alert")]
+        | Annotated[PurgeEntry, Tag("dlq")]
+        | Annotated[QueueAlertsEntry, Tag("queue_alerts")],
+        Discriminator(_kind),
+    ]
+)
+
+
 def decode_entry(value: bytes | str) -> Entry:
-    """A changelog record's value as the entry it holds (a callback's carries ``kind``)."""
-    doc = json.loads(value)
-    if isinstance(doc, dict) and doc.get("kind") == "callback":
-        return CallbackEntry.model_validate(doc)
-    if isinstance(doc, dict) and doc.get("kind") == "alert":
-        return AlertEntry.model_validate(doc)
-    if isinstance(doc, dict) and doc.get("kind") == "dlq":
-        return PurgeEntry.model_validate(doc)
-    if isinstance(doc, dict) and doc.get("kind") == "queue_alerts":
-        return QueueAlertsEntry.model_validate(doc)
-    return TimerEntry.model_validate(doc)
+    """A changelog record's value as the entry it holds (any but a job's carries ``kind``); pydantic's
+    ValidationError (a ValueError) when it holds none."""
+    return _ENTRIES.validate_json(value)

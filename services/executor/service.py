@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -19,6 +18,7 @@ from typing import Any
 from confluent_kafka import Message, TopicPartition
 
 from chronohook.clock import Clock
+from chronohook.collector import fewer_collections
 from chronohook.ids import deterministic_event_id
 from chronohook.kafka.config import producer_config
 from chronohook.kafka.dead_records import DeadRecordSink
@@ -348,11 +348,9 @@ async def _main(settings: Settings, clock: Clock) -> None:
 
 
 def serve(settings: Settings, clock: Clock) -> None:
-    # Fewer cyclic collections: the executor holds every due record it took until it finishes (up to
-    # executor_max_parked), and each young collection walked them: ~15-20% of its CPU per delivery in a burst
-    # (decision 0029). Objects from start-up are frozen out of every collection.
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    # The executor holds every due record it took until it finishes (up to executor_max_parked), and each young
+    # collection walked them: ~15-20% of its CPU per delivery in a burst (decision 0029).
+    fewer_collections()
     try:
         import uvloop
 

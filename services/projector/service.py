@@ -14,6 +14,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from sqlalchemy import exc as sa_exc
 
 from chronohook.clock import Clock
+from chronohook.collector import fewer_collections
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, producer_config
 from chronohook.kafka.dead_records import DeadRecordSink
@@ -168,6 +169,7 @@ def serve(settings: Settings, clock: Clock) -> None:
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     store = ReadModelStore(engine)
+    fewer_collections()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

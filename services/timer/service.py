@@ -26,13 +26,14 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from chronohook.clock import Clock, to_ms
+from chronohook.collector import fewer_collections
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, transactional_producer_config
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import changelog_codec, decode_event
-from schemas.changelog import Entry
+from schemas.changelog import Entry, TimerEntry
 from schemas.events import Envelope
 from services.timer.buckets import TimeBuckets
 from services.timer.budget import TenantBudgets, share_of
@@ -435,7 +436,8 @@ class TimerService:
         cache = self.near_cache
         for key, (_, entry) in committed.items():
             cache.pop(key, None)
-            if entry is not None and key in self.buckets:
+            # Armed (it fires soon), or awaiting a run's result (which comes back within a second or so).
+            if entry is not None and (key in self.buckets or (isinstance(entry, TimerEntry) and entry.in_flight)):
                 cache[key] = entry
         while len(cache) > NEAR_CACHE_MAX:
             del cache[next(iter(cache))]
@@ -458,6 +460,7 @@ class TimerService:
 
 def serve(settings: Settings, clock: Clock) -> None:
     bound_allocator()
+    fewer_collections()  # the armed entries: a full collection walked every one of them (decision 0036)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
