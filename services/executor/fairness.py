@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import lru_cache
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -29,8 +30,11 @@ __all__ = ["FairSlots", "Lease", "default_reserve", "host_key"]
 Start = Callable[["Lease"], bool]
 
 
+@lru_cache(maxsize=1024)
 def host_key(url: str) -> str:
-    """The host a URL's request counts against: its hostname, lowercased, without a trailing dot."""
+    """The host a URL's request counts against: its hostname, lowercased, without a trailing dot.
+
+    Cached: a burst sends thousands of attempts to a few URLs, and parsing each was 4.5% of the executor's CPU."""
     try:
         host = urlsplit(url).hostname
     except ValueError:
