@@ -380,7 +380,7 @@ EXAMPLES: tuple[Envelope, ...] = (
         failure_reason="http_server_error",
         error_message="HTTP 503",
     ),
-    JobRetryScheduled(**_base(n=10), failed_run_id=_RUN_ID, next_attempt=2, retry_at=_AT),
+    JobRetryScheduled(**_base(n=10), failed_run_id=_RUN_ID, next_attempt=2, retry_at=_AT, final_status="retrying"),
     JobDeadLettered(**_base(n=11), failed_run_id=_RUN_ID, attempts=8, final_status="dead_lettered"),
     JobRetryChainResolved(**_base(_RECURO_JOB, n=40), resolution="success", run_id=_RUN_ID, attempts=3),
     CallbackDue(
