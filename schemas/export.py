@@ -193,7 +193,9 @@ CATALOGUE: dict[str, EventInfo] = {
         ("executor",), _INGEST_TO, "An attempt failed (timeout, connection, HTTP status, ...), with the reason."
     ),
     "JobRetryScheduled": EventInfo(
-        ("timer",), ("projector",), "A failed attempt will be retried at retry_at (Recuro: as a new job)."
+        ("timer",),
+        ("projector",),
+        "A failed attempt will be retried at retry_at (Recuro: as a new job); final_status: the failed job's.",
     ),
     "JobDeadLettered": EventInfo(
         ("timer",),
