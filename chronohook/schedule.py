@@ -297,3 +297,14 @@ def resumed_due(schedule: Schedule, next_due: datetime | None, at: datetime) -> 
     if next_due is not None and next_due >= at:
         return next_due
     return schedule.next_after(at)
+
+
+def first_run_at(
+    expression: str | None, timezone: str, catch_up: str, run_at: datetime | None, at: datetime
+) -> datetime:
+    """A named job's ``next_run_at`` when it is created or redefined at ``at`` with this definition: the one rule,
+    called once by ingest for its immediate answer and once by the timer when it arms the job (decision 0034). The
+    definition is the one ingest validated (``Schedule.parse``, ``ScheduleChecked``): taken as it is, not parsed again
+    (a parse costs about 0.2 ms; the timer arms every created cron)."""
+    schedule = Schedule(expression, timezone, "skip" if catch_up == "skip" else "latest") if expression else None
+    return first_due(schedule, run_at, at)

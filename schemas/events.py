@@ -43,8 +43,15 @@ NEXT_RUN_AT_DOC = (
     "value; the timer's JobScheduled and JobDue decide from then on. None on version-1 records."
 )
 
-# How a job that failed for good ended (JobDeadLettered v2, and the read model's and Recuro's ``final_status``).
+# Recuro's ``final_status`` vocabulary, defined here once: the events carry it, the read model, the API answers and
+# the completion callbacks copy it; ``chronohook.retries.final_status`` decides it (decision 0034).
+# How a job that failed for good ended (JobDeadLettered v2).
 DeadEnd = Literal["dead_lettered", "failed_no_retries"]
+# How a Recuro retry chain ended (QueueOutcome): a success at any attempt, or a dead end.
+ChainOutcome = Literal["success", DeadEnd]
+# Where one job record stands after a run: ``retrying`` (an original whose retry is scheduled) and
+# ``failed_with_retries`` (a retry job whose own attempt failed) besides a chain's outcome.
+FinalStatus = Literal["success", "retrying", "failed_with_retries", DeadEnd]
 
 
 class Frozen(BaseModel):
@@ -284,6 +291,12 @@ class JobRetryScheduled(Envelope):
     next_attempt: int
     retry_at: AwareDatetime
     retry_job_id: str | None = None
+    final_status: FinalStatus | None = Field(
+        default=None,
+        description="Where the failed job stands, as the timer decided it (decision 0034): ``retrying`` (a job "
+        "whose own retry is scheduled), ``failed_with_retries`` (a Recuro retry job: its own attempt failed). None on "
+        "records written before it: the same rule decides it from the job on read.",
+    )
 
 
 class JobDeadLettered(Envelope):
@@ -399,7 +412,7 @@ class QueueOutcome(Envelope):
     type: Literal["QueueOutcome"] = "QueueOutcome"
     queue: str
     queue_id: int
-    outcome: Literal["success", "dead_lettered", "failed_no_retries"]
+    outcome: ChainOutcome
     source_job_id: str = Field(description="The job whose chain ended (a Recuro retry chain's original job).")
     run_id: str = Field(description="The run that ended the chain: an alert it raises is ``alert:<run_id>``.")
     attempts: int = Field(description="Attempts made in the chain.")

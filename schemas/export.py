@@ -193,7 +193,9 @@ CATALOGUE: dict[str, EventInfo] = {
         ("executor",), _INGEST_TO, "An attempt failed (timeout, connection, HTTP status, ...), with the reason."
     ),
     "JobRetryScheduled": EventInfo(
-        ("timer",), ("projector",), "A failed attempt will be retried at retry_at (Recuro: as a new job)."
+        ("timer",),
+        ("projector",),
+        "A failed attempt will be retried at retry_at (Recuro: as a new job); final_status: the failed job's.",
     ),
     "JobDeadLettered": EventInfo(
         ("timer",),
@@ -380,7 +382,7 @@ EXAMPLES: tuple[Envelope, ...] = (
         failure_reason="http_server_error",
         error_message="HTTP 503",
     ),
-    JobRetryScheduled(**_base(n=10), failed_run_id=_RUN_ID, next_attempt=2, retry_at=_AT),
+    JobRetryScheduled(**_base(n=10), failed_run_id=_RUN_ID, next_attempt=2, retry_at=_AT, final_status="retrying"),
     JobDeadLettered(**_base(n=11), failed_run_id=_RUN_ID, attempts=8, final_status="dead_lettered"),
     JobRetryChainResolved(**_base(_RECURO_JOB, n=40), resolution="success", run_id=_RUN_ID, attempts=3),
     CallbackDue(

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from chronohook.errors import ChronohookError
+from chronohook.retries import Done, RetryAt, final_status
 from schemas.events import (
     Api,
     CallbackAbandoned,
@@ -17,6 +18,7 @@ from schemas.events import (
     CallbackSucceeded,
     Event,
     FailureReason,
+    FinalStatus,
     HttpRequestSpec,
     JobCreated,
     JobDeadLettered,
@@ -47,7 +49,6 @@ class TenantMismatch(ReadModelError):
 
 QuedupStatus = Literal["active", "paused", "failed", "completed"]
 RecuroStatus = Literal["pending", "processing", "completed", "failed"]
-FinalStatus = Literal["success", "retrying", "failed_with_retries", "failed_no_retries", "dead_lettered"]
 CallbackStatus = Literal["pending", "retrying", "delivered", "abandoned"]
 
 
@@ -238,10 +239,12 @@ def evolve(view: JobView | None, event: Event) -> JobView | None:
             return _after_run(view, event)
         case JobRetryScheduled():
             if view.api == "recuro":
-                # Decision 0016: the original reads ``retrying`` until its chain resolves and carries the chain's
-                # has_pending_retry; a retry job whose own attempt failed reads ``failed_with_retries``.
+                # Decisions 0016, 0034: the original reads ``retrying`` until its chain resolves and carries the
+                # chain's has_pending_retry; a retry job whose own attempt failed reads ``failed_with_retries``. As
+                # the timer decided it; a record from before it carried one: the same rule, on read.
                 original = view.retry_of is None
-                final: FinalStatus = "retrying" if original else "failed_with_retries"
+                step = RetryAt(at=event.retry_at, attempt=event.next_attempt)
+                final = event.final_status or final_status(step, retry=not original)
                 return view.model_copy(
                     update=dict(
                         final_status=final,
@@ -292,10 +295,12 @@ def _after_run(view: JobView, event: JobSucceeded | JobFailed) -> JobView:
     update: dict[str, object] = dict(last_run_at=event.outcome.finished_at, runs_count=view.runs_count + 1)
     success = isinstance(event, JobSucceeded)
     if view.api == "recuro":
-        # A failed retry job is ``failed_with_retries`` at once (the chain's outcome goes to its original); a failed
-        # original waits for the timer's decision (JobRetryScheduled or JobDeadLettered).
-        failed: FinalStatus | None = "failed_with_retries" if view.retry_of is not None else None
-        update.update(status="completed" if success else "failed", final_status="success" if success else failed)
+        # The one rule (chronohook/retries.py): a success, or a failed retry job, is final at once (a chain's outcome
+        # goes to its original); a failed original waits for the timer's decision (JobRetryScheduled or
+        # JobDeadLettered), which carries it.
+        step = Done(attempts=event.outcome.attempt) if success else None
+        final: FinalStatus | None = final_status(step, retry=view.retry_of is not None)
+        update.update(status="completed" if success else "failed", final_status=final)
     elif success and not view.schedule:
         update.update(status="completed", next_run_at=None)
     return view.model_copy(update=update)

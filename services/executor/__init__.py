@@ -1,1 +1,2 @@
-"""The executor: consumes ``JobDue`` and ``CallbackDue``, sends the request, emits what came of it."""
+"""The executor: acts on ``JobDue``, ``CallbackDue`` and ``AlertDue`` (and watches deletes and pauses for the jobs it
+was handed early), sends the request, emits what came of it."""

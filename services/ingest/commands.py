@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from chronohook.clock import iso8601_instant, iso8601_offset, rfc3339
 from chronohook.ids import deterministic_event_id, queue_id, random_event_id, recuro_cron_key, recuro_job_key
 from chronohook.readmodel.views import JobView, RunView
-from chronohook.schedule import Schedule, first_due
+from chronohook.retries import QUEDUP_RETRIES, RECURO_QUEUE_RETRIES
+from chronohook.schedule import first_run_at
 from schemas.codec import encode_event
 from schemas.events import (
     Envelope,
@@ -16,7 +17,6 @@ from schemas.events import (
     JobCreated,
     JobPushed,
     JobUpdated,
-    RetryPolicy,
     SuccessAssertion,
 )
 from schemas.topics import MAX_EVENT_BYTES, RESULT_ALLOWANCE_BYTES
@@ -31,11 +31,6 @@ from services.ingest.models import (
     UpdateJobRequest,
 )
 
-# QuedUp: 7 attempts on a fixed schedule: immediately (the run itself), immediately, then 5 min, 15 min, 1 h, 3 h and
-# 6 h after the previous failure.
-QUEDUP_RETRIES = RetryPolicy(delays=(0, 300, 900, 3600, 10800, 21600))
-# Recuro: a queue's default retry_delays.
-RECURO_QUEUE_RETRIES = RetryPolicy(delays=(60, 1800, 10800))
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # QuedUp documents a 15-minute request timeout (Recuro's is the queue's timeout_seconds).
 QUEDUP_TIMEOUT_SECONDS = 900.0
@@ -67,8 +62,9 @@ def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: date
 
 
 def _first_run(schedule: str | None, timezone: str, catch_up: str, run_at: datetime | None, now: datetime) -> datetime:
-    """The first run, for the immediate answer only: the same Schedule.next_after the timer decides with."""
-    return first_due(Schedule.parse(schedule, timezone, catch_up) if schedule else None, run_at, now)
+    """The first run, for the immediate answer only: the same ``first_run_at`` the timer arms the job with. The
+    request models and ``ScheduleChecked`` validated the schedule; a ``ScheduleError`` left is a 422 all the same."""
+    return first_run_at(schedule, timezone, catch_up, run_at, now)
 
 
 def replace_quedup_job(view: JobView, req: CreateJobRequest, now: datetime) -> JobUpdated:

@@ -8,7 +8,7 @@ from datetime import datetime
 from chronohook.clock import iso8601_offset
 from chronohook.ids import random_event_id
 from chronohook.readmodel.views import JobView, evolve
-from chronohook.schedule import Schedule, first_due, resumed_due
+from chronohook.schedule import Schedule, first_run_at, resumed_due
 from schemas.events import JobPaused, JobResumed, JobUpdated, SuccessAssertion
 from services.ingest.models import CronAssertion, CronDetail, UpdateCronRequest
 
@@ -53,7 +53,6 @@ def _updated(view: JobView, req: UpdateCronRequest, given: set[str], active: boo
     expression = req.cron_expression if "cron_expression" in given and req.cron_expression else view.schedule
     timezone = req.timezone if "timezone" in given and req.timezone else view.timezone
     catch_up = req.catch_up if "catch_up" in given and req.catch_up else view.catch_up
-    schedule = Schedule.parse(expression, timezone, catch_up) if expression else None
     return JobUpdated(
         event_id=random_event_id(),
         job_id=view.job_id,
@@ -67,7 +66,7 @@ def _updated(view: JobView, req: UpdateCronRequest, given: set[str], active: boo
         timezone=timezone,
         catch_up=catch_up,
         # For the answer and the read model's first value; the timer's JobScheduled decides (decision 0025).
-        next_run_at=first_due(schedule, None, now),
+        next_run_at=first_run_at(expression, timezone, catch_up, None, now),
         callback_url=req.callback_url if "callback_url" in given else view.callback_url,
         active=active,
         alert_threshold=req.alert_threshold if "alert_threshold" in given else view.alert_threshold,

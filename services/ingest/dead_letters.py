@@ -17,8 +17,8 @@ from chronohook.clock import iso8601_instant, iso8601_offset
 from chronohook.ids import derived_integer_id, deterministic_event_id, recuro_job_key
 from chronohook.readmodel.dead_letters import DeadLetter
 from chronohook.readmodel.views import JobView
+from chronohook.retries import RECURO_QUEUE_RETRIES
 from schemas.events import DeadLetterReplayed, JobPurged, JobPushed
-from services.ingest.commands import RECURO_QUEUE_RETRIES
 from services.ingest.models import PushJobResponse, Request
 
 # The most dead letters one bulk call replays or purges; the answer says how many are left for the next call.

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.events import FinalStatus
 from services.ingest import validation as v
 
 Url = Annotated[StrictStr, Field(max_length=v.URL_MAX), AfterValidator(v.plain_text), AfterValidator(v.valid_url)]
@@ -211,12 +212,10 @@ class RecuroJobResponse(BaseModel):
     payload: dict[str, Any] | None
     callback_url: str | None
     status: Literal["pending", "processing", "completed", "failed"]
-    final_status: Literal["success", "retrying", "failed_with_retries", "failed_no_retries", "dead_lettered"] | None = (
-        Field(
-            description="Set once the job's run ended. On the original: `retrying` while its retry chain runs, then "
-            "`success` or `dead_lettered`; `failed_no_retries` when its queue has retries off. On a retry job: "
-            "`success`, or `failed_with_retries` when its own attempt failed."
-        )
+    final_status: FinalStatus | None = Field(
+        description="Set once the job's run ended. On the original: `retrying` while its retry chain runs, then "
+        "`success` or `dead_lettered`; `failed_no_retries` when its queue has retries off. On a retry job: "
+        "`success`, or `failed_with_retries` when its own attempt failed."
     )
     attempt_number: int = Field(description="1 for the original; each retry job is one more.")
     is_retry: bool

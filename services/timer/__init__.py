@@ -1,1 +1,2 @@
-"""The timer: holds pending jobs and callbacks in time buckets and emits ``JobDue`` and ``CallbackDue`` when due."""
+"""The timer: holds pending jobs, callbacks and alerts in time buckets and emits ``JobDue``, ``CallbackDue`` and
+``AlertDue`` when due."""

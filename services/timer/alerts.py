@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from chronohook.ids import deterministic_event_id
+from chronohook.retries import ALERT_RETRY_DELAYS, delivery_retry_at
 from schemas.changelog import AlertEntry, QueueAlertsEntry, TimerEntry
 from schemas.events import (
     Alert,
@@ -33,6 +34,7 @@ from schemas.events import (
     AlertDue,
     AlertRaised,
     AlertRetryScheduled,
+    ChainOutcome,
     Envelope,
     JobDeadLettered,
     JobFailed,
@@ -41,16 +43,12 @@ from schemas.events import (
     QueueSettings,
 )
 from schemas.topics import queue_settings_key
-from services.timer.callbacks import CALLBACK_RETRY_DELAYS
 
 AlertKind = Literal["warning", "failure", "recovery"]
-# An alert's POST is retried like a completion callback: 5 s, 30 s, 2 min, 10 min, 30 min, then abandoned.
-ALERT_RETRY_DELAYS: tuple[float, ...] = CALLBACK_RETRY_DELAYS
 
 AlertOutcome = tuple[AlertEntry | None, list[Envelope]]
 # A queue has no alert_threshold: Recuro's default for crons, 1 (the first final failure is a ``failure``).
 QUEUE_ALERT_THRESHOLD = 1
-FinalOutcome = Literal["success", "dead_lettered", "failed_no_retries"]
 
 
 def alert_id(run_id: str) -> str:
@@ -125,7 +123,7 @@ def _raise(alert: Alert, run_id: str, key: str, tenant: str, at: datetime) -> tu
     return entry, [raised, *due]
 
 
-def final_outcome(result: JobSucceeded | JobFailed, decided: list[Envelope]) -> tuple[FinalOutcome, int] | None:
+def final_outcome(result: JobSucceeded | JobFailed, decided: list[Envelope]) -> tuple[ChainOutcome, int] | None:
     """How a run of a Recuro queue job ended its chain, and the attempts the chain made; None while it goes on.
 
     ``decided`` is what the timer decided on the result (services/timer/domain.py): a success is always final (no
@@ -222,7 +220,9 @@ def on_alert_result(entry: AlertEntry | None, result: AlertDelivered | AlertDeli
     if isinstance(result, AlertDelivered):
         return None, []
     base = dict(job_id=entry.job_id, tenant=entry.tenant, occurred_at=result.occurred_at, alert_id=entry.alert_id)
-    if result.no_destination or entry.attempt > len(ALERT_RETRY_DELAYS):
+    # An alert's POST is retried like a completion callback (chronohook/retries.py), then abandoned.
+    retry_at = delivery_retry_at(ALERT_RETRY_DELAYS, entry.attempt, result.occurred_at)
+    if result.no_destination or retry_at is None:
         abandoned = AlertAbandoned(
             **base,
             event_id=deterministic_event_id("alert-abandoned", entry.alert_id),
@@ -230,7 +230,6 @@ def on_alert_result(entry: AlertEntry | None, result: AlertDelivered | AlertDeli
             error_message=result.error_message,
         )
         return None, [abandoned]
-    retry_at = result.occurred_at + timedelta(seconds=ALERT_RETRY_DELAYS[entry.attempt - 1])
     scheduled = AlertRetryScheduled(
         **base,
         event_id=deterministic_event_id("alert-retry", entry.alert_id, entry.attempt),

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from chronohook.clock import iso8601_offset
 from chronohook.ids import deterministic_event_id
+from chronohook.retries import CALLBACK_RETRY_DELAYS, Done, delivery_retry_at, final_status
 from schemas.changelog import CallbackEntry, TimerEntry
 from schemas.events import (
     CallbackAbandoned,
@@ -24,14 +25,12 @@ from schemas.events import (
     CallbackRetryScheduled,
     CallbackSucceeded,
     Envelope,
+    FinalStatus,
     JobDeadLettered,
     JobFailed,
     JobRetryScheduled,
     JobSucceeded,
 )
-
-# Seconds before each further try of a callback that did not get a 2xx; after the last, it is abandoned.
-CALLBACK_RETRY_DELAYS: tuple[float, ...] = (5, 30, 120, 600, 1800)
 
 CallbackOutcome = tuple[CallbackEntry | None, list[Envelope]]
 
@@ -45,17 +44,27 @@ def callback_id(run_id: str) -> str:
     return f"cb:{run_id}"
 
 
-def final_status(entry: TimerEntry, result: JobSucceeded | JobFailed, decided: Sequence[Envelope]) -> str:
-    """Where the job stands after this run, from what the timer decided with it (Recuro's ``final_status`` values,
-    plus ``failed`` for a failed run that is neither retried nor dead-lettered, as a cron's occurrence)."""
-    if isinstance(result, JobSucceeded):
-        return "success"
+# ``final_status`` in a callback: Recuro's vocabulary (schemas/events.py), plus ``failed`` for a failed run that no
+# decision followed (an occurrence superseded by a newer one).
+CallbackFinalStatus = FinalStatus | Literal["failed"]
+
+
+def run_final_status(
+    entry: TimerEntry, result: JobSucceeded | JobFailed, decided: Sequence[Envelope]
+) -> CallbackFinalStatus:
+    """Where the job named in the callback (``entry``'s, a Recuro retry's own) stands after this run: copied from the
+    decision the timer made with the run and carried on the job's own event (``JobRetryScheduled``,
+    ``JobDeadLettered``), else decided by the same rule as the read model's (``chronohook.retries.final_status``),
+    so the callback and ``GET /api/jobs/{id}`` say the same (decision 0034)."""
     for event in decided:
-        if isinstance(event, JobDeadLettered):
+        if (
+            isinstance(event, JobRetryScheduled | JobDeadLettered)
+            and event.job_id == entry.job_id
+            and event.final_status
+        ):
             return event.final_status
-        if isinstance(event, JobRetryScheduled):
-            return "retrying" if max(result.outcome.attempt, entry.attempt_number) == 1 else "failed_with_retries"
-    return "failed"
+    step = Done(attempts=result.outcome.attempt) if isinstance(result, JobSucceeded) else None
+    return final_status(step, retry=entry.retry_of is not None) or "failed"
 
 
 def callback_body(
@@ -74,7 +83,7 @@ def callback_body(
         "queue_id": entry.queue_id,
         "queue": entry.queue,
         "status": "completed" if success else "failed",
-        "final_status": final_status(entry, result, decided),
+        "final_status": run_final_status(entry, result, decided),
         "success": success,
         # Attempt numbers count across a Recuro retry chain (each retry is a new job).
         "attempt_number": max(o.attempt, entry.attempt_number),
@@ -121,7 +130,8 @@ def on_callback_result(cb: CallbackEntry | None, result: CallbackSucceeded | Cal
     if isinstance(result, CallbackSucceeded):
         return None, []
     base = dict(job_id=cb.job_id, tenant=cb.tenant, occurred_at=result.occurred_at, callback_id=cb.callback_id)
-    if cb.attempt > len(CALLBACK_RETRY_DELAYS):
+    retry_at = delivery_retry_at(CALLBACK_RETRY_DELAYS, cb.attempt, result.occurred_at)
+    if retry_at is None:
         abandoned = CallbackAbandoned(
             **base,
             event_id=deterministic_event_id("callback-abandoned", cb.callback_id),
@@ -129,7 +139,6 @@ def on_callback_result(cb: CallbackEntry | None, result: CallbackSucceeded | Cal
             error_message=result.error_message,
         )
         return None, [abandoned]
-    retry_at = result.occurred_at + timedelta(seconds=CALLBACK_RETRY_DELAYS[cb.attempt - 1])
     scheduled = CallbackRetryScheduled(
         **base,
         event_id=deterministic_event_id("callback-retry", cb.callback_id, cb.attempt),

@@ -8,7 +8,8 @@ from typing import Literal
 
 from chronohook.clock import to_ms
 from chronohook.ids import deterministic_event_id, recuro_job_key, retry_job_id
-from chronohook.schedule import MISFIRE_THRESHOLD, Schedule, first_due, resumed_due
+from chronohook.retries import DeadLetter, Done, QueueSettingsLookup, dead_end, final_status, next_step, policy_for
+from chronohook.schedule import MISFIRE_THRESHOLD, Schedule, first_run_at, resumed_due
 from schemas.changelog import AlertEntry, CallbackEntry, Entry, PurgeEntry, QueueAlertsEntry, RetrySlot, TimerEntry
 from schemas.events import (
     AlertDelivered,
@@ -39,7 +40,6 @@ from services.timer import retention
 from services.timer.alerts import fire_alert, on_alert_result, on_cron_run, on_queue_outcome, queue_alert_hook
 from services.timer.callbacks import fire_callback, on_callback_result, on_run_completed
 from services.timer.queues import QueueLookup, apply_queue_settings, default_settings, held
-from services.timer.retries import DeadLetter, Done, QueueSettingsLookup, next_step, policy_for
 
 Outcome = tuple[TimerEntry | None, list[Envelope]]
 # Every entry one event changed, by key (None: the entry is gone), and the events decided.
@@ -52,7 +52,7 @@ def decide(
     """Everything one consumed event changes: the job's entry, and the entries of its runs' callbacks.
 
     ``queues`` gives a Recuro queue's settings in force (tenant, queue name): a failed run's retries follow them
-    (services/timer/retries.py); without it, a job follows the retry policy its push carried.
+    (chronohook/retries.py); without it, a job follows the retry policy its push carried.
 
     A callback has an entry of its own, keyed by its callback id in the job's partition: a one-off job's entry
     goes as soon as its run is done, while the callback may still be retried for the next 45 minutes.
@@ -138,7 +138,6 @@ def _define(entry: TimerEntry | None, event: JobCreated | JobUpdated, integer_id
     """A named job (QuedUp job, Recuro cron) created or redefined by ``event``, armed for its first run after it; a
     scheduled one's arming is told in a ``JobScheduled``. An update of a job that had finished (no entry) schedules
     it again; one of a live job keeps its pause, its runs in flight and its alert count, and drops a pending retry."""
-    schedule = Schedule(event.schedule, event.timezone, event.catch_up) if event.schedule else None
     definition: dict[str, object] = {
         "request": event.request,
         "retry": event.retry,
@@ -148,7 +147,8 @@ def _define(entry: TimerEntry | None, event: JobCreated | JobUpdated, integer_id
         "timezone": event.timezone,
         "catch_up": event.catch_up,
         "alert_threshold": event.alert_threshold,
-        "next_due": first_due(schedule, event.run_at, event.occurred_at),
+        # The same rule as ingest's immediate answer (the event's next_run_at), decided again here: the timer arms.
+        "next_due": first_run_at(event.schedule, event.timezone, event.catch_up, event.run_at, event.occurred_at),
     }
     if entry is None:
         new = TimerEntry.model_validate(
@@ -247,7 +247,7 @@ def on_event(
 
 
 def _after_run(entry: TimerEntry, event: JobSucceeded | JobFailed, queue: QueueSettings | None) -> Outcome:
-    """Settle a finished run and decide what follows it (services/timer/retries.py, decision 0016): nothing, a
+    """Settle a finished run and decide what follows it (chronohook/retries.py, decisions 0016 and 0034): nothing, a
     retry (a retry slot, or for Recuro a new job), a dead letter, or the end of a Recuro chain on its original."""
     outcome = event.outcome
     at = outcome.finished_at
@@ -273,7 +273,7 @@ def _after_run(entry: TimerEntry, event: JobSucceeded | JobFailed, queue: QueueS
             occurred_at=at,
             failed_run_id=outcome.run_id,
             attempts=step.attempts,
-            final_status="dead_lettered" if step.retries_enabled else "failed_no_retries",
+            final_status=dead_end(step),  # the chain's: its original's final_status
         )
         return left, [dead]
     scheduled = JobRetryScheduled(
@@ -284,6 +284,7 @@ def _after_run(entry: TimerEntry, event: JobSucceeded | JobFailed, queue: QueueS
         failed_run_id=outcome.run_id,
         next_attempt=step.attempt,
         retry_at=step.at,
+        final_status=final_status(step, retry=entry.retry_of is not None),
     )
     if entry.api == "recuro" and entry.integer_id is not None:
         push = _retry_push(entry, outcome.run_id, step.at, step.attempt)

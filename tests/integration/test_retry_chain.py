@@ -3,12 +3,14 @@
 A queue patched to ``retry_delays: [1, 2]``; a receiver of our own (127.0.0.3) that fails a path's first N requests
 and then answers 200. Three attempts about 1 s and 2 s apart with one ``webhook-id``, the original ending
 ``success``; an always-failing one ends ``dead_lettered`` on the original; with ``retries_enabled: false`` one
-attempt and ``failed_no_retries``.
+attempt and ``failed_no_retries``. A dead-lettered chain with a callback_url: every run's callback body says what
+``GET /api/jobs/{that job}`` says (decision 0034).
 """
 
 from __future__ import annotations
 
 import http.server
+import json
 import secrets
 import threading
 import time
@@ -24,6 +26,8 @@ from standardwebhooks import Webhook
 from tests.conftest import Stack
 from tests.support.polling import eventually
 from tests.support.receiver import SECOND_HOST
+
+HOLD_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class FlakyReceiver:
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
+        self._gates: dict[str, threading.Event] = {}
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -61,6 +66,9 @@ class FlakyReceiver:
                     owner.hits.append(Hit(time.time(), self.path, headers, body))
                     seen = owner._seen.get(self.path, 0)
                     owner._seen[self.path] = seen + 1
+                    gate = owner._gates.get(self.path) if seen else None
+                if gate is not None:
+                    gate.wait(HOLD_TIMEOUT_S)  # a held path's later requests wait until the test lets them go
                 status = 503 if seen < fails else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
@@ -77,6 +85,12 @@ class FlakyReceiver:
 
     def url(self, path: str) -> str:
         return f"http://{SECOND_HOST}:{self.port}{path}"
+
+    def hold(self, path: str) -> threading.Event:
+        """Every request to ``path`` after its first waits (at most ``HOLD_TIMEOUT_S``) until the event is set."""
+        with self._lock:
+            gate = self._gates[path] = threading.Event()
+        return gate
 
     def hits_for(self, path: str) -> list[Hit]:
         with self._lock:
@@ -196,3 +210,78 @@ def test_retries_disabled_make_one_attempt_and_failed_no_retries(stack: Stack, f
     )
     # And only one attempt was made (the decision that there is no retry came with that final status)
     assert len(flaky.hits_for(path)) == 1
+
+
+def _callback(flaky: FlakyReceiver, path: str, count: int) -> dict[str, Any]:
+    """The ``count``-th callback body received on ``path``."""
+    hits = eventually(
+        lambda: h if len(h := flaky.hits_for(path)) >= count else None, timeout=30, what=f"callback {count}"
+    )
+    body: dict[str, Any] = json.loads(hits[count - 1].body)
+    return body
+
+
+def _reads_the_same(c: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """``GET /api/jobs/{the callback's job}`` once its run is projected; asserts it says what the callback said."""
+    job_id = body["job_id"]
+    run_id = body["run"]["run_id"]
+
+    def probe() -> dict[str, Any] | None:
+        job: dict[str, Any] = c.get(f"/api/jobs/{job_id}").json()
+        ran = any(r["run_id"] == run_id for r in job.get("runs", []))
+        return job if ran and job.get("final_status") is not None else None
+
+    job = eventually(probe, timeout=30, what=f"job {job_id}'s run {run_id} projected")
+    [run] = [r for r in job["runs"] if r["run_id"] == run_id]
+    assert (job["id"], job["queue"], job["queue_id"]) == (body["job_id"], body["queue"], body["queue_id"])
+    assert (job["status"], job["final_status"]) == (body["status"], body["final_status"])
+    assert run["attempt_number"] == job["attempt_number"] == body["attempt_number"]
+    assert (run["response_status"], run["failure_reason"], run["error_message"]) == (
+        body["run"]["status_code"],
+        body["run"]["failure_reason"],
+        body["run"]["error_message"],
+    )
+    assert (run["started_at"], run["executed_at"]) == (body["run"]["started_at"], body["run"]["executed_at"])
+    return job
+
+
+def test_a_dead_lettered_chain_s_callbacks_say_what_each_job_reads(stack: Stack, flaky: FlakyReceiver) -> None:
+    # Given a queue retrying once after 1 s, a receiver that always fails and holds the retry's request until the test
+    # lets it go, and a callback_url answering 200
+    token = secrets.token_hex(4)
+    path, cb_path = f"/fail/99/{token}", f"/cb/{token}"
+    release = flaky.hold(path)
+    try:
+        with stack.client() as c:
+            queue = _queue(c, {"retry_delays": [1]})
+            # When a job with a callback_url is pushed to it and its first attempt fails
+            r = c.post("/api/jobs", json={"queue": queue, "url": flaky.url(path), "callback_url": flaky.url(cb_path)})
+            assert r.status_code == 201, r.text
+            job_id = r.json()["job_id"]
+            first = _callback(flaky, cb_path, 1)
+            # Then, while the retry is held, the original's GET says what its callback said: retrying
+            original = _reads_the_same(c, first)
+            assert (first["job_id"], first["final_status"], original["has_pending_retry"]) == (job_id, "retrying", True)
+            # When the retry is let go, fails, and ends the chain
+            release.set()
+            second = _callback(flaky, cb_path, 2)
+            # Then the retry's GET says what its callback said: its own attempt failed
+            retry = _reads_the_same(c, second)
+            assert (second["final_status"], retry["is_retry"], retry["retry_of"]) == (
+                "failed_with_retries",
+                True,
+                job_id,
+            )
+            assert second["job_id"] == original["retry_job_id"]
+            # And the chain's outcome is its original's: dead-lettered, listed as a dead letter
+            dead = _final(c, job_id, "dead_lettered")
+            letters = eventually(
+                lambda: d if (d := c.get("/api/dead-letters", params={"queue": queue}).json()["data"]) else None,
+                what="the original listed as a dead letter",
+            )
+    finally:
+        release.set()
+    assert dead["dead_lettered_at"] is not None and dead["has_pending_retry"] is False
+    assert [d["job_id"] for d in letters] == [job_id]
+    # And exactly two attempts and two callbacks were sent
+    assert len(flaky.hits_for(path)) == 2 and len(flaky.hits_for(cb_path)) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from schemas.events import CallbackDue, Envelope, JobDue, JobPushed, RetryPolicy
+from schemas.events import CallbackDue, Envelope, JobDeadLettered, JobDue, JobPushed, RetryPolicy
 from services.timer.callbacks import CALLBACK_VERSION
 from tests.unit.test_callbacks import T0, Timer, pushed, result
 
@@ -52,12 +52,15 @@ def test_a_failed_run_without_retries_reads_failed_no_retries() -> None:
     assert _callback_body(emitted)["final_status"] == "failed_no_retries"
 
 
-def test_the_last_retry_of_a_chain_reads_dead_lettered() -> None:
+def test_the_last_retry_of_a_chain_reads_failed_with_retries_as_its_get_does() -> None:
     # Given the second attempt of a chain whose one retry is used up
     timer = Timer()
     retry: JobPushed = pushed().model_copy(update={"attempt_number": 2, "retry_of": "rj_1"})
     timer.consume(retry, T0)
     # When it fails
     _, emitted = _run(timer, 503)
-    # Then the callback reports the dead letter
-    assert _callback_body(emitted)["final_status"] == "dead_lettered"
+    # Then the callback reports the retry job's own status, as GET /api/jobs/{it} does (decision 0034)...
+    assert _callback_body(emitted)["final_status"] == "failed_with_retries"
+    # ...and the dead letter is the chain's original's
+    [dead] = [e for e in emitted if isinstance(e, JobDeadLettered)]
+    assert (dead.job_id, dead.final_status) == ("rj_1", "dead_lettered")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from chronohook.ids import recuro_job_key
 from chronohook.outbound.sender import SendResult, classify_status
+from chronohook.retries import CALLBACK_RETRY_DELAYS
 from schemas import decode_event, encode_event
 from schemas.changelog import CallbackEntry, Entry, TimerEntry, decode_entry
 from schemas.events import (
@@ -32,7 +33,7 @@ from schemas.events import (
     RunOutcome,
 )
 from services.executor.callbacks import callback_headers, callback_request, callback_result_event
-from services.timer.callbacks import CALLBACK_RETRY_DELAYS, callback_id
+from services.timer.callbacks import callback_id
 from services.timer.domain import decide, fire_entry
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The one retry decision (services/timer/retries.py): every kind of job, every outcome, Retry-After."""
+"""The one retry decision (chronohook/retries.py): every kind of job, every outcome, Retry-After."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from schemas.events import JobFailed, JobSucceeded, QueueSettings, RetryPolicy, RunOutcome
-from services.ingest.commands import QUEDUP_RETRIES, RECURO_QUEUE_RETRIES
-from services.timer.retries import (
+from chronohook.retries import (
+    QUEDUP_RETRIES,
+    RECURO_QUEUE_RETRIES,
     RETRY_AFTER_CAP,
     DeadLetter,
     Done,
@@ -20,6 +20,7 @@ from services.timer.retries import (
     policy_for,
     requested_wait,
 )
+from schemas.events import JobFailed, JobSucceeded, QueueSettings, RetryPolicy, RunOutcome
 
 NOW = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
 S = timedelta(seconds=1)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chronohook.retries import ALERT_RETRY_DELAYS
 from schemas.changelog import AlertEntry, Entry, TimerEntry, decode_entry
 from schemas.events import (
     AlertAbandoned,
@@ -24,7 +25,7 @@ from schemas.events import (
     JobSucceeded,
     RunOutcome,
 )
-from services.timer.alerts import ALERT_RETRY_DELAYS, next_alert
+from services.timer.alerts import next_alert
 from services.timer.domain import decide, fire_entry
 
 T0 = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from chronohook.ids import recuro_job_key, retry_job_id
+from chronohook.retries import QUEDUP_RETRIES, RECURO_QUEUE_RETRIES, QueueSettingsLookup
 from schemas.changelog import TimerEntry
 from schemas.events import (
     CatchUp,
@@ -30,9 +31,7 @@ from schemas.events import (
     RetryPolicy,
     RunOutcome,
 )
-from services.ingest.commands import QUEDUP_RETRIES, RECURO_QUEUE_RETRIES
 from services.timer.domain import decide, fire, on_event, run_id, webhook_id
-from services.timer.retries import QueueSettingsLookup
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
 REQUEST = HttpRequestSpec(method="POST", url="https://example.com/hook", body='{"a":1}')

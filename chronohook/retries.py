@@ -1,4 +1,8 @@
-"""The one retry decision, for every kind of job: after a run, retry at a time, dead-letter, or done.
+"""The retry room: every retry delay and the one retry decision, for jobs, callbacks and alerts (decisions 0016, 0034).
+
+Jobs: after a run, retry at a time, dead-letter, or done (``next_step``), and where the job record then stands
+(``final_status``, Recuro's vocabulary from schemas/events.py). Callbacks and alerts: the next try of a POST that got
+no 2xx, or none (``delivery_retry_at``). Pure functions; every service imports them from here (the kernel).
 
 In the style of dramatiq's ``compute_backoff`` and its Retries middleware, but with fixed schedules (the seed
 products document lists of delays, not a backoff formula) and pure: the time is passed in, so a replay of the log
@@ -21,10 +25,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from schemas.events import Api, JobFailed, JobSucceeded, QueueSettings, RetryPolicy
+from schemas.events import Api, DeadEnd, FinalStatus, JobFailed, JobSucceeded, QueueSettings, RetryPolicy
 
 # (tenant, queue name) -> the Recuro queue's settings in force (services/timer/queues.py keeps them).
 QueueSettingsLookup = Callable[[str, str], QueueSettings]
+
+# QuedUp: 7 attempts on a fixed schedule: immediately (the run itself), immediately, then 5 min, 15 min, 1 h, 3 h and
+# 6 h after the previous failure.
+QUEDUP_RETRIES = RetryPolicy(delays=(0, 300, 900, 3600, 10800, 21600))
+# Recuro: a queue's default retry_delays (the queue settings' own default, schemas/events.py).
+RECURO_QUEUE_RETRIES = RetryPolicy(delays=tuple(float(d) for d in QueueSettings().retry_delays))
+# Completion callbacks and alerts: seconds before each further try of a POST that got no 2xx; after the last, it is
+# abandoned (six attempts in all).
+CALLBACK_RETRY_DELAYS: tuple[float, ...] = (5, 30, 120, 600, 1800)
+ALERT_RETRY_DELAYS: tuple[float, ...] = CALLBACK_RETRY_DELAYS
 
 # A receiver may ask us to wait, but not to park a job for days: past this bound the schedule goes on as if the
 # answer had said exactly this long (one hour, the longest single wait Svix and QStash honour by default).
@@ -132,3 +146,35 @@ def _parse_retry_after(value: str, now: datetime) -> timedelta | None:
     if when.tzinfo is None:  # "-0000": a time in UTC from a source that would not say so
         when = when.replace(tzinfo=UTC)
     return when - now
+
+
+def delivery_retry_at(delays: tuple[float, ...], attempt: int, failed_at: datetime) -> datetime | None:
+    """When a callback's or alert's attempt number ``attempt`` (1-based) that failed at ``failed_at`` is tried again;
+    None: it was the last, give up."""
+    if attempt < 1 or attempt > len(delays):
+        return None
+    return failed_at + timedelta(seconds=delays[attempt - 1])
+
+
+def final_status(step: Step | None, *, retry: bool) -> FinalStatus | None:
+    """Where one job record stands after its run, the one rule (decision 0034). ``step``: what ``next_step`` decided
+    for the run (None: not decided here); ``retry``: the record is a Recuro retry job (``retry_of`` set).
+
+    A record describes itself: a retry job whose attempt failed is ``failed_with_retries`` whether or not another
+    retry follows (the chain's outcome is its original's: ``dead_lettered`` with ``dead_lettered_at``, listed at
+    ``/api/dead-letters``). Any other job record (a Recuro original, a QuedUp job, a cron) is ``retrying`` while its
+    retry is scheduled, then ends ``dead_lettered`` or ``failed_no_retries``; None while undecided."""
+    if isinstance(step, Done):
+        return "success"
+    if retry:
+        return "failed_with_retries"
+    if isinstance(step, RetryAt):
+        return "retrying"
+    if isinstance(step, DeadLetter):
+        return dead_end(step)
+    return None
+
+
+def dead_end(step: DeadLetter) -> DeadEnd:
+    """How a job (a Recuro chain: its original) ends when its retries are over: ``final_status``'s dead ends."""
+    return "dead_lettered" if step.retries_enabled else "failed_no_retries"
