@@ -10,6 +10,7 @@ from pathlib import Path
 from chronohook.clock import FixedClock, to_ms
 from chronohook.kafka.records import Record, read_record, record_of
 from chronohook.settings import Settings
+from schemas.changelog import TimerEntry
 from schemas.events import Envelope, HttpRequestSpec, JobPushed, QueueSettings, QueueSettingsChanged
 from services.timer.service import TimerService
 from services.timer.store import Checkpoint, MemoryEntryStore
@@ -75,7 +76,8 @@ def test_a_far_job_waits_on_disk_and_is_armed_when_the_window_reaches_it(tmp_pat
     # Then the near one fired once (and, in flight, stays decoded for its result), and the far one is armed now that
     # the window reaches it, not fired yet
     assert due_events(producer) == ["near"]
-    assert service.near_cache["near"].in_flight
+    cached = service.near_cache["near"]
+    assert isinstance(cached, TimerEntry) and cached.in_flight
     assert "far" in service.buckets
 
     # When its time comes
