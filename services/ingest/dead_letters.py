@@ -13,12 +13,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from chronohook.clock import iso8601_instant, iso8601_offset
+from chronohook.clock import iso8601_offset
 from chronohook.ids import derived_integer_id, deterministic_event_id, recuro_job_key
 from chronohook.readmodel.dead_letters import DeadLetter
 from chronohook.readmodel.views import JobView
 from schemas.events import DeadLetterReplayed, JobPurged, JobPushed
-from services.ingest.commands import RECURO_QUEUE_RETRIES
+from services.ingest.commands import RECURO_QUEUE_RETRIES, recuro_scheduled_at
 from services.ingest.models import PushJobResponse, Request
 
 # The most dead letters one bulk call replays or purges; the answer says how many are left for the next call.
@@ -133,7 +133,7 @@ def replay_response(letter: DeadLetter, pushed: JobPushed) -> ReplayResponse:
     return ReplayResponse(
         queue_id=pushed.queue_id,
         job_id=pushed.integer_id,
-        scheduled_at=iso8601_instant(pushed.scheduled_at),
+        scheduled_at=recuro_scheduled_at(pushed.scheduled_at, pushed.occurred_at),
         replay_of=letter.integer_id,
     )
 
