@@ -32,12 +32,13 @@ from services.ingest.models import (
 )
 
 # QuedUp: 7 attempts on a fixed schedule: immediately (the run itself), immediately, then 5 min, 15 min, 1 h, 3 h and
-# 6 h after the previous failure.
+# 6 h after the previous failure (as QuedUp's product documentation describes; its Create Job page states none).
 QUEDUP_RETRIES = RetryPolicy(delays=(0, 300, 900, 3600, 10800, 21600))
 # Recuro: a queue's default retry_delays.
 RECURO_QUEUE_RETRIES = RetryPolicy(delays=(60, 1800, 10800))
 DEFAULT_TIMEOUT_SECONDS = 30.0
-# QuedUp documents a 15-minute request timeout (Recuro's is the queue's timeout_seconds).
+# QuedUp's product documentation gives a 15-minute request timeout; its Create Job page states none (Recuro's is the
+# queue's timeout_seconds).
 QUEDUP_TIMEOUT_SECONDS = 900.0
 
 

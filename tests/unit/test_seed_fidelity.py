@@ -402,3 +402,15 @@ def test_an_unknown_macro_is_refused(api: Api, expression: str) -> None:
     # Then it is refused on its field
     assert r.status_code == 422, r.text
     assert list(r.json()["errors"]) == ["cron_expression"]
+
+
+def test_signing_and_dead_letter_integers_and_booleans_take_laravels_forms(api: Api) -> None:
+    # Given a PHP client turning Recuro's signature pair on with "1" and rotating with a grace of "0" seconds
+    compat = api.client.put("/api/signing-secret", json={"recuro_compat": "1"}, headers=api.auth)
+    rotated = api.client.post("/api/signing-secret/rotate", json={"grace_seconds": "0"}, headers=api.auth)
+    # Then both are taken: the pair is on, and the old secret stopped signing at once
+    assert created(compat, 200)["recuro_compat"] is True
+    assert created(rotated, 200)["previous_expires_at"] is None
+    # And a bulk replay takes its ids as numeric strings
+    replay = api.post("/api/dead-letters/replay", {"job_ids": ["12"]})
+    assert created(replay, 200)["skipped"] == [{"job_id": 12, "reason": "not_found"}]
