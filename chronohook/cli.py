@@ -1,5 +1,5 @@
-"""The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create|list|revoke``, ``tenants suspend|resume``,
-``replay``."""
+"""The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create|import|list|revoke``,
+``tenants suspend|resume``, ``replay``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,35 @@ def tokens_create(
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     typer.echo(create_token(engine, tenant, label))
+
+
+@tokens_app.command("import")
+def tokens_import(
+    tenant: Annotated[str, typer.Option(help="The tenant the token acts for.")],
+    label: Annotated[str | None, typer.Option(help="A note to tell tokens apart.")] = None,
+) -> None:
+    """Register an existing token (a Recuro or QuedUp one a client keeps using), read from standard input, never from
+    the command line: `chronohook tokens import --tenant acme < token.txt`. Only its hash is stored."""
+    from chronohook.store.engine import create_schema, make_engine
+    from chronohook.store.tokens import TokenRefused, import_token
+
+    if sys.stdin.isatty():
+        import getpass
+
+        given = getpass.getpass("token (not shown): ")
+    else:
+        given = sys.stdin.read()
+    settings = load_settings()
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    try:
+        token = import_token(engine, tenant, given.strip(), label)
+    except TokenRefused as exc:
+        typer.echo(f"not imported: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"imported {token.id} (tenant {token.tenant})")
 
 
 @tokens_app.command("list")

@@ -31,7 +31,7 @@ from schemas.events import Api, DeadEnd, FinalStatus, JobFailed, JobSucceeded, Q
 QueueSettingsLookup = Callable[[str, str], QueueSettings]
 
 # QuedUp: 7 attempts on a fixed schedule: immediately (the run itself), immediately, then 5 min, 15 min, 1 h, 3 h and
-# 6 h after the previous failure.
+# 6 h after the previous failure (as QuedUp's product documentation describes; its Create Job page states none).
 QUEDUP_RETRIES = RetryPolicy(delays=(0, 300, 900, 3600, 10800, 21600))
 # Recuro: a queue's default retry_delays (the queue settings' own default, schemas/events.py).
 RECURO_QUEUE_RETRIES = RetryPolicy(delays=tuple(float(d) for d in QueueSettings().retry_delays))

@@ -4,8 +4,9 @@ The timer alone decides occurrences with it; ingest uses the same function only 
 the projector copies the instants the events carry and never calls this module.
 
 Expressions have 5 fields (minute hour day-of-month month day-of-week) or 6 with **seconds first**, as in Quartz and
-Spring (croniter's own 6th field is seconds last: ``second_at_beginning`` reorders). They match local wall-clock
-times in an IANA time zone (``UTC`` by default). Daylight saving time:
+Spring (croniter's own 6th field is seconds last: ``second_at_beginning`` reorders), or are one of Vixie cron's
+macros (``@hourly``, ``@daily``, ...: ``MACROS``), kept as written and read as their 5 fields. They match local
+wall-clock times in an IANA time zone (``UTC`` by default). Daylight saving time:
 
 * a matched local time that does not exist (the spring-forward gap) is skipped;
 * a matched local time that occurs twice (the fall-back fold) runs once, at its first instance.
@@ -53,6 +54,17 @@ SEARCH_HORIZON = timedelta(days=3653)
 # croniter's non-standard, non-deterministic or hash-seeded fields ("R" random, "H" hashed): refused, because
 # next_after must give the same answer on every call.
 _RANDOM_OR_HASHED = re.compile(r"(?<![A-Za-z])[HhRr](?![A-Za-z])")
+# The macros of Vixie cron, which users of both products write (any letter case): the 5-field expression each is.
+# A schedule keeps the macro as given (its API echoes it); only croniter is handed the fields.
+MACROS: dict[str, str] = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
 
 
 class ScheduleError(ChronohookError, ValueError):
@@ -87,9 +99,19 @@ def zone(name: str) -> ZoneInfo:
         raise UnknownTimeZone(f"{name!r} is not an IANA time zone") from exc
 
 
+def cron_fields(expression: str) -> str:
+    """The fields an expression stands for: a macro's 5 fields, else the expression itself."""
+    return MACROS.get(expression.lower(), expression)
+
+
 def normalise_expression(expression: str) -> str:
-    """The expression with single spaces; InvalidCron unless it has 5 or 6 fields croniter accepts."""
+    """The expression with single spaces (a macro as given, ``@daily``); InvalidCron unless it has 5 or 6 fields
+    croniter accepts or is one of ``MACROS``."""
     fields = expression.split()
+    if len(fields) == 1 and fields[0].lower() in MACROS:
+        return fields[0]
+    if len(fields) == 1 and fields[0].startswith("@"):
+        raise InvalidCron(f"{fields[0]!r} is not a macro chronohook knows: use one of {', '.join(MACROS)}")
     if len(fields) not in (5, 6):
         raise InvalidCron(
             "a cron expression has 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first"
@@ -204,7 +226,7 @@ class Schedule:
 @lru_cache(maxsize=4096)
 def _template(expression: str, seconds: bool) -> croniter:
     try:
-        return croniter(expression, datetime(2000, 1, 1), second_at_beginning=seconds)
+        return croniter(cron_fields(expression), datetime(2000, 1, 1), second_at_beginning=seconds)
     except CroniterBadCronError as exc:
         raise InvalidCron(f"{expression!r} is not a valid cron expression") from exc
     except CroniterError as exc:  # croniter's other refusals of an expression its validator passed

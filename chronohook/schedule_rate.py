@@ -21,6 +21,8 @@ from functools import lru_cache
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
+from chronohook.schedule import cron_fields
+
 # Every walk starts here: a fixed instant makes the answer a function of the expression alone (a Saturday, 1 January
 # of a leap year).
 START = datetime(2000, 1, 1)
@@ -63,5 +65,5 @@ def shortest_interval(
 @lru_cache(maxsize=EXPRESSIONS_CACHED)
 def schedule_rate(expression: str) -> float:
     """Occurrences per second ``expression`` asks for at its fastest: 1 / its shortest interval (0 when none)."""
-    interval = shortest_interval(" ".join(expression.split()))
+    interval = shortest_interval(cron_fields(" ".join(expression.split())))
     return 0.0 if interval is None or interval <= 0 else 1.0 / interval

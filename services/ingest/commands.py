@@ -32,7 +32,8 @@ from services.ingest.models import (
 )
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
-# QuedUp documents a 15-minute request timeout (Recuro's is the queue's timeout_seconds).
+# QuedUp's product documentation gives a 15-minute request timeout; its Create Job page states none (Recuro's is the
+# queue's timeout_seconds).
 QUEDUP_TIMEOUT_SECONDS = 900.0
 
 
@@ -144,6 +145,21 @@ def _to_ms(at: datetime) -> datetime:
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
+def recuro_scheduled_at(scheduled_at: datetime, accepted_at: datetime, retry: bool = False) -> str:
+    """A Recuro job's ``scheduled_at`` as every answer shows it (the push, the batch, a replay, GET).
+
+    Whole seconds, as Recuro's page writes them (``2026-04-10T14:05:00+00:00``; PHP's ``DATE_ATOM`` cannot read a
+    fraction), for everything the page defines: a ``delay`` job (due on a whole second already), a ``delay: 0`` one
+    (due at once, reported as the second it was accepted in), a retry and a replay. Only a ``run_at`` ahead of the
+    push (chronohook's extension) is echoed with its milliseconds. The job runs at ``scheduled_at`` exactly either
+    way: this is its display only. A push is told apart by its instant alone: due at or before it was accepted
+    (``delay: 0``, a replay, a ``run_at`` in the past) or on a whole second (``delay``) reads in whole seconds.
+    """
+    if retry or scheduled_at <= accepted_at:
+        return iso8601_offset(scheduled_at)
+    return iso8601_instant(scheduled_at)
+
+
 def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: datetime) -> JobPushed:
     scheduled = recuro_due_at(now, req.delay, _as_dt(req.run_at))
     body = None if req.payload is None else json.dumps(req.payload, separators=(",", ":"))
@@ -244,7 +260,7 @@ def quedup_job(view: JobView) -> Job:
         name=view.name or "",
         method=view.request.method,
         url=view.request.url,
-        body=view.request.body,
+        body=view.request.body or "",
         headers=view.request.headers,
         schedule=view.schedule,
         timezone=view.timezone,
@@ -262,7 +278,7 @@ def quedup_job_from_event(event: JobCreated | JobUpdated, status: str = "active"
         name=event.name,
         method=event.request.method,
         url=event.request.url,
-        body=event.request.body,
+        body=event.request.body or "",
         headers=event.request.headers,
         schedule=event.schedule,
         timezone=event.timezone,
@@ -307,7 +323,9 @@ def recuro_job(view: JobView, runs: list[RunView]) -> RecuroJobResponse:
         retry_of=_integer(view.retry_of),
         has_pending_retry=view.has_pending_retry,
         retry_job_id=_integer(view.retry_job_id),
-        scheduled_at=None if view.scheduled_at is None else iso8601_instant(view.scheduled_at),
+        scheduled_at=None
+        if view.scheduled_at is None
+        else recuro_scheduled_at(view.scheduled_at, view.created_at, retry=view.retry_of is not None),
         created_at=iso8601_offset(view.created_at),
         dead_lettered_at=None if view.dead_lettered_at is None else iso8601_offset(view.dead_lettered_at),
         runs=[

@@ -11,15 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 
-from chronohook.clock import iso8601_instant, iso8601_offset
+from chronohook.clock import iso8601_offset
 from chronohook.ids import derived_integer_id, deterministic_event_id, recuro_job_key
 from chronohook.readmodel.dead_letters import DeadLetter
 from chronohook.readmodel.views import JobView
 from chronohook.retries import RECURO_QUEUE_RETRIES
 from schemas.events import DeadLetterReplayed, JobPurged, JobPushed
-from services.ingest.models import PushJobResponse, Request
+from services.ingest.commands import recuro_scheduled_at
+from services.ingest.models import LaravelInt, PushJobResponse, Request
 
 # The most dead letters one bulk call replays or purges; the answer says how many are left for the next call.
 BULK_MAX = 1000
@@ -60,7 +61,7 @@ class BulkReplayRequest(Request):
     """Exactly one of ``queue`` (its oldest dead letters, up to 1,000 per call) or ``job_ids`` (up to 1,000)."""
 
     queue: str | None = Field(default=None, min_length=1, max_length=255)
-    job_ids: Annotated[list[StrictInt], Field(min_length=1, max_length=BULK_MAX)] | None = None
+    job_ids: Annotated[list[LaravelInt], Field(min_length=1, max_length=BULK_MAX)] | None = None
 
 
 class Skipped(BaseModel):
@@ -133,7 +134,7 @@ def replay_response(letter: DeadLetter, pushed: JobPushed) -> ReplayResponse:
     return ReplayResponse(
         queue_id=pushed.queue_id,
         job_id=pushed.integer_id,
-        scheduled_at=iso8601_instant(pushed.scheduled_at),
+        scheduled_at=recuro_scheduled_at(pushed.scheduled_at, pushed.occurred_at),
         replay_of=letter.integer_id,
     )
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -26,9 +27,18 @@ QuedupMethod = Annotated[StrictStr, AfterValidator(lambda m: v.http_method(m, v.
 Cron = Annotated[StrictStr, Field(max_length=255), AfterValidator(v.plain_text), AfterValidator(v.cron_expression)]
 Rfc3339 = Annotated[StrictStr, AfterValidator(v.rfc3339)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=v.NAME_MAX), AfterValidator(v.plain_text)]
-Headers = Annotated[dict[StrictStr, StrictStr], AfterValidator(v.http_headers)]
+Headers = Annotated[
+    dict[StrictStr, StrictStr], BeforeValidator(v.empty_array_as_object), AfterValidator(v.http_headers)
+]
+# Recuro's headers: also number and boolean values, sent as their JSON text (Laravel's ``array`` rule takes them).
+RecuroHeaders = Annotated[
+    dict[StrictStr, StrictStr], BeforeValidator(v.scalar_header_values), AfterValidator(v.http_headers)
+]
 Text = Annotated[StrictStr, AfterValidator(v.body_text)]
-Payload = Annotated[dict[str, Any], AfterValidator(v.json_payload)]
+Payload = Annotated[dict[str, Any], BeforeValidator(v.empty_array_as_object), AfterValidator(v.json_payload)]
+# Recuro's integers and booleans, as Laravel's ``integer`` and ``boolean`` rules take them ("300", 300.0; 1, "0").
+LaravelInt = Annotated[StrictInt, BeforeValidator(v.laravel_integer)]
+LaravelBool = Annotated[StrictBool, BeforeValidator(v.laravel_boolean)]
 TimeZone = Annotated[StrictStr, Field(max_length=64), AfterValidator(v.time_zone)]
 CatchUp = Literal["latest", "skip"]
 
@@ -47,12 +57,40 @@ CATCH_UP_DOC = (
 
 
 class Request(BaseModel):
+    """A request body. ``""`` in a field named by ``BLANK_IS_ABSENT`` means the field was not given (a create, whose
+    default then applies); in one named by ``BLANK_IS_NULL``, that it is null (an update, which then clears it or
+    sets its default back): clients that send every field, unset ones as empty strings, mean "unset" (Laravel's
+    ConvertEmptyStringsToNull does the same for Recuro's)."""
+
     model_config = ConfigDict(extra="ignore")
+    BLANK_IS_ABSENT: ClassVar[tuple[str, ...]] = ()
+    BLANK_IS_NULL: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_unset(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        blank = {k for k, value in data.items() if isinstance(value, str) and value == ""}
+        if not blank:
+            return data
+        return {
+            k: (None if k in cls.BLANK_IS_NULL and k in blank else value)
+            for k, value in data.items()
+            if not (k in cls.BLANK_IS_ABSENT and k in blank)
+        }
 
 
 # -- QuedUp -----------------------------------------------------------------------------------------------------
+def _schedule_given(data: dict[Any, Any]) -> bool:
+    return data.get("schedule") not in (None, "")
+
+
 class CreateJobRequest(Request):
-    """QuedUp's job.CreateJobRequest."""
+    """QuedUp's job.CreateJobRequest. ``run_at`` is ignored (not even validated) when ``schedule`` is given; ``""``
+    for ``run_at``, ``schedule``, ``timezone`` or ``catch_up`` means the field was not given."""
+
+    BLANK_IS_ABSENT = ("run_at", "schedule", "timezone", "catch_up")
 
     method: QuedupMethod = Field(description="The HTTP method used when sending the request.", examples=["POST"])
     name: Name = Field(description="A unique name for the job. Used for identification.", examples=["Database Backup"])
@@ -66,10 +104,20 @@ class CreateJobRequest(Request):
     timezone: TimeZone = Field(default="UTC", description=TIMEZONE_DOC, examples=["America/New_York"])
     catch_up: CatchUp = Field(default="latest", description=CATCH_UP_DOC)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _run_at_yields_to_schedule(cls, data: object) -> object:
+        if isinstance(data, dict) and _schedule_given(data):
+            return {k: value for k, value in data.items() if k != "run_at"}
+        return data
+
 
 class UpdateJobRequest(Request):
     """Partial update: only the fields present change; ``null`` clears ``body``, ``run_at`` or ``schedule``, and
-    sets ``timezone`` back to UTC and ``catch_up`` to ``latest``."""
+    sets ``timezone`` back to UTC and ``catch_up`` to ``latest``. ``""`` for any of the last four is as ``null``;
+    ``run_at`` is ignored (not validated) when the body gives a ``schedule``."""
+
+    BLANK_IS_NULL = ("run_at", "schedule", "timezone", "catch_up")
 
     method: QuedupMethod | None = None
     name: Name | None = None
@@ -81,6 +129,13 @@ class UpdateJobRequest(Request):
     timezone: TimeZone | None = Field(default=None, description=TIMEZONE_DOC)
     catch_up: CatchUp | None = Field(default=None, description=CATCH_UP_DOC)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _run_at_yields_to_schedule(cls, data: object) -> object:
+        if isinstance(data, dict) and _schedule_given(data):
+            return {k: value for k, value in data.items() if k != "run_at"}
+        return data
+
 
 class Job(BaseModel):
     """QuedUp's Job object."""
@@ -89,7 +144,7 @@ class Job(BaseModel):
     name: str
     method: str
     url: str
-    body: str | None
+    body: str = Field(description='The request body; "" when the job has none.')
     headers: dict[str, str]
     schedule: str | None
     timezone: str = Field(description="chronohook extension: the IANA zone the schedule is read in.")
@@ -100,19 +155,26 @@ class Job(BaseModel):
 
 # -- Recuro -----------------------------------------------------------------------------------------------------
 class PushJobRequest(Request):
-    """Recuro's POST /api/jobs body."""
+    """Recuro's POST /api/jobs body. ``""`` for an optional field means it was not given."""
+
+    BLANK_IS_ABSENT = ("method", "headers", "payload", "callback_url", "delay", "run_at")
 
     queue: Name = Field(description="Queue name. Created automatically if it does not exist.")
     url: Url = Field(description="The URL to send the HTTP request to.")
     method: Method = Field(default="POST", description="GET, POST, PUT, PATCH or DELETE.")
-    headers: Headers | None = Field(default=None, description="Sent as request headers.")
-    payload: Payload | None = Field(default=None, description="JSON body sent with the request.")
+    headers: RecuroHeaders | None = Field(
+        default=None,
+        description="Sent as request headers. `[]` is none; a number or boolean value is sent as its JSON text.",
+    )
+    payload: Payload | None = Field(default=None, description="JSON body sent with the request; `[]` is `{}`.")
     callback_url: Url | None = Field(default=None, description="Receives a POST when the job completes.")
-    delay: StrictInt = Field(default=0, ge=0, le=86_400, description="Seconds to wait before running the job.")
+    delay: LaravelInt = Field(
+        default=0, ge=0, le=86_400, description='Seconds to wait before running the job; a numeric string ("300") too.'
+    )
     run_at: Rfc3339 | None = Field(
         default=None,
         description="chronohook extension: run at this RFC 3339 time (millisecond precision) instead of after "
-        "`delay`; a time in the past runs now. Not combinable with `delay`.",
+        "`delay`; a time in the past runs now. Refused with a non-zero `delay`.",
         examples=["2026-11-23T17:00:00.250Z"],
     )
 
@@ -160,7 +222,20 @@ class SuccessAssertion(Request):
 
 
 class CreateCronRequest(Request):
-    """Recuro's POST /api/crons body."""
+    """Recuro's POST /api/crons body. ``""`` for an optional field means it was not given."""
+
+    BLANK_IS_ABSENT = (
+        "timezone",
+        "catch_up",
+        "method",
+        "headers",
+        "payload",
+        "callback_url",
+        "timeout_seconds",
+        "alert_threshold",
+        "success_assertions",
+        "is_active",
+    )
 
     name: Name
     url: Url
@@ -168,13 +243,13 @@ class CreateCronRequest(Request):
     timezone: TimeZone = Field(default="UTC", description=TIMEZONE_DOC, examples=["America/New_York"])
     catch_up: CatchUp = Field(default="latest", description=CATCH_UP_DOC)
     method: Method = "POST"
-    headers: Headers | None = None
+    headers: RecuroHeaders | None = None
     payload: Text | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
     callback_url: Url | None = None
-    timeout_seconds: StrictInt = Field(default=30, ge=1, le=300)
-    alert_threshold: Literal[1, 2, 3] | None = None
+    timeout_seconds: LaravelInt = Field(default=30, ge=1, le=300)
+    alert_threshold: Annotated[Literal[1, 2, 3], BeforeValidator(v.laravel_integer)] | None = None
     success_assertions: list[SuccessAssertion] = Field(default_factory=list, max_length=10)
-    is_active: StrictBool = True
+    is_active: LaravelBool = True
 
 
 class CronResponse(BaseModel):
@@ -253,7 +328,10 @@ class UpdateCronRequest(Request):
 
     ``null`` clears ``headers``, ``payload``, ``callback_url`` and ``alert_threshold``; the other fields cannot be
     null. ``is_active: false`` pauses the cron, ``true`` resumes it (occurrences missed while paused are skipped).
+    ``""`` is as ``null`` (as Laravel's ConvertEmptyStringsToNull makes it).
     """
+
+    BLANK_IS_NULL = (*_NOT_NULL, "headers", "payload", "callback_url", "alert_threshold")
 
     name: Name | None = None
     url: Url | None = None
@@ -261,13 +339,13 @@ class UpdateCronRequest(Request):
     timezone: TimeZone | None = Field(default=None, description=TIMEZONE_DOC)
     catch_up: CatchUp | None = Field(default=None, description=CATCH_UP_DOC)
     method: Method | None = None
-    headers: Headers | None = None
+    headers: RecuroHeaders | None = None
     payload: Text | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
     callback_url: Url | None = None
-    timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=300)
-    alert_threshold: Literal[1, 2, 3] | None = None
+    timeout_seconds: LaravelInt | None = Field(default=None, ge=1, le=300)
+    alert_threshold: Annotated[Literal[1, 2, 3], BeforeValidator(v.laravel_integer)] | None = None
     success_assertions: Annotated[list[SuccessAssertion], Field(max_length=10)] | None = None
-    is_active: StrictBool | None = None
+    is_active: LaravelBool | None = None
 
     @field_validator(*_NOT_NULL)
     @classmethod

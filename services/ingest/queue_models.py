@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from services.ingest import validation as v
-from services.ingest.models import Request, SuccessAssertion
+from services.ingest.models import LaravelBool, LaravelInt, Request, SuccessAssertion
 
 # A retry waits at least a second and at most 30 days (a dead letter is kept 30 days at the longest).
 RETRY_DELAY_MAX = 30 * 24 * 3600
-RetryDelay = Annotated[StrictInt, Field(ge=1, le=RETRY_DELAY_MAX)]
+RetryDelay = Annotated[LaravelInt, Field(ge=1, le=RETRY_DELAY_MAX)]
 _NOT_NULL = (
     "is_active",
     "timeout_seconds",
@@ -26,14 +26,18 @@ _NOT_NULL = (
 class UpdateQueueRequest(Request):
     """Recuro's PATCH /api/queues/{name}: only the fields present change, each validated with Recuro's range.
 
-    ``max_parallelism: null`` means unlimited; the other fields cannot be null. Unknown fields are ignored.
+    ``max_parallelism: null`` means unlimited; the other fields cannot be null. Unknown fields are ignored. ``""`` is
+    as ``null`` (as Laravel's ConvertEmptyStringsToNull makes it); integers and booleans are taken as Laravel's
+    ``integer`` and ``boolean`` rules take them (``"300"``; ``1``, ``"0"``).
     """
 
-    is_active: StrictBool | None = Field(
+    BLANK_IS_NULL = (*_NOT_NULL, "max_parallelism")
+
+    is_active: LaravelBool | None = Field(
         default=None, description="false pauses the queue: its jobs are held (not run, not lost) until true again."
     )
-    timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=300, description="HTTP timeout, 1-300 s.")
-    retries_enabled: StrictBool | None = Field(default=None, description="false: a failed job is not retried.")
+    timeout_seconds: LaravelInt | None = Field(default=None, ge=1, le=300, description="HTTP timeout, 1-300 s.")
+    retries_enabled: LaravelBool | None = Field(default=None, description="false: a failed job is not retried.")
     retry_delays: Annotated[list[RetryDelay], Field(min_length=1, max_length=10)] | None = Field(
         default=None,
         description="Seconds before each retry, 1 to 10 values, each 1 s to 30 days. To retry never, set "
@@ -43,13 +47,13 @@ class UpdateQueueRequest(Request):
     success_assertions: Annotated[list[SuccessAssertion], Field(max_length=10)] | None = Field(
         default=None, description="At most 10; every one must pass, besides a 2xx status, for a run to succeed."
     )
-    alerts_enabled: StrictBool | None = None
-    max_parallelism: StrictInt | None = Field(
+    alerts_enabled: LaravelBool | None = None
+    max_parallelism: LaravelInt | None = Field(
         default=None,
         ge=1,
         description="Most of the queue's jobs in flight at once, over every executor; null: no bound.",
     )
-    dlq_retention_days: Literal[3, 7, 14, 30] | None = Field(
+    dlq_retention_days: Annotated[Literal[3, 7, 14, 30], BeforeValidator(v.laravel_integer)] | None = Field(
         default=None, description="Days a dead-lettered job is kept: 3, 7, 14 or 30."
     )
 

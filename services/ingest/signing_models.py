@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from chronohook.outbound.signing import MAX_GRACE
+from services.ingest.models import LaravelBool, LaravelInt
 
 MAX_GRACE_SECONDS = int(MAX_GRACE.total_seconds())
 GraceSeconds = Field(
@@ -37,17 +38,17 @@ class SigningSecret(BaseModel):
 class RotateSigningSecret(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    grace_seconds: StrictInt | None = GraceSeconds
+    grace_seconds: LaravelInt | None = GraceSeconds
 
 
 class UpdateSigningSecret(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    recuro_compat: StrictBool | None = Field(default=None, description="Send Recuro's signature pair as well.")
+    recuro_compat: LaravelBool | None = Field(default=None, description="Send Recuro's signature pair as well.")
     secret: StrictStr | None = Field(
         default=None,
         max_length=600,
         description="Import a secret your receivers already verify: Recuro's (16-512 printable ASCII characters) or "
         "a whsec_ one (24-64 bytes, base64). The one it replaces keeps signing for grace_seconds.",
     )
-    grace_seconds: StrictInt | None = GraceSeconds
+    grace_seconds: LaravelInt | None = GraceSeconds

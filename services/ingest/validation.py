@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -69,6 +70,56 @@ def http_headers(value: dict[str, str]) -> dict[str, str]:
         check_headers(value)
     except HeaderRefused as exc:
         raise RuleError(f"is refused: {exc}.") from exc
+    return value
+
+
+# -- what PHP and Laravel clients send (issue 15: a client that changes only the base URL) -------------------------
+# PHP's FILTER_VALIDATE_INT, which Laravel's ``integer`` rule uses: optional spaces around, an optional sign, and no
+# leading zero. ASCII digits only.
+_PHP_INTEGER = re.compile(r"[ \t\n\r\v]*[+-]?(0|[1-9][0-9]*)[ \t\n\r\v]*")
+_EXACT_FLOAT = 2.0**53
+_DIGITS_MAX = 1000  # well under Python's 4,300-digit int() limit; any bound refuses such a number anyway
+
+
+def empty_array_as_object(value: object) -> object:
+    """``[]`` as ``{}``: PHP's ``json_encode([])`` writes an empty array (a PHP array is both), and Laravel's ``array``
+    rule takes it for an empty object. A non-empty list stays a list (and is refused as one)."""
+    return {} if isinstance(value, list) and not value else value
+
+
+def laravel_integer(value: object) -> object:
+    """What Laravel's ``integer`` rule takes besides a JSON integer: a string holding one (``"300"``, ``" +5 "``; no
+    leading zero, no fraction) and a number without a fraction (``300.0``). Booleans stay refused."""
+    if isinstance(value, str) and len(value) <= _DIGITS_MAX and _PHP_INTEGER.fullmatch(value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_FLOAT:
+        return int(value)
+    return value
+
+
+def laravel_boolean(value: object) -> object:
+    """What Laravel's ``boolean`` rule takes besides true and false: ``1``, ``0``, ``"1"`` and ``"0"``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | str) and value in (0, 1, "0", "1"):
+        return value in (1, "1")
+    return value
+
+
+def scalar_header_values(value: object) -> object:
+    """Recuro's headers: ``[]`` is none, and a number or boolean value is sent as JSON writes it (``3``, ``2.5``,
+    ``true``, ``false``). Null, lists, objects, NaN and Infinity stay refused ("must be a string")."""
+    value = empty_array_as_object(value)
+    if not isinstance(value, dict):
+        return value
+    return {name: _header_text(text) for name, text in value.items()}
+
+
+def _header_text(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return json.dumps(value)
     return value
 
 

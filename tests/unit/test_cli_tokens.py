@@ -140,3 +140,110 @@ def test_a_database_from_before_revocation_gains_the_column_and_keeps_its_tokens
     revoke_token(engine, token)
     assert tenant_for_token(engine, token) is None
     engine.dispose()
+
+
+# -- tokens import: a migrating client keeps its configured token (issue 15) -----------------------------------------
+RECURO_TOKEN = "rcr_3f9a7c2e1b8d4a6f0e5c9b2a7d1f4e8c"
+QUEDUP_TOKEN = "qup_Zx8-Kp2.Lm9~Qr4+Ts7/Uv1=="
+
+
+@pytest.mark.parametrize("token", [RECURO_TOKEN, QUEDUP_TOKEN])
+def test_tokens_import_registers_an_existing_token_read_from_stdin(data_dir: Path, token: str) -> None:
+    # Given a token a client is configured with at another product
+    engine = _engine(data_dir)
+    # When it is imported for a tenant from standard input (as `... < token.txt` or a pipe gives it, newline included)
+    out = CliRunner().invoke(
+        app, ["tokens", "import", "--tenant", "acme", "--label", "from recuro"], input=token + "\n"
+    )
+    # Then it acts for that tenant, and the command names it by id without echoing it
+    assert out.exit_code == 0, out.output
+    assert tenant_for_token(engine, token) == "acme"
+    assert out.output.strip() == f"imported {token_id(hash_token(token))} (tenant acme)"
+    assert token not in out.output
+    # And only its hash is stored
+    with engine.connect() as conn:
+        assert [row[0] for row in conn.execute(select(api_tokens.c.token_hash))] == [hash_token(token)]
+    # And `tokens list` shows it with its label
+    listed = CliRunner().invoke(app, ["tokens", "list", "--tenant", "acme"]).output.splitlines()[1:]
+    assert len(listed) == 1 and listed[0].split()[:2] == [token_id(hash_token(token)), "acme"]
+    assert "from recuro" in listed[0]
+    # And `tokens revoke` ends it, given itself or its id
+    revoked = CliRunner().invoke(app, ["tokens", "revoke", token_id(hash_token(token))])
+    assert revoked.exit_code == 0, revoked.output
+    assert tenant_for_token(engine, token) is None
+    engine.dispose()
+
+
+def test_tokens_import_takes_no_token_on_the_command_line(data_dir: Path) -> None:
+    # Given the import command; When a token is given as an argument (where `ps` and shell history would show it)
+    out = CliRunner().invoke(app, ["tokens", "import", "--tenant", "acme", RECURO_TOKEN], input="")
+    # Then the command refuses the argument, and nothing is registered
+    assert out.exit_code != 0
+    engine = _engine(data_dir)
+    assert tenant_for_token(engine, RECURO_TOKEN) is None
+    engine.dispose()
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_tokens_import_of_a_registered_token_is_refused_and_changes_nothing(data_dir: Path, revoked: bool) -> None:
+    # Given a token imported for acme (and perhaps revoked since)
+    engine = _engine(data_dir)
+    first = CliRunner().invoke(app, ["tokens", "import", "--tenant", "acme"], input=RECURO_TOKEN)
+    assert first.exit_code == 0, first.output
+    if revoked:
+        revoke_token(engine, RECURO_TOKEN)
+    # When it is imported again, for another tenant
+    again = CliRunner().invoke(app, ["tokens", "import", "--tenant", "other"], input=RECURO_TOKEN)
+    # Then the command fails saying it is registered already, by id, and the token's tenant and state stay
+    assert again.exit_code == 1
+    assert f"registered already as {token_id(hash_token(RECURO_TOKEN))} (tenant acme" in again.output
+    assert RECURO_TOKEN not in again.output
+    assert tenant_for_token(engine, RECURO_TOKEN) == (None if revoked else "acme")
+    assert [t.tenant for t in list_tokens(engine)] == ["acme"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        ("", "16 to 256 characters"),
+        ("short_token_1234"[:15], "16 to 256 characters"),
+        ("t" * 257, "16 to 256 characters"),
+        ("rcr_with space_inside_it", "no spaces"),
+        ("rcr_two_tokens_here_1\nrcr_two_tokens_here_2", "no spaces"),
+        ("rcr_tab\tinside_the_token", "no spaces"),
+        ("rcr_é_not_a_b64token_char", "no spaces"),
+        ('rcr_quote"_inside_the_token', "no spaces"),
+        ("rcr_control\x07_inside_token", "no spaces"),
+    ],
+)
+def test_tokens_import_refuses_a_value_no_bearer_header_could_carry(data_dir: Path, given: str, why: str) -> None:
+    # Given an empty token store
+    engine = _engine(data_dir)
+    # When a value that is too short, too long, or not one printable word is imported
+    out = CliRunner().invoke(app, ["tokens", "import", "--tenant", "acme"], input=given)
+    # Then the command fails saying why, without quoting the value, and nothing is registered
+    assert out.exit_code == 1
+    assert why in out.output
+    assert list_tokens(engine) == []
+    engine.dispose()
+
+
+def test_an_imported_token_authenticates_at_the_api(data_dir: Path) -> None:
+    # Given a QuedUp token imported for acme, and an ingest app on the same database
+    from fastapi.testclient import TestClient
+
+    from chronohook.clock import SystemClock
+    from chronohook.kafka.log import InMemoryEventLog
+    from chronohook.settings import Settings
+    from services.ingest.app import build_context, create_app
+
+    imported = CliRunner().invoke(app, ["tokens", "import", "--tenant", "acme"], input=QUEDUP_TOKEN + "\n")
+    assert imported.exit_code == 0, imported.output
+    ctx = build_context(Settings(data_dir=data_dir), SystemClock(), log=InMemoryEventLog())
+    # When the client lists its jobs with the token it was configured with
+    with TestClient(create_app(ctx)) as client:
+        r = client.get("/jobs", headers={"Authorization": f"Bearer {QUEDUP_TOKEN}"})
+    # Then it is let in, as acme
+    assert r.status_code == 200, r.text
+    assert r.json() == []

@@ -39,7 +39,7 @@ def test_put_replaces_the_whole_definition_and_clears_what_it_leaves_out(api: Ap
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["id"], body["name"], body["method"], body["url"]) == (job_id, "Nightly", "GET", new["url"])
-    assert (body["body"], body["headers"], body["schedule"], body["status"]) == (None, {}, None, "active")
+    assert (body["body"], body["headers"], body["schedule"], body["status"]) == ("", {}, None, "active")
     assert body["next_run_at"] == "2026-04-10T14:05:00Z"
     # And one JobUpdated carries the full definition, with QuedUp's retries and 15-minute timeout
     event = _last(api)

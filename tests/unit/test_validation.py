@@ -147,11 +147,16 @@ def test_push_errors_are_grouped_by_field_in_order() -> None:
         ({"url": "nope"}, "url", "The url field must be a valid URL."),
         ({"delay": 86_401}, "delay", "The delay field must be between 0 and 86400."),
         ({"delay": -1}, "delay", "The delay field must be between 0 and 86400."),
-        ({"delay": "10"}, "delay", "The delay field must be an integer."),
+        ({"delay": "1.5"}, "delay", "The delay field must be an integer."),
+        ({"delay": "010"}, "delay", "The delay field must be an integer."),
+        ({"delay": "ten"}, "delay", "The delay field must be an integer."),
+        ({"delay": "86401"}, "delay", "The delay field must be between 0 and 86400."),
         ({"delay": 1.5}, "delay", "The delay field must be an integer."),
         ({"delay": True}, "delay", "The delay field must be an integer."),
         ({"payload": [1]}, "payload", "The payload field must be an object."),
-        ({"headers": {"X": 1}}, "headers.X", "The headers.X field must be a string."),
+        ({"headers": [1]}, "headers", "The headers field must be an object."),
+        ({"headers": {"X": None}}, "headers.X", "The headers.X field must be a string."),
+        ({"headers": {"X": [1]}}, "headers.X", "The headers.X field must be a string."),
         ({"callback_url": "nope"}, "callback_url", "The callback_url field must be a valid URL."),
     ],
 )
@@ -196,9 +201,15 @@ def test_quedup_create_request_rules() -> None:
         {"method": "post", "name": "Database Backup", "url": "https://example.com", "body": "<string>",
          "headers": {}, "run_at": "2023-11-07T05:31:56Z", "schedule": "0 12 * * *"}
     )  # fmt: skip
-    # Then it validates, the method upper-cased and run_at parsed
+    # Then it validates, the method upper-cased, and run_at ignored for the schedule (as the page says)
     assert req.method == "POST"
-    assert req.run_at == datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
+    assert req.run_at is None
+    assert req.schedule == "0 12 * * *"
+    # And without a schedule, run_at is parsed
+    once = CreateJobRequest.model_validate(
+        {"method": "POST", "name": "n", "url": "https://example.com", "run_at": "2023-11-07T05:31:56Z"}
+    )
+    assert once.run_at == datetime(2023, 11, 7, 5, 31, 56, tzinfo=UTC)
     # And QuedUp allows HEAD and OPTIONS too
     assert CreateJobRequest.model_validate({"method": "HEAD", "name": "n", "url": "https://e.com"}).method == "HEAD"
     # And missing required fields are reported together
@@ -207,12 +218,15 @@ def test_quedup_create_request_rules() -> None:
         "name": ["The name field is required."],
         "url": ["The url field is required."],
     }
-    # And a bad run_at and a bad schedule are reported on their fields
+    # And a bad schedule is reported on its field; run_at beside a schedule is ignored, not validated
     bad = errors_of(
         CreateJobRequest,
         {"method": "GET", "name": "n", "url": "https://e.com", "run_at": "2025-09-24 17:00", "schedule": "61 * * * *"},
     )
-    assert set(bad) == {"run_at", "schedule"}
+    assert set(bad) == {"schedule"}
+    # And a bad run_at alone is reported on its field
+    bad = errors_of(CreateJobRequest, {"method": "GET", "name": "n", "url": "https://e.com", "run_at": "tomorrow"})
+    assert set(bad) == {"run_at"}
 
 
 def test_cron_request_bounds() -> None:

@@ -6,7 +6,6 @@ import asyncio
 
 from fastapi import APIRouter
 
-from chronohook.clock import iso8601_instant
 from chronohook.ids import recuro_job_key
 from schemas.events import JobPushed
 from services.ingest import capped, commands
@@ -54,7 +53,9 @@ async def push_job(req: PushJobRequest, ctx: Ctx, tenant: Tenant, ids: NewIds) -
     refuse_oversized([event])
     await capped.publish_pushes(ctx, tenant, [event])
     return PushJobResponse(
-        queue_id=event.queue_id, job_id=event.integer_id, scheduled_at=iso8601_instant(event.scheduled_at)
+        queue_id=event.queue_id,
+        job_id=event.integer_id,
+        scheduled_at=commands.recuro_scheduled_at(event.scheduled_at, event.occurred_at),
     )
 
 
@@ -85,7 +86,11 @@ async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant, ids: Ne
     return PushJobsBatchResponse(
         count=len(events),
         jobs=[
-            PushJobResponse(queue_id=e.queue_id, job_id=e.integer_id, scheduled_at=iso8601_instant(e.scheduled_at))
+            PushJobResponse(
+                queue_id=e.queue_id,
+                job_id=e.integer_id,
+                scheduled_at=commands.recuro_scheduled_at(e.scheduled_at, e.occurred_at),
+            )
             for e in events
         ],
     )
