@@ -41,6 +41,7 @@ from services.timer.domain import decide
 from services.timer.errors import TimerError
 from services.timer.firing import FireCap, UnreadableEntry, fire_due, tenant_in
 from services.timer.identity import TimerIdentity, lease_identity
+from services.timer.lead import hand_out, next_lead
 from services.timer.memory import bound_allocator, release_free_memory
 from services.timer.queue_feed import QueueSettingsFeed
 from services.timer.queues import QueueBook, in_queue, wake_at
@@ -54,10 +55,6 @@ log = logging.getLogger("chronohook.timer")
 GROUP = "chronohook-timer"
 MAX_IDLE_WAIT = 0.1
 INPUT_COMMIT_INTERVAL = 0.05
-# Jobs are handed out in slices this wide, beyond the lead: a transaction costs the broker ~14 ms of CPU, so one per
-# slice of due jobs rather than one per job that falls due on its own (decision 0027). The executor still waits for
-# each job's instant, so only the hand-over moves earlier, never the send.
-FIRE_SLICE = timedelta(milliseconds=25)
 # librdkafka's queue of fetched, not yet consumed records (its default, 64 MiB, was most of a loaded timer's RSS,
 # measured; a step takes 1,000 records, a few hundred KiB). A fetch still takes at least one whole record.
 PREFETCH_KIB = 8_192
@@ -121,9 +118,8 @@ class TimerService:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.topics = Topics.from_settings(settings)
-        self.lead = timedelta(milliseconds=settings.timer_lead_ms)
-        # How far ahead of its instant a job is handed out: the lead, and the slice it shares a transaction with.
-        self.hand_out = self.lead + FIRE_SLICE
+        # How far ahead of its instant a job is handed out: the configured lead, longer while steps are (lead.py).
+        self.configured_lead = self.lead = timedelta(milliseconds=settings.timer_lead_ms)
         # Its files are those of its leased number, known once run() has leased it (see run()).
         self._own_store = store is None
         self.store: EntryStore = (
@@ -264,7 +260,7 @@ class TimerService:
         wait = MAX_IDLE_WAIT
         next_ms = self.buckets.next_due_ms()
         if next_ms is not None:
-            lead_ms = self.hand_out.total_seconds() * 1000
+            lead_ms = hand_out(self.lead).total_seconds() * 1000
             wait = min(wait, max(0.0, (next_ms - lead_ms - to_ms(self.clock.now())) / 1000))
         if self._uncommitted:
             wait = min(wait, max(0.0, self._last_commit + INPUT_COMMIT_INTERVAL - time.monotonic()))
@@ -293,8 +289,8 @@ class TimerService:
         ):
             self._page_in()
         # At most the cap, fair across tenants: the rest stay armed, due, for the next step (firing.py, buckets.py).
-        settings_for, hand_out = self.queues.settings_for, self.hand_out
-        out.extend(fire_due(self.buckets, self._get, self._put, now, hand_out, self.cap, settings_for, self.budgets))
+        ahead, settings_for = hand_out(self.lead), self.queues.settings_for
+        out.extend(fire_due(self.buckets, self._get, self._put, now, ahead, self.cap, settings_for, self.budgets))
         # Events out (due jobs, retries) are committed at once. Input that only arms later timers may wait up to
         # INPUT_COMMIT_INTERVAL to share a transaction: one per poll cost the broker most of its CPU under load.
         pending = self._uncommitted or bool(self.pending) or bool(self._dead)
@@ -302,6 +298,7 @@ class TimerService:
             self._commit(self._uncommitted, out)
             self._uncommitted, self._dead = False, []
             self._last_commit = time.monotonic()
+        self.lead = next_lead(self.configured_lead, self.lead, self.clock.now() - now)
 
     def _consume_one(self, msg: Message, now: datetime, out: list[Envelope]) -> None:
         record = read_record(msg)  # a consumer error (not the record's) still stops the timer: it is restarted
