@@ -58,6 +58,7 @@ def _summary(latencies_ms: list[float], seconds: float, errors: int) -> dict[str
 async def _closed_loop(base: str, payloads: list[bytes], expect: int) -> dict[str, float]:
     """Each payload once over CONNECTIONS keep-alive connections (or until PHASE_MAX_S); latencies of ``expect``."""
     parts = urlsplit(base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     errors = 0
@@ -66,7 +67,7 @@ async def _closed_loop(base: str, payloads: list[bytes], expect: int) -> dict[st
 
     async def worker() -> None:
         nonlocal next_index, errors
-        _, conn = await loop.create_connection(RawConnection, parts.hostname, parts.port)
+        _, conn = await loop.create_connection(RawConnection, host, port)
         while next_index < len(payloads) and time.perf_counter() - started < PHASE_MAX_S:
             payload = payloads[next_index]
             next_index += 1

@@ -25,6 +25,7 @@ from tests.support.ports import free_port
 from tests.support.receiver import ALLOWED_HOSTS, Receiver
 
 WORKERS = 4
+Params = dict[str, str | int]
 PAIRS_EACH = 50  # x 4 kinds = 200 pairs
 
 
@@ -96,7 +97,7 @@ class Tally:
     misses: list[str] = field(default_factory=list)
     stale: int = 0
 
-    def read(self, c: httpx.Client, path: str, params: dict[str, Any], written: httpx.Response, index: int) -> Any:
+    def read(self, c: httpx.Client, path: str, params: Params, written: httpx.Response, index: int) -> Any:
         """GET ``path``, carrying ``written``'s position on even pairs; the body."""
         headers = {POSITION_HEADER: written.headers[POSITION_HEADER]} if index % 2 == 0 else {}
         r = c.get(path, params=params, headers=headers)
@@ -121,7 +122,7 @@ def test_every_create_is_in_the_next_list_whichever_process_answers(
         pushed = c.post("/api/jobs/batch", json={"jobs": [{"queue": dlq, "url": url, "delay": 1}] * PAIRS_EACH})
         assert pushed.status_code == 201, pushed.text
         letters = [j["job_id"] for j in pushed.json()["jobs"]]
-        per_page = {"queue": dlq, "per_page": 100}
+        per_page: Params = {"queue": dlq, "per_page": 100}
         eventually(
             lambda: len(c.get("/api/dead-letters", params=per_page).json()["data"]) == PAIRS_EACH,
             timeout=45,
