@@ -21,7 +21,7 @@ from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.settings import Settings
 from chronohook.store.tokens import tenant_for_hash
-from chronohook.store.write_positions import Position, advance
+from chronohook.store.write_positions import Position, advance, applied
 from schemas.events import Envelope, JobCreated, JobPushed
 from services.ingest.auth import TENANT_SCOPE_KEY, TokenAuthenticator
 from services.ingest.cap_tallies import TenantCaps, tenant_caps
@@ -83,7 +83,7 @@ class IngestContext:
         )
         self.caps = tenant_caps(self.settings, engine, lambda: self.store.offsets(CONSUMER_NAME))
         self.watermarks = Watermarks(lambda positions: advance(engine, positions))
-        self.applied = AppliedOffsets(lambda: self.store.offsets(CONSUMER_NAME))
+        self.applied = AppliedOffsets(lambda: applied(engine, CONSUMER_NAME))
 
     @property
     def position_topics(self) -> dict[str, str]:
