@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     executor_max_parked: int = Field(default=200_000, ge=1)
     executor_max_parked_bytes: int = Field(default=256 * 1_048_576, ge=1_048_576)
 
+    # -- read-your-writes (issue 15, decision 0035) --------------------------------------------------------------
+    # How long a read waits for the projector to apply the writes it must show (the positions in its
+    # X-Chronohook-Position header, else its tenant's last write through any API process); past it, the read answers
+    # what is there with X-Chronohook-Stale: true. 0: never wait (check once).
+    read_your_writes_wait_s: float = Field(default=2.0, ge=0, le=30)
+
     @field_validator("egress_allow")
     @classmethod
     def _cidr_list(cls, value: str) -> str:

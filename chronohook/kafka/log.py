@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from chronohook.errors import PublishFailed
+from confluent_kafka import KafkaException
+
+from chronohook.errors import KafkaUnavailable, PublishFailed
 from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
 from chronohook.kafka.records import Headers, record_of
 from schemas.events import Envelope
@@ -19,7 +21,9 @@ class EventLog(Protocol):
         """Like ``append``, but readers see all of ``events`` or none of them, whatever fails part-way."""
         ...
 
-    def ping(self) -> None: ...
+    def ping(self) -> None:
+        """Return once the log answers; raise KafkaUnavailable when it does not (``/readyz`` says which is down)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -45,7 +49,10 @@ class KafkaEventLog:
         return await self._transactional.publish(self._topic, events)
 
     def ping(self) -> None:
-        self._producer.ping()
+        try:
+            self._producer.ping()
+        except KafkaException as exc:
+            raise KafkaUnavailable(f"the broker did not answer a metadata request: {exc}") from exc
 
     def close(self) -> None:
         self._producer.close()
@@ -54,13 +61,15 @@ class KafkaEventLog:
 
 
 class InMemoryEventLog:
-    """Keeps records as Kafka would (one partition here); ``fail_next`` simulates a broker refusal."""
+    """Keeps records as Kafka would (one partition here); ``fail_next`` simulates a broker refusal, ``reachable =
+    False`` (or ``close()``) a broker that does not answer."""
 
     def __init__(self) -> None:
         self.records: list[tuple[bytes, bytes, Headers]] = []
         # Records with no value (decision 0030), kept apart: partition 1, the offset their index.
         self.tombstones: list[tuple[bytes, Headers]] = []
         self.fail_next = False
+        self.reachable = True
 
     async def append(self, events: list[Envelope]) -> list[tuple[int, int]]:
         if self.fail_next:
@@ -83,7 +92,8 @@ class InMemoryEventLog:
         return (1, len(self.tombstones) - 1)
 
     def ping(self) -> None:
-        return None
+        if not self.reachable:
+            raise KafkaUnavailable("the in-memory log was made unreachable")
 
     def close(self) -> None:
-        return None
+        self.reachable = False

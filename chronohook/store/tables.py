@@ -253,3 +253,16 @@ job_events = Table(
     Column("payload", JSON, nullable=False),
     Index("ix_job_events_job_position", "job_id", "log_partition", "log_offset"),
 )
+
+# -- read-your-writes (issue 15, decision 0035) ----------------------------------------------------------------------
+# Each tenant's last write through the API, per log partition: every ingest process raises it (never lowers it) after
+# an append and before it answers; a read without a position header waits until the projector's consumer_offsets
+# are past it (services/ingest/consistency.py). Shared by every API process through the database.
+tenant_write_positions = Table(
+    "tenant_write_positions",
+    metadata,
+    Column("tenant", String(255), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("log_offset", BigInteger, nullable=False),
+)

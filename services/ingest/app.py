@@ -24,6 +24,7 @@ from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.leases import NodeLeaseError, leased_ids
 from services.ingest.auth import Authenticate
+from services.ingest.consistency import ConsistencyHeaders
 from services.ingest.context import IngestContext
 from services.ingest.errors import (
     IngestError,
@@ -142,6 +143,8 @@ def create_app(ctx: IngestContext) -> FastAPI:
     )
     # Added last, so outermost: the token is checked before the body limit (which may read a chunked body) runs.
     app.add_middleware(Authenticate, authenticator=ctx.auth)
+    # Outermost of all: every answer (a refusal too) can carry the position and stale headers (decision 0035).
+    app.add_middleware(ConsistencyHeaders, names=lambda: ctx.position_names)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,17 +21,20 @@ from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.settings import Settings
 from chronohook.store.tokens import tenant_for_hash
+from chronohook.store.write_positions import Position, advance, applied
 from schemas.events import Envelope, JobCreated, JobPushed
 from services.ingest.auth import TENANT_SCOPE_KEY, TokenAuthenticator
 from services.ingest.cap_tallies import TenantCaps, tenant_caps
+from services.ingest.consistency import AppliedOffsets, Watermarks, record_written
 from services.ingest.errors import Unavailable
 from services.ingest.quotas import TenantQuotas
 
-READ_YOUR_WRITES_WAIT = 3.0
+log = logging.getLogger(__name__)
+READ_YOUR_WRITES_WAIT = 3.0  # caught_up_all's (DELETE of a queue); reads wait settings.read_your_writes_wait_s
 
 
 class RecentWrites:
-    """Where this process last wrote each job, so a read right after a write waits for the projector."""
+    """Where this process last wrote each job (the caps' tallies count a change until the projector applied it)."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
@@ -64,6 +68,9 @@ class IngestContext:
     auth: TokenAuthenticator = field(init=False)
     quotas: TenantQuotas = field(init=False)
     caps: TenantCaps = field(init=False)  # active schedules and queues per tenant (decision 0030)
+    # Read-your-writes across API processes (decision 0035, services/ingest/consistency.py).
+    watermarks: Watermarks = field(init=False)
+    applied: AppliedOffsets = field(init=False)
 
     def __post_init__(self) -> None:
         engine = self.engine
@@ -75,6 +82,28 @@ class IngestContext:
             count_pending=lambda tenant, exact_from: pending_jobs(engine, tenant, exact_from),
         )
         self.caps = tenant_caps(self.settings, engine, lambda: self.store.offsets(CONSUMER_NAME))
+        self.watermarks = Watermarks(lambda positions: advance(engine, positions))
+        self.applied = AppliedOffsets(lambda: applied(engine, CONSUMER_NAME))
+
+    @property
+    def position_topics(self) -> dict[str, str]:
+        """The position header's short names for the logs ingest writes (the inverse of ``position_names``)."""
+        return {name: topic for topic, name in self.position_names.items()}
+
+    @property
+    def position_names(self) -> dict[str, str]:
+        names = {self.queue_topic: "queues"} if self.queue_topic else {}
+        return names | {self.topic: "jobs"}  # a test's one log takes both: "jobs"
+
+    async def wrote(self, tenant: str, positions: list[Position]) -> None:
+        """Note a write's positions: answered in the request's position header, and raised in the tenant's watermark
+        before the write is answered. The write is in the log already: a watermark that cannot be written is logged,
+        and the write still answered (a read without the header may then miss it; one with the header does not)."""
+        record_written(positions)
+        try:
+            await self.watermarks.advance(tenant, positions)
+        except Exception:
+            log.warning("raising %s's write watermark failed", tenant, exc_info=True)
 
     async def publish(self, events: list[Envelope], atomically: bool = False) -> None:
         """Append and wait for the broker's acknowledgement; nothing is accepted otherwise.
@@ -98,20 +127,11 @@ class IngestContext:
         for event, (partition, offset) in zip(events, positions, strict=True):
             self.recent.wrote(event.job_id, partition, offset)
             last[partition] = max(offset, last.get(partition, -1))
-
-    async def caught_up(self, job_id: str, topic: str | None = None) -> None:
-        """Wait (bounded) until the projector applied this process's last write of ``job_id`` (to ``topic``, by
-        default the job log)."""
-        where = self.recent.position(job_id)
-        if where is None:
-            return
-        partition, offset = where
-        deadline = time.monotonic() + READ_YOUR_WRITES_WAIT
-        while time.monotonic() < deadline:
-            applied = await asyncio.to_thread(self.store.offsets, CONSUMER_NAME)
-            if applied.get((topic or self.topic, partition), 0) > offset:
-                return
-            await asyncio.sleep(0.01)
+        by_tenant: dict[str, list[Position]] = {}
+        for event, (partition, offset) in zip(events, positions, strict=True):
+            by_tenant.setdefault(event.tenant, []).append((self.topic, partition, offset))
+        for tenant, written in by_tenant.items():
+            await self.wrote(tenant, written)
 
     async def caught_up_all(self) -> bool:
         """Wait (bounded) until the projector applied every job-log write this process made; False if it did not

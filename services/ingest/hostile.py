@@ -83,13 +83,14 @@ def too_deep(body: bytes, limit: int) -> bool:
 
 
 def nul_parameters(query_string: bytes) -> list[str]:
-    """The names of the query parameters whose name or value holds NUL (``"query"`` for a name that does)."""
+    """The names of the query parameters whose name or value holds NUL (``"query"`` for a name that does, or for an
+    empty name: an error names a field)."""
     if b"\x00" not in unquote_to_bytes(query_string):
         return []
     names = []
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
         if "\x00" in value or "\x00" in name:
-            field = "query" if "\x00" in name else name
+            field = "query" if "\x00" in name or not name else name
             if field not in names:
                 names.append(field)
     return names or ["query"]

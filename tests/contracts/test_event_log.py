@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from chronohook.errors import KafkaUnavailable
 from chronohook.kafka.config import consumer_config, producer_config, transactional_producer_config
 from chronohook.kafka.log import EventLog, InMemoryEventLog, KafkaEventLog
 from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
@@ -18,6 +19,7 @@ from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas import decode_event
 from schemas.events import Envelope, JobPaused, JobResumed
+from tests.support.ports import free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ReadBack = Callable[[int, int], tuple[str | None, Envelope]]
@@ -97,9 +99,35 @@ def test_the_same_job_always_lands_in_the_same_partition(log_and_reader: tuple[E
     assert first[-1][1] < second[0][1]
 
 
+@pytest.fixture(params=["memory", "kafka"])
+def unreachable_log(request: pytest.FixtureRequest) -> Iterator[EventLog]:
+    """A log whose broker does not answer: the in-memory one closed, a Kafka one bootstrapped at a loopback port
+    nobody listens on."""
+    if request.param == "memory":
+        memory = InMemoryEventLog()
+        memory.close()
+        yield memory
+        return
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}", topic_prefix="contract-unreachable")
+    kafka = KafkaEventLog(AsyncEventProducer(producer_config(settings)), Topics.from_settings(settings).events)
+    try:
+        yield kafka
+    finally:
+        kafka.close()
+
+
 def test_ping_answers_when_the_log_is_reachable(log_and_reader: tuple[EventLog, ReadBack]) -> None:
+    # Given a reachable event log
     log, _ = log_and_reader
+    # When it is pinged, Then it answers: it returns, raising nothing
     log.ping()
+
+
+def test_ping_raises_when_the_log_is_unreachable(unreachable_log: EventLog) -> None:
+    # Given an event log whose broker does not answer
+    # When it is pinged, Then it raises the typed error /readyz turns into "kafka": "unavailable"
+    with pytest.raises(KafkaUnavailable):
+        unreachable_log.ping()
 
 
 def test_append_atomically_lands_every_event_in_order(log_and_reader: tuple[EventLog, ReadBack]) -> None:

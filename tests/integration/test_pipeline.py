@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
+
+import httpx
 
 from tests.conftest import Stack
 from tests.support.polling import eventually
@@ -223,6 +226,17 @@ def test_failed_job_is_marked_for_retry(stack: Stack, receiver: Receiver) -> Non
     assert job["runs"][0]["response_status"] == 500
 
 
+def _every_quedup_job(client: httpx.Client) -> dict[str, str]:
+    """The tenant's whole ``GET /jobs`` list (every page), id -> name."""
+    found: dict[str, str] = {}
+    for page in range(100):
+        jobs = client.get("/jobs", params={"limit": 1000, "offset": page * 1000}).json()
+        found.update((j["id"], j["name"]) for j in jobs)
+        if len(jobs) < 1000:
+            break
+    return found
+
+
 def test_tenants_never_see_each_others_jobs(stack: Stack, receiver: Receiver) -> None:
     # Given tenant A's jobs in both APIs
     with stack.client() as a:
@@ -237,13 +251,28 @@ def test_tenants_never_see_each_others_jobs(stack: Stack, receiver: Receiver) ->
             },
         ).json()
         eventually(lambda: a.get(f"/jobs/{quedup['id']}").status_code == 200, what="A sees its job")
-    # When tenant B asks for them
+    # And tenant B's own QuedUp job, so B's list has something to show
     with stack.client(stack.other_token) as b:
-        # Then B gets 404 for each and an empty list
+        own = f"b-own-{secrets.token_hex(3)}"
+        mine = b.post(
+            "/jobs", json={"method": "POST", "name": own, "url": receiver.url("/b"), "run_at": "2099-01-01T00:00:00Z"}
+        ).json()
+        eventually(lambda: b.get(f"/jobs/{mine['id']}").status_code == 200, what="B sees its job")
+    # When tenant B asks for A's jobs
+    with stack.client(stack.other_token) as b:
+        # Then B gets 404 for each, and its list holds its own job and none of A's
         assert b.get(f"/api/jobs/{recuro['job_id']}").status_code == 404
         assert b.get(f"/jobs/{quedup['id']}").status_code == 404
         assert b.post(f"/jobs/{quedup['id']}/pause").status_code == 404
-        assert all(j["id"] != quedup["id"] for j in b.get("/jobs").json())
+        listed = _every_quedup_job(b)
+        assert listed.get(mine["id"]) == own
+        assert quedup["id"] not in listed
+    # And A's list holds A's job and not B's
+    with stack.client() as a:
+        theirs = _every_quedup_job(a)
+    assert theirs.get(quedup["id"]) == "private"
+    assert mine["id"] not in theirs
+    with stack.client(stack.other_token) as b:
         # And the same queue name is a different queue for B
         other = b.post("/api/jobs", json={"queue": "private", "url": receiver.url("/b"), "delay": 3600}).json()
     assert other["queue_id"] != recuro["queue_id"]

@@ -151,6 +151,7 @@ def test_a_token_is_still_checked_first(api: Api) -> None:
         (b"queue=%00", ["queue"]),
         (b"a=1&b=%00&c=%2500", ["b"]),
         (b"%00=1", ["query"]),
+        (b"=%0F%00%2F", ["query"]),  # an empty name (found by the OpenAPI fuzz)
         (b"a=%2500", []),  # a literal "%00" text, no NUL
         (b"a=\x00", ["a"]),
         (b"", []),

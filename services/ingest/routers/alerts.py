@@ -16,6 +16,7 @@ from schemas.events import AlertDestinationCleared, AlertDestinationSet
 from services.ingest import validation as v
 from services.ingest.context import Ctx, Tenant
 from services.ingest.errors import RECURO_RESPONSES, NotFound, RecuroErrorBody, Responses, invalid_input
+from services.ingest.fresh_reads import FRESH
 from services.ingest.models import Request, Url
 from services.ingest.pagination import Page, Paging, laravel_page
 
@@ -94,10 +95,14 @@ async def set_alert_destination(req: AlertDestinationRequest, ctx: Ctx, tenant: 
     return AlertDestinationResponse(url=req.url, format=req.format, updated_at=iso8601_offset(now))
 
 
-@router.get("/api/alert-destination", response_model=AlertDestinationResponse, responses=RECURO_RESPONSES | NOT_SET)
+@router.get(
+    "/api/alert-destination",
+    response_model=AlertDestinationResponse,
+    responses=RECURO_RESPONSES | NOT_SET,
+    dependencies=[FRESH],
+)
 async def get_alert_destination(ctx: Ctx, tenant: Tenant) -> AlertDestinationResponse:
     """Where this tenant's alerts go; 404 when none is set."""
-    await ctx.caught_up(destination_key(tenant))
     found = await asyncio.to_thread(alert_destination, ctx.engine, tenant)
     if found is None:
         raise NotFound("No alert destination is set.")
@@ -114,7 +119,7 @@ async def delete_alert_destination(ctx: Ctx, tenant: Tenant) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/api/alerts", response_model=Page[AlertResponse], responses=RECURO_RESPONSES)
+@router.get("/api/alerts", response_model=Page[AlertResponse], responses=RECURO_RESPONSES, dependencies=[FRESH])
 async def get_alerts(
     ctx: Ctx,
     tenant: Tenant,

@@ -24,6 +24,7 @@ from schemas.events import Envelope
 from services.ingest import dead_letters as dl
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import RECURO_RESPONSES, Conflict, NotFound, RecuroErrorBody, Responses, invalid_input
+from services.ingest.fresh_reads import FRESH
 from services.ingest.pagination import Page, Paging, laravel_page
 from services.ingest.paths import IntegerId
 
@@ -35,7 +36,6 @@ QueueFilter = Annotated[str | None, Query(min_length=1, max_length=255, descript
 
 async def _dead_letter(ctx: IngestContext, tenant: str, job_id: int) -> DeadLetter:
     key = recuro_job_key(job_id)
-    await ctx.caught_up(key)  # a replay or delete this process just wrote is seen
     found = await asyncio.to_thread(dead_letters_by_id, ctx.engine, tenant, [key])
     if key not in found:
         raise NotFound("Dead letter not found.")
@@ -48,7 +48,7 @@ def _queue_required(queue: str | None) -> str:
     return queue
 
 
-@router.get("", response_model=Page[dl.DeadLetterResponse], responses=RECURO_RESPONSES)
+@router.get("", response_model=Page[dl.DeadLetterResponse], responses=RECURO_RESPONSES, dependencies=[FRESH])
 async def list_(ctx: Ctx, tenant: Tenant, paging: Paging, queue: QueueFilter = None) -> Page[dl.DeadLetterResponse]:
     """The tenant's dead letters (jobs whose retries ran out, not replayed), newest first, a page at a time."""
     qid = None if queue is None else queue_id(tenant, queue)
@@ -61,6 +61,7 @@ async def list_(ctx: Ctx, tenant: Tenant, paging: Paging, queue: QueueFilter = N
     status_code=201,
     response_model=dl.ReplayResponse,
     responses=RECURO_RESPONSES | NOT_FOUND | CONFLICT,
+    dependencies=[FRESH],
 )
 async def replay(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> dl.ReplayResponse:
     """Replay a dead letter as a fresh job: a new id, attempt 1, due now, with the same request, queue, payload and
@@ -76,7 +77,7 @@ async def replay(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> dl.ReplayRespon
     return dl.replay_response(letter, pushed)
 
 
-@router.post("/replay", response_model=dl.BulkReplayResponse, responses=RECURO_RESPONSES)
+@router.post("/replay", response_model=dl.BulkReplayResponse, responses=RECURO_RESPONSES, dependencies=[FRESH])
 async def replay_many(req: dl.BulkReplayRequest, ctx: Ctx, tenant: Tenant) -> dl.BulkReplayResponse:
     """Replay a queue's dead letters (``{"queue": ...}``, oldest first, up to 1,000 per call: ``remaining`` says
     how many are left) or the listed ones (``{"job_ids": [...]}``, up to 1,000). Each becomes a fresh job as
@@ -131,7 +132,7 @@ async def replay_many(req: dl.BulkReplayRequest, ctx: Ctx, tenant: Tenant) -> dl
     return dl.BulkReplayResponse(count=len(answers), jobs=answers, skipped=skipped, remaining=remaining)
 
 
-@router.delete("/{job_id:id}", status_code=204, responses=RECURO_RESPONSES | NOT_FOUND)
+@router.delete("/{job_id:id}", status_code=204, responses=RECURO_RESPONSES | NOT_FOUND, dependencies=[FRESH])
 async def delete(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> Response:
     """Delete a dead letter: the job, its retries and all their runs are gone from every read (``GET
     /api/jobs/{id}`` answers 404). A replayed dead letter can be deleted too; its replay stays."""
@@ -140,7 +141,7 @@ async def delete(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> Response:
     return Response(status_code=204)
 
 
-@router.delete("", response_model=dl.PurgeResponse, responses=RECURO_RESPONSES)
+@router.delete("", response_model=dl.PurgeResponse, responses=RECURO_RESPONSES, dependencies=[FRESH])
 async def purge(ctx: Ctx, tenant: Tenant, queue: QueueFilter = None) -> dl.PurgeResponse:
     """Purge a queue's dead letters (``?queue=`` is required), oldest first, up to 1,000 per call (``remaining``
     says how many are left); each is deleted as ``DELETE /api/dead-letters/{id}`` deletes one."""

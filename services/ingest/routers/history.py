@@ -21,6 +21,7 @@ from chronohook.readmodel.history import HistoryEntry, HistoryPage, history_page
 from chronohook.readmodel.views import JobView
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import QUEDUP_RESPONSES, RECURO_RESPONSES, NotFound, RecuroErrorBody, Responses
+from services.ingest.fresh_reads import FRESH
 from services.ingest.pagination import Page, Paging, laravel_page
 from services.ingest.paths import IntegerId
 
@@ -63,7 +64,6 @@ async def _history(
     """The page of ``tenant``'s history of ``key``; 404 when the tenant has neither history nor job by that id."""
     if "\x00" in key:  # no job's id; PostgreSQL cannot even compare text holding NUL
         raise NotFound(missing)
-    await ctx.caught_up(key)
     found = await asyncio.to_thread(history_page, ctx.engine, tenant, api, key, limit, offset)
     if found.total == 0:
         # No history: a job projected before histories were kept has its job row still (an empty history); else none.
@@ -101,7 +101,9 @@ def _offset_ms(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-@router.get("/api/jobs/{job_id:id}/events", response_model=Page[RecuroJobEvent], responses=RECURO_ERRORS)
+@router.get(
+    "/api/jobs/{job_id:id}/events", response_model=Page[RecuroJobEvent], responses=RECURO_ERRORS, dependencies=[FRESH]
+)
 async def recuro_job_events(job_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroJobEvent]:
     """The job's history, oldest first, kept after it is deleted or purged (then the last entry); `?page=` and
     `?per_page=` (1-100, default 15). The job's own events: a retry's are under the retry's id."""
@@ -110,7 +112,9 @@ async def recuro_job_events(job_id: IntegerId, ctx: Ctx, tenant: Tenant, paging:
     return laravel_page(paging, [recuro_event(e) for e in found.entries], found.total)
 
 
-@router.get("/api/crons/{cron_id:id}/events", response_model=Page[RecuroJobEvent], responses=RECURO_ERRORS)
+@router.get(
+    "/api/crons/{cron_id:id}/events", response_model=Page[RecuroJobEvent], responses=RECURO_ERRORS, dependencies=[FRESH]
+)
 async def recuro_cron_events(cron_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroJobEvent]:
     """The cron's history (definition changes, pauses, every occurrence's events, its alerts), oldest first, kept
     after it is deleted; `?page=` and `?per_page=` (1-100, default 15)."""
@@ -119,7 +123,9 @@ async def recuro_cron_events(cron_id: IntegerId, ctx: Ctx, tenant: Tenant, pagin
     return laravel_page(paging, [recuro_event(e) for e in found.entries], found.total)
 
 
-@router.get("/jobs/{job_id}/events", response_model=list[QuedupJobEvent], responses=QUEDUP_RESPONSES)
+@router.get(
+    "/jobs/{job_id}/events", response_model=list[QuedupJobEvent], responses=QUEDUP_RESPONSES, dependencies=[FRESH]
+)
 async def quedup_job_events(
     job_id: str,
     ctx: Ctx,

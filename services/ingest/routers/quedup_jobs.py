@@ -23,6 +23,7 @@ from services.ingest.errors import (
     Responses,
     invalid_input,
 )
+from services.ingest.fresh_reads import FRESH
 from services.ingest.idempotency import NewIds
 from services.ingest.models import CreateJobRequest, Job, UpdateJobRequest
 from services.ingest.schedules import ScheduleChecked
@@ -34,7 +35,6 @@ TAKEN: Responses = {409: {"model": QuedUpInvalidBody, "description": "The name i
 
 
 async def _load(ctx: IngestContext, tenant: str, job_id: str) -> JobView:
-    await ctx.caught_up(job_id)
     view = await asyncio.to_thread(ctx.store.job, tenant, job_id)
     if view is None or view.api != "quedup":
         raise NotFound(f"Job {job_id} not found.")
@@ -73,7 +73,7 @@ async def create_job(req: CreateJobRequest, ctx: Ctx, tenant: Tenant, _: Schedul
     return commands.quedup_job_from_event(event)
 
 
-@router.get("", response_model=list[Job], responses=ERRORS)
+@router.get("", response_model=list[Job], responses=ERRORS, dependencies=[FRESH])
 async def list_jobs(
     ctx: Ctx,
     tenant: Tenant,
@@ -86,12 +86,12 @@ async def list_jobs(
     return [commands.quedup_job(v) for v in views]
 
 
-@router.get("/{job_id}", response_model=Job, responses=ERRORS)
+@router.get("/{job_id}", response_model=Job, responses=ERRORS, dependencies=[FRESH])
 async def get_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
     return commands.quedup_job(await _load(ctx, tenant, job_id))
 
 
-@router.patch("/{job_id}", response_model=Job, responses=ERRORS | TAKEN)
+@router.patch("/{job_id}", response_model=Job, responses=ERRORS | TAKEN, dependencies=[FRESH])
 async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenant, _: ScheduleChecked) -> Job:
     """Change any of the create fields; the schedule is re-armed from now."""
     view = await _load(ctx, tenant, job_id)
@@ -100,7 +100,7 @@ async def update_job(job_id: str, req: UpdateJobRequest, ctx: Ctx, tenant: Tenan
     return await _publish_update(ctx, tenant, view, event)
 
 
-@router.put("/{job_id}", response_model=Job, responses=ERRORS | TAKEN)
+@router.put("/{job_id}", response_model=Job, responses=ERRORS | TAKEN, dependencies=[FRESH])
 async def replace_job(job_id: str, req: CreateJobRequest, ctx: Ctx, tenant: Tenant, _: ScheduleChecked) -> Job:
     """Replace the job's whole definition, validated as a create is; fields left out are cleared. The schedule is
     re-armed from now, a pending retry is dropped, and a paused job stays paused."""
@@ -128,7 +128,7 @@ async def _publish_update(ctx: IngestContext, tenant: str, view: JobView, event:
     return commands.quedup_job_from_event(event, "paused" if view.paused else "active")
 
 
-@router.delete("/{job_id}", status_code=204, responses=ERRORS)
+@router.delete("/{job_id}", status_code=204, responses=ERRORS, dependencies=[FRESH])
 async def delete_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Response:
     """Delete the job and its history; a pending run is cancelled."""
     view = await _load(ctx, tenant, job_id)
@@ -139,7 +139,7 @@ async def delete_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{job_id}/pause", response_model=Job, responses=ERRORS)
+@router.post("/{job_id}/pause", response_model=Job, responses=ERRORS, dependencies=[FRESH])
 async def pause_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
     view = await _load(ctx, tenant, job_id)
     if view.status in ("completed", "failed"):
@@ -149,7 +149,7 @@ async def pause_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
     return commands.quedup_job(view.model_copy(update={"status": "paused", "paused": True}))
 
 
-@router.post("/{job_id}/resume", response_model=Job, responses=ERRORS)
+@router.post("/{job_id}/resume", response_model=Job, responses=ERRORS, dependencies=[FRESH])
 async def resume_job(job_id: str, ctx: Ctx, tenant: Tenant) -> Job:
     view = await _load(ctx, tenant, job_id)
     if not view.paused:

@@ -34,6 +34,7 @@ from services.ingest.errors import (
     Unavailable,
     invalid_input,
 )
+from services.ingest.fresh_reads import FRESH
 from services.ingest.pagination import Page, Paging, laravel_page
 from services.ingest.queue_models import QueueAssertion, QueueResponse, UpdateQueueRequest
 
@@ -74,19 +75,17 @@ def _valid_name(name: str) -> bool:
 
 
 async def _read(ctx: IngestContext, tenant: str, name: str) -> QueueView | None:
-    # A change this process just wrote is waited for (bounded), so a PATCH then a GET reads the PATCH.
-    await ctx.caught_up(queue_settings_key(tenant, queue_id(tenant, name)), ctx.queue_topic)
     return await asyncio.to_thread(queue_by_name, ctx.engine, tenant, name)
 
 
-@router.get("", response_model=Page[QueueResponse], responses=RECURO_RESPONSES)
+@router.get("", response_model=Page[QueueResponse], responses=RECURO_RESPONSES, dependencies=[FRESH])
 async def list_queues(ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[QueueResponse]:
     """The tenant's queues, oldest first, a page at a time (``?page=``, ``?per_page=`` up to 100)."""
     views, total = await asyncio.to_thread(queues_page, ctx.engine, tenant, paging.per_page, paging.offset)
     return laravel_page(paging, [queue_response(q) for q in views], total)
 
 
-@router.get("/{name}", response_model=QueueResponse, responses=RECURO_RESPONSES | NOT_FOUND)
+@router.get("/{name}", response_model=QueueResponse, responses=RECURO_RESPONSES | NOT_FOUND, dependencies=[FRESH])
 async def get_queue(name: str, ctx: Ctx, tenant: Tenant) -> QueueResponse:
     """The queue and its settings."""
     view = await _read(ctx, tenant, name) if _valid_name(name) else None
@@ -95,7 +94,7 @@ async def get_queue(name: str, ctx: Ctx, tenant: Tenant) -> QueueResponse:
     return queue_response(view)
 
 
-@router.patch("/{name}", response_model=QueueResponse, responses=RECURO_RESPONSES)
+@router.patch("/{name}", response_model=QueueResponse, responses=RECURO_RESPONSES, dependencies=[FRESH])
 async def update_queue(name: str, req: UpdateQueueRequest, ctx: Ctx, tenant: Tenant) -> QueueResponse:
     """Change some of the queue's settings; the others keep their values. A queue not yet pushed to is created.
 
@@ -135,6 +134,7 @@ async def update_queue(name: str, req: UpdateQueueRequest, ctx: Ctx, tenant: Ten
             ) from exc
         admitted.wrote([(ctx.queue_topic, partition, offset)])
     ctx.recent.wrote(event.job_id, partition, offset)
+    await ctx.wrote(tenant, [(ctx.queue_topic, partition, offset)])
     view = QueueView(
         queue_id=qid,
         tenant=tenant,
@@ -146,7 +146,7 @@ async def update_queue(name: str, req: UpdateQueueRequest, ctx: Ctx, tenant: Ten
     return queue_response(view)
 
 
-@router.delete("/{name}", status_code=204, responses=RECURO_RESPONSES | NOT_FOUND | HOLDS_JOBS)
+@router.delete("/{name}", status_code=204, responses=RECURO_RESPONSES | NOT_FOUND | HOLDS_JOBS, dependencies=[FRESH])
 async def delete_queue(name: str, ctx: Ctx, tenant: Tenant) -> Response:
     """Delete an empty queue and its settings (decision 0030); a queue of that name made later starts afresh, with
     Recuro's defaults. A queue that still holds jobs waiting to run (paused ones too) is a 409: let them finish, or
@@ -174,4 +174,5 @@ async def delete_queue(name: str, ctx: Ctx, tenant: Tenant) -> Response:
         raise Unavailable(f"The queue settings log did not acknowledge the delete, nothing was changed: {exc}") from exc
     ctx.recent.wrote(key, partition, offset)
     ctx.caps.queues.deleted(tenant, name, (ctx.queue_topic, partition, offset))
+    await ctx.wrote(tenant, [(ctx.queue_topic, partition, offset)])
     return Response(status_code=204)

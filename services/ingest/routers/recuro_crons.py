@@ -21,6 +21,7 @@ from services.ingest.errors import (
     Responses,
     invalid_input,
 )
+from services.ingest.fresh_reads import FRESH
 from services.ingest.idempotency import NewIds
 from services.ingest.models import CreateCronRequest, CronDetail, CronResponse, UpdateCronRequest
 from services.ingest.pagination import Page, Paging, laravel_page
@@ -45,7 +46,6 @@ def _refuse_unsendable(ctx: IngestContext, url: str | None, callback_url: str | 
 async def load_cron(ctx: IngestContext, tenant: str, cron_id: int) -> JobView:
     """The tenant's cron ``cron_id`` (after this process's last write of it is projected), else a 404."""
     key = recuro_cron_key(cron_id)
-    await ctx.caught_up(key)
     view = await asyncio.to_thread(ctx.store.job, tenant, key)
     if view is None or view.api != "recuro_cron":
         raise NotFound("Cron not found.")
@@ -66,20 +66,20 @@ async def create_cron(
     return commands.recuro_cron(event)
 
 
-@router.get("", response_model=Page[CronDetail], responses=ERRORS)
+@router.get("", response_model=Page[CronDetail], responses=ERRORS, dependencies=[FRESH])
 async def list_crons(ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[CronDetail]:
     """The tenant's crons, oldest first, ``?page=`` and ``?per_page=`` (1-100, default 15), as Laravel paginates."""
     found = await asyncio.to_thread(crons_page, ctx.engine, tenant, paging.per_page, paging.offset)
     return laravel_page(paging, [crons.cron_detail(c) for c in found.crons], found.total)
 
 
-@router.get("/{cron_id:id}", response_model=CronDetail, responses=ERRORS | NOT_FOUND)
+@router.get("/{cron_id:id}", response_model=CronDetail, responses=ERRORS | NOT_FOUND, dependencies=[FRESH])
 async def get_cron(cron_id: IntegerId, ctx: Ctx, tenant: Tenant) -> CronDetail:
     """The cron's definition, whether it is active, and its next and last runs."""
     return crons.cron_detail(await load_cron(ctx, tenant, cron_id))
 
 
-@router.patch("/{cron_id:id}", response_model=CronDetail, responses=ERRORS | NOT_FOUND)
+@router.patch("/{cron_id:id}", response_model=CronDetail, responses=ERRORS | NOT_FOUND, dependencies=[FRESH])
 async def update_cron(
     cron_id: IntegerId, req: UpdateCronRequest, ctx: Ctx, tenant: Tenant, _: ScheduleChecked
 ) -> CronDetail:
@@ -101,7 +101,7 @@ async def update_cron(
     return crons.cron_detail(after)
 
 
-@router.delete("/{cron_id:id}", status_code=204, responses=ERRORS | NOT_FOUND)
+@router.delete("/{cron_id:id}", status_code=204, responses=ERRORS | NOT_FOUND, dependencies=[FRESH])
 async def delete_cron(cron_id: IntegerId, ctx: Ctx, tenant: Tenant) -> Response:
     """Stop the cron and delete it with its runs; later reads of it are 404."""
     view = await load_cron(ctx, tenant, cron_id)

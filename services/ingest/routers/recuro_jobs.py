@@ -12,6 +12,7 @@ from services.ingest import capped, commands
 from services.ingest import validation as v
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import RECURO_RESPONSES, NotFound, PayloadTooLarge, RecuroErrorBody, invalid_input
+from services.ingest.fresh_reads import FRESH
 from services.ingest.idempotency import NewIds
 from services.ingest.models import (
     PushJobRequest,
@@ -100,6 +101,7 @@ async def push_jobs(req: PushJobsBatchRequest, ctx: Ctx, tenant: Tenant, ids: Ne
     "/{job_id:id}",
     response_model=RecuroJobResponse,
     responses=ERRORS | {404: {"model": RecuroErrorBody, "description": "Not found"}},
+    dependencies=[FRESH],
 )
 async def get_job(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> RecuroJobResponse:
     """The job, its status, final status, attempt number, retry chain links and runs.
@@ -108,7 +110,6 @@ async def get_job(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> RecuroJobRespo
     carries the chain's outcome: `final_status` `retrying` while a retry is pending (`has_pending_retry`), then
     `success` or `dead_lettered` (with `dead_lettered_at`); `failed_no_retries` when its queue has retries off."""
     key = recuro_job_key(job_id)
-    await ctx.caught_up(key)
     view = await asyncio.to_thread(ctx.store.job, tenant, key)
     if view is None:
         raise NotFound("Job not found.")

@@ -14,6 +14,7 @@ from chronohook.readmodel.store import ReadModelStore
 from chronohook.readmodel.views import JobView
 from services.ingest.context import Ctx, Tenant
 from services.ingest.errors import QUEDUP_RESPONSES, RECURO_RESPONSES, NotFound, RecuroErrorBody, Responses
+from services.ingest.fresh_reads import FRESH
 from services.ingest.models import QuedupRun, RecuroRunResponse
 from services.ingest.pagination import Page, Paging, laravel_page
 from services.ingest.paths import IntegerId
@@ -38,12 +39,13 @@ def retry_chain(store: ReadModelStore, tenant: str, view: JobView) -> list[str]:
     return chain
 
 
-@router.get("/api/jobs/{job_id:id}/runs", response_model=Page[RecuroRunResponse], responses=RECURO_ERRORS)
+@router.get(
+    "/api/jobs/{job_id:id}/runs", response_model=Page[RecuroRunResponse], responses=RECURO_ERRORS, dependencies=[FRESH]
+)
 async def recuro_job_runs(job_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroRunResponse]:
     """The runs of the job and of its retries (each run names its job record in `job_id`), newest first;
     `?page=` and `?per_page=` (1-100, default 15), as Laravel paginates."""
     key = recuro_job_key(job_id)
-    await ctx.caught_up(key)
     view = await asyncio.to_thread(ctx.store.job, tenant, key)
     if view is None:
         raise NotFound("Job not found.")
@@ -52,7 +54,12 @@ async def recuro_job_runs(job_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: P
     return laravel_page(paging, [recuro_run(r) for r in found.runs], found.total)
 
 
-@router.get("/api/crons/{cron_id:id}/runs", response_model=Page[RecuroRunResponse], responses=RECURO_ERRORS)
+@router.get(
+    "/api/crons/{cron_id:id}/runs",
+    response_model=Page[RecuroRunResponse],
+    responses=RECURO_ERRORS,
+    dependencies=[FRESH],
+)
 async def recuro_cron_runs(cron_id: IntegerId, ctx: Ctx, tenant: Tenant, paging: Paging) -> Page[RecuroRunResponse]:
     """The cron's runs, one per occurrence, newest first; `?page=` and `?per_page=` (1-100, default 15)."""
     view = await load_cron(ctx, tenant, cron_id)
@@ -60,7 +67,7 @@ async def recuro_cron_runs(cron_id: IntegerId, ctx: Ctx, tenant: Tenant, paging:
     return laravel_page(paging, [recuro_run(r) for r in found.runs], found.total)
 
 
-@router.get("/jobs/{job_id}/runs", response_model=list[QuedupRun], responses=QUEDUP_RESPONSES)
+@router.get("/jobs/{job_id}/runs", response_model=list[QuedupRun], responses=QUEDUP_RESPONSES, dependencies=[FRESH])
 async def quedup_job_runs(
     job_id: str,
     ctx: Ctx,
@@ -70,7 +77,6 @@ async def quedup_job_runs(
 ) -> list[QuedupRun]:
     """The job's runs (retries included: a QuedUp retry is another attempt of the same job), newest first;
     `?limit=` (1-1000, default 100) and `?offset=`, as `GET /jobs` pages."""
-    await ctx.caught_up(job_id)
     view = await asyncio.to_thread(ctx.store.job, tenant, job_id)
     if view is None or view.api != "quedup":
         raise NotFound(f"Job {job_id} not found.")
