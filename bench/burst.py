@@ -49,8 +49,11 @@ from bench.toolkit.load import LoadGenerator
 from bench.toolkit.receiver import RecordingReceiver
 from bench.toolkit.report import Figure, emit, percentile
 from bench.toolkit.stack import BenchStack, http_json
+from chronohook.settings import Settings
 
 SCENARIOS = ("burst", "blackhole", "cron-flood")
+# The executor processes `chronohook dev` runs by default (CHRONOHOOK_EXECUTOR_PROCESSES): the stack as `make run`.
+DEV_EXECUTORS: int = Settings.model_fields["executor_processes"].default
 DRAIN_TARGET = 3_000.0  # deliveries/s
 NEIGHBOUR_P99_TARGET_MS = 250.0
 NEIGHBOUR_RATE = 20.0  # B's jobs due per second
@@ -379,7 +382,7 @@ def run_burst(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any], b
         RecordingReceiver() as receiver_a,
         RecordingReceiver() as receiver_b,
         LoadGenerator() as gen,
-        BenchStack(Path(tmp), env=BURST_ENV) as stack,
+        BenchStack(Path(tmp), env=BURST_ENV, executors=DEV_EXECUTORS) as stack,
     ):
         tallies_a: list[Tally] = []
         tallies_b: list[Tally] = []
@@ -490,7 +493,7 @@ def run_blackhole(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any
         RecordingReceiver() as receiver_b,
         BlackHole() as hole,
         LoadGenerator() as gen,
-        BenchStack(Path(tmp), env=BURST_ENV) as stack,
+        BenchStack(Path(tmp), env=BURST_ENV, executors=DEV_EXECUTORS) as stack,
     ):
         tallies_b: list[Tally] = []
         watch = Watch(stack, [(receiver_b, tallies_b)])
@@ -591,7 +594,7 @@ def run_cron_flood(args: argparse.Namespace) -> tuple[list[Figure], dict[str, An
         RecordingReceiver() as receiver_a,
         RecordingReceiver() as receiver_b,
         LoadGenerator() as gen,
-        BenchStack(Path(tmp), env=BURST_ENV) as stack,
+        BenchStack(Path(tmp), env=BURST_ENV, executors=DEV_EXECUTORS) as stack,
     ):
         tallies_b: list[Tally] = []
         watch = Watch(stack, [(receiver_a, []), (receiver_b, tallies_b)], on_other=on_other)

@@ -264,7 +264,9 @@ def dev(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    supervisor = Supervisor(env=_child_env(settings), log_dir=logs, api_workers=settings.api_workers)
+    supervisor = Supervisor(
+        env=_child_env(settings), log_dir=logs, api_workers=settings.api_workers, executors=settings.executor_processes
+    )
     try:
         ensure_topics(settings)
         token = dev_token(settings)

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     node_id: int = Field(default=0, ge=0, le=63)
     # Ingest processes `chronohook dev` runs on the one API port (SO_REUSEPORT); each leases its own node id.
     api_workers: int = Field(default=1, ge=1, le=16)
+    # Executor processes `chronohook dev` runs, one consumer group. One Python process tops out near one core (~1,700
+    # deliveries/s measured); each takes whole partitions, so one per partition (3 by default) spreads a burst evenly
+    # (decision 0036).
+    executor_processes: int = Field(default=3, ge=1, le=64)
     # Static consumer group membership (``group.instance.id``): a process restarted after a crash takes its partitions
     # back at once instead of after its dead predecessor's session timeout. Must be unique per process in a group (two
     # processes with one id fence each other), so it has no default; the supervisor gives each child its own.

@@ -37,6 +37,8 @@ class Supervisor:
     # Ingest processes sharing the API port. Each leases a free node id for its job ids (decision 0013); only when
     # CHRONOHOOK_NODE_ID is set does each get its own explicit one, that id + i.
     api_workers: int = 1
+    # Executor processes (one consumer group): ``executor`` alone, else ``executor-1`` .. ``executor-N``.
+    executors: int = 1
     children: dict[str, Child] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -47,6 +49,10 @@ class Supervisor:
                 self._spawn(child)
 
     def _instances(self, service: str) -> list[tuple[str, dict[str, str]]]:
+        if service == "executor" and self.executors > 1:
+            return [
+                (name, self._child_env(name, self.env)) for name in (f"executor-{i + 1}" for i in range(self.executors))
+            ]
         if service != "ingest" or self.api_workers == 1:
             return [(service, self._child_env(service, self.env))]
         names = [f"ingest-{i + 1}" for i in range(self.api_workers)]

@@ -69,6 +69,7 @@ class BenchStack:
         env: dict[str, str] | None = None,
         bootstrap: str | None = None,
         services: tuple[str, ...] = SERVICES,
+        executors: int = 1,
     ) -> None:
         self.workdir = workdir
         self.broker: LocalBroker | None = None
@@ -96,7 +97,7 @@ class BenchStack:
         self._env.update(BENCH_ENV)
         self._env.update(env or {})  # the caller's last: it may override any of the above
         self.supervisor = Supervisor(
-            env=self._env, log_dir=workdir / "logs", api_workers=api_workers, services=services
+            env=self._env, log_dir=workdir / "logs", api_workers=api_workers, services=services, executors=executors
         )
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, daemon=True)

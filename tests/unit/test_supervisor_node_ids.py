@@ -40,3 +40,28 @@ def test_the_timer_keeps_one_group_instance_id_across_restarts_and_gets_no_node_
     # (spawned with this same env) present to take the number back at once (decision 0013)
     assert name == "timer" and "CHRONOHOOK_NODE_ID" not in env
     assert env["CHRONOHOOK_GROUP_INSTANCE_ID"] == "p.timer"
+
+
+def test_several_executors_each_get_a_name_and_group_instance_id_of_their_own() -> None:
+    # Given a supervisor running three executor processes
+    supervisor = Supervisor(env={"CHRONOHOOK_TOPIC_PREFIX": "p"}, executors=3)
+
+    # When it plans its executor children
+    children = supervisor._instances("executor")
+
+    # Then each is a member of the one executors' group under its own static id (two sharing one would fence each
+    # other), and no node id is given (executors mint none)
+    assert [name for name, _ in children] == ["executor-1", "executor-2", "executor-3"]
+    assert [env["CHRONOHOOK_GROUP_INSTANCE_ID"] for _, env in children] == [
+        "p.executor-1",
+        "p.executor-2",
+        "p.executor-3",
+    ]
+    assert all("CHRONOHOOK_NODE_ID" not in env for _, env in children)
+
+
+def test_one_executor_keeps_its_plain_name() -> None:
+    # Given the default supervisor (as the test stacks run it)
+    supervisor = Supervisor(env={"CHRONOHOOK_TOPIC_PREFIX": "p"})
+    # When it plans its executor child, then it is the one `executor`
+    assert [name for name, _ in supervisor._instances("executor")] == ["executor"]
