@@ -48,12 +48,14 @@ EXPECTED: dict[str, str] = {
     "faults": "python -m bench.faults",
     "peer_celery": "python -m bench.peer_celery",
     "burst": "python -m bench.burst --jobs 100000",
+    "burst-1000000": "python -m bench.burst --jobs 1000000",
     "burst-blackhole": "python -m bench.burst --scenario blackhole",
     "burst-cron-flood": "python -m bench.burst --scenario cron-flood",
 }
 # The scenarios of ``bench.burst``, rendered together under "Bursts and neighbours" rather than one section each.
 BURSTS: dict[str, str] = {
     "burst": "N jobs due at one instant",
+    "burst-1000000": "1,000,000 jobs due at one instant",
     "burst-blackhole": "3,000 jobs due at once to a host that never answers",
     "burst-cron-flood": "3,000 `* * * * * *` crons asked for",
 }

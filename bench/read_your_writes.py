@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.toolkit.expect import BenchError, guarded
 from bench.toolkit.load import RawConnection
 from bench.toolkit.stack import BenchStack, http_json
 
@@ -184,8 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    return guarded(lambda: _measure(args))
+
+
+def _measure(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-ryw-") as tmp:
         result = run(Path(tmp), args.workers, args.reads, args.writes, args.pairs)
+    # A latency of an error answer is not a figure: any answer not the expected status fails the bench.
+    for phase in ("get_list", "get_one", "post_push"):
+        errors = int(result[phase]["errors"])
+        if errors:
+            raise BenchError(f"{phase}: {errors} answers were not the expected status")
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:

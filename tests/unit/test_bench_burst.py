@@ -130,7 +130,7 @@ def test_a_cron_refusal_must_name_a_limit() -> None:
 @pytest.mark.parametrize(
     ("argv", "name", "command"),
     [
-        ([], "burst", "python -m bench.burst --jobs 1000000"),
+        ([], "burst-1000000", "python -m bench.burst --jobs 1000000"),
         (["--jobs", "100000"], "burst", "python -m bench.burst --jobs 100000"),
         (["--quick"], "burst", "python -m bench.burst --quick"),
         (["--scenario", "blackhole"], "burst-blackhole", "python -m bench.burst --scenario blackhole"),
@@ -143,7 +143,7 @@ def test_a_cron_refusal_must_name_a_limit() -> None:
 )
 def test_arguments(argv: list[str], name: str, command: str) -> None:
     args = parse(argv)
-    assert result_name(args.scenario) == name
+    assert result_name(args) == name
     assert command_of(args) == command
 
 
