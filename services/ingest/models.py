@@ -82,8 +82,11 @@ class Request(BaseModel):
 
 
 # -- QuedUp -----------------------------------------------------------------------------------------------------
-def _schedule_given(data: dict[Any, Any]) -> bool:
-    return data.get("schedule") not in (None, "")
+def _without_run_at_when_scheduled(data: object) -> object:
+    """QuedUp: ``run_at`` is ignored, not even validated, when the body gives a ``schedule``."""
+    if isinstance(data, dict) and data.get("schedule") not in (None, ""):
+        return {k: value for k, value in data.items() if k != "run_at"}
+    return data
 
 
 class CreateJobRequest(Request):
@@ -104,12 +107,7 @@ class CreateJobRequest(Request):
     timezone: TimeZone = Field(default="UTC", description=TIMEZONE_DOC, examples=["America/New_York"])
     catch_up: CatchUp = Field(default="latest", description=CATCH_UP_DOC)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _run_at_yields_to_schedule(cls, data: object) -> object:
-        if isinstance(data, dict) and _schedule_given(data):
-            return {k: value for k, value in data.items() if k != "run_at"}
-        return data
+    _run_at_yields_to_schedule = model_validator(mode="before")(_without_run_at_when_scheduled)
 
 
 class UpdateJobRequest(Request):
@@ -129,12 +127,7 @@ class UpdateJobRequest(Request):
     timezone: TimeZone | None = Field(default=None, description=TIMEZONE_DOC)
     catch_up: CatchUp | None = Field(default=None, description=CATCH_UP_DOC)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _run_at_yields_to_schedule(cls, data: object) -> object:
-        if isinstance(data, dict) and _schedule_given(data):
-            return {k: value for k, value in data.items() if k != "run_at"}
-        return data
+    _run_at_yields_to_schedule = model_validator(mode="before")(_without_run_at_when_scheduled)
 
 
 class Job(BaseModel):
