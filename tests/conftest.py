@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,10 @@ from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.tokens import create_token
 from chronohook.supervisor import Supervisor
-from tests.support.polling import eventually
 from tests.support.ports import free_port
 from tests.support.postgres import server_bindir, throwaway_postgres
-from tests.support.receiver import ALLOWED_HOSTS, Receiver
+from tests.support.receiver import Receiver
+from tests.support.services import running_services, services_env
 
 
 def _docker_engine() -> bool:
@@ -97,42 +96,9 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, receiv
     token = create_token(engine, "tenant-a")
     other = create_token(engine, "tenant-b")
     engine.dispose()
-    env = dict(os.environ)
-    env.update(
-        CHRONOHOOK_DATA_DIR=str(data_dir),
-        CHRONOHOOK_KAFKA_BOOTSTRAP=kafka_bootstrap,
-        CHRONOHOOK_API_PORT=str(settings.api_port),
-        CHRONOHOOK_TOPIC_PREFIX=settings.topic_prefix,
-        CHRONOHOOK_PARTITIONS="3",
-        # Only the receivers' addresses: every other loopback spelling must be refused (test_egress.py).
-        CHRONOHOOK_EGRESS_ALLOW=",".join(f"{host}/32" for host in ALLOWED_HOSTS),
-    )
-    supervisor = Supervisor(env=env, log_dir=data_dir / "logs")
-    stop = threading.Event()
-    watcher = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
-    supervisor.start()
-    watcher.start()
-    base = f"http://127.0.0.1:{settings.api_port}"
-    s = Stack(settings, supervisor, base, token, other, data_dir)
-    try:
-        eventually(lambda: _ready(base), timeout=90, what="ingest /readyz")
-        # Warm-up: one job all the way through proves every service has its partitions.
-        with s.client() as c:
-            r = c.post("/api/jobs", json={"queue": "warmup", "url": receiver.url("/warmup")})
-            assert r.status_code == 201, r.text
-        receiver.wait_for(lambda q: q.path == "/warmup", timeout=90)
-        yield s
-    finally:
-        stop.set()
-        watcher.join(5)
-        supervisor.stop()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    env = services_env(data_dir, kafka_bootstrap, settings.api_port, settings.topic_prefix)
+    with running_services(env, data_dir, token, receiver, "/warmup") as supervisor:
+        yield Stack(settings, supervisor, f"http://127.0.0.1:{settings.api_port}", token, other, data_dir)
 
 
 @pytest.fixture(scope="module")

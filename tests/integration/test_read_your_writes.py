@@ -5,9 +5,7 @@ write's X-Chronohook-Position header and half not (the tenant's watermark): none
 
 from __future__ import annotations
 
-import os
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +16,11 @@ import pytest
 
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.tokens import create_token
-from chronohook.supervisor import Supervisor
 from services.ingest.consistency import POSITION_HEADER, STALE_HEADER
 from tests.support.polling import eventually
 from tests.support.ports import free_port
-from tests.support.receiver import ALLOWED_HOSTS, Receiver
+from tests.support.receiver import Receiver
+from tests.support.services import running_services, services_env
 
 WORKERS = 4
 Params = dict[str, str | int]
@@ -55,41 +53,10 @@ def four_workers(
     create_schema(engine)
     token = create_token(engine, f"ryw-{secrets.token_hex(3)}")
     engine.dispose()
-    env = dict(os.environ)
-    env.update(
-        CHRONOHOOK_DATA_DIR=str(data_dir),
-        CHRONOHOOK_KAFKA_BOOTSTRAP=kafka_bootstrap,
-        CHRONOHOOK_API_PORT=str(port),
-        CHRONOHOOK_TOPIC_PREFIX=f"ryw-{secrets.token_hex(4)}",
-        CHRONOHOOK_PARTITIONS="3",
-        CHRONOHOOK_EGRESS_ALLOW=",".join(f"{host}/32" for host in ALLOWED_HOSTS),
-    )
+    env = services_env(data_dir, kafka_bootstrap, port, f"ryw-{secrets.token_hex(4)}")
     env.pop("CHRONOHOOK_READ_YOUR_WRITES_WAIT_S", None)  # the default bound, 2 s
-    supervisor = Supervisor(env=env, log_dir=data_dir / "logs", api_workers=WORKERS)
-    stop = threading.Event()
-    watcher = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
-    supervisor.start()
-    watcher.start()
-    stack = FourWorkers(f"http://127.0.0.1:{port}", token)
-    try:
-        eventually(lambda: _ready(stack.base_url), timeout=90, what="ingest /readyz")
-        # Warm-up: one job all the way through proves every service has its partitions.
-        with stack.client() as c:
-            r = c.post("/api/jobs", json={"queue": "warmup", "url": receiver.url("/ryw-warmup")})
-            assert r.status_code == 201, r.text
-        receiver.wait_for(lambda q: q.path == "/ryw-warmup", timeout=90)
-        yield stack
-    finally:
-        stop.set()
-        watcher.join(5)
-        supervisor.stop()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with running_services(env, data_dir, token, receiver, "/ryw-warmup", api_workers=WORKERS):
+        yield FourWorkers(f"http://127.0.0.1:{port}", token)
 
 
 @dataclass
