@@ -21,6 +21,7 @@ from chronohook.settings import Settings
 from schemas.events import CallbackDue, Envelope, HttpRequestSpec, JobDeleted, JobDue
 from services.executor.intake import OnFailure, OnRevoke
 from services.executor.service import ExecutorService
+from tests.support.fakes import ListProducer
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 TOPIC = "p.job-events"
@@ -117,16 +118,6 @@ class NoDeadRecords:
 
     def close(self) -> None:
         return None
-
-
-class ListProducer:
-    def __init__(self) -> None:
-        self.events: list[Envelope] = []
-
-    async def publish(self, topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
-        del topic
-        self.events.extend(events)
-        return [(0, 0)] * len(events)
 
 
 def job(tenant: str, n: int, host: str) -> JobDue:

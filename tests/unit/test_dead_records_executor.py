@@ -13,10 +13,11 @@ from chronohook.kafka.records import Record, record_of
 from chronohook.outbound.sender import SendResult
 from chronohook.settings import Settings
 from schemas import CodecError, encode_event
-from schemas.events import Envelope, HttpRequestSpec, JobDue, JobFailed, JobSucceeded
+from schemas.events import HttpRequestSpec, JobDue, JobFailed, JobSucceeded
 from schemas.topics import MAX_EVENT_BYTES
 from services.executor.runs import recordable, request_headers, result_event, unrecordable
 from services.executor.service import ExecutorService
+from tests.support.fakes import ListProducer
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
 
@@ -121,18 +122,6 @@ class Sink:
         return None
 
 
-class Producer:
-    def __init__(self, fail: bool = False) -> None:
-        self.published: list[Envelope] = []
-        self.fail = fail
-
-    async def publish(self, _topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
-        if self.fail:
-            raise PublishFailed("broker unreachable")
-        self.published.extend(events)
-        return [(0, 0)] * len(events)
-
-
 class Sender:
     def __init__(self, result: SendResult) -> None:
         self.result = result
@@ -150,7 +139,7 @@ def executor(tmp_path: Path, result: SendResult | None = None, fail: bool = Fals
         Settings(data_dir=tmp_path),
         FixedClock(T0),
         Sender(result or answered()),
-        Producer(fail),  # type: ignore[arg-type]
+        ListProducer(fail),  # type: ignore[arg-type]
         dead=sink,  # type: ignore[arg-type]
     )
     return service, sink
@@ -194,7 +183,7 @@ def test_an_unrecordable_answer_is_published_as_a_failed_run(tmp_path: Path) -> 
     asyncio.run(handled(service, record(9, value)))
 
     # Then a failed run is published, nothing set aside, nothing failed
-    [event] = service.producer.published  # type: ignore[attr-defined]
+    [event] = service.producer.events  # type: ignore[attr-defined]
     assert isinstance(event, JobFailed) and event.failure_reason == "unknown"
     assert sink.aside == [] and service.failure is None
 

@@ -12,9 +12,10 @@ import pytest
 from chronohook.clock import Clock, FixedClock
 from chronohook.outbound.sender import SendResult
 from chronohook.settings import Settings
-from schemas.events import Envelope, HttpRequestSpec, JobDue, JobRunCancelled, JobSucceeded
+from schemas.events import HttpRequestSpec, JobDue, JobRunCancelled, JobSucceeded
 from services.executor.handover import JobStops
 from services.executor.service import ExecutorService
+from tests.support.fakes import ListProducer
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 JOB = "qj_1"
@@ -118,23 +119,14 @@ class Sender:
         return None
 
 
-class Producer:
-    def __init__(self) -> None:
-        self.published: list[Envelope] = []
-
-    async def publish(self, _topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
-        self.published.extend(events)
-        return [(0, 0)] * len(events)
-
-
-def cancelled(producer: Producer) -> list[tuple[str, str, str]]:
+def cancelled(producer: ListProducer) -> list[tuple[str, str, str]]:
     """The JobRunCancelled events published, as (job id, run id, reason); fails on any other event."""
-    assert all(isinstance(e, JobRunCancelled) for e in producer.published), producer.published
-    return [(e.job_id, e.run_id, e.reason) for e in producer.published if isinstance(e, JobRunCancelled)]
+    assert all(isinstance(e, JobRunCancelled) for e in producer.events), producer.events
+    return [(e.job_id, e.run_id, e.reason) for e in producer.events if isinstance(e, JobRunCancelled)]
 
 
-def executor(tmp_path: Path, clock: Clock) -> tuple[ExecutorService, Sender, Producer]:
-    sender, producer = Sender(), Producer()
+def executor(tmp_path: Path, clock: Clock) -> tuple[ExecutorService, Sender, ListProducer]:
+    sender, producer = Sender(), ListProducer()
     service = ExecutorService(Settings(data_dir=tmp_path), clock, sender, producer)  # type: ignore[arg-type]
     return service, sender, producer
 
@@ -171,7 +163,7 @@ def test_a_schedule_paused_and_resumed_before_its_due_instant_is_sent(tmp_path: 
 
     # Then it was sent, at its due instant, and its run recorded
     assert sender.sent == ["http://127.0.0.2:9/hook"]
-    [result] = producer.published
+    [result] = producer.events
     assert isinstance(result, JobSucceeded) and result.outcome.started_at >= T0
 
 
@@ -202,6 +194,6 @@ def test_a_paused_cron_is_held_back_but_a_paused_one_off_is_sent(tmp_path: Path)
 
     # Then only the one-off was sent: the timer has handed out its only occurrence; the cron's was cancelled
     assert len(sender.sent) == 1
-    cancel, result = producer.published
+    cancel, result = producer.events
     assert result.job_id == "once" and isinstance(result, JobSucceeded)
     assert isinstance(cancel, JobRunCancelled) and (cancel.job_id, cancel.reason) == ("cron", "paused")

@@ -15,9 +15,10 @@ from chronohook.clock import FixedClock
 from chronohook.kafka.producer import AsyncEventProducer
 from chronohook.outbound.sender import SendResult
 from chronohook.settings import Settings
-from schemas.events import Envelope, HttpRequestSpec, JobDue
+from schemas.events import HttpRequestSpec, JobDue
 from services.executor.fairness import FairSlots, default_reserve, host_key
 from services.executor.service import ExecutorService
+from tests.support.fakes import ListProducer
 
 T0 = datetime(2026, 4, 10, 14, 5, 30, tzinfo=UTC)
 
@@ -331,16 +332,6 @@ class GatedSender:
 
     async def close(self) -> None:
         return None
-
-
-class ListProducer:
-    def __init__(self) -> None:
-        self.events: list[Envelope] = []
-
-    async def publish(self, topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
-        del topic
-        self.events.extend(events)
-        return [(0, 0)] * len(events)
 
 
 def due(tenant: str, n: int, url: str) -> JobDue:

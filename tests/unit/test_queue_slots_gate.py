@@ -20,9 +20,10 @@ from chronohook.outbound.sender import SendResult
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.queue_slots import MemorySlotStore, SlotQueue, SlotStore, SqlSlotStore
-from schemas.events import Envelope, HttpRequestSpec, JobDue
+from schemas.events import HttpRequestSpec, JobDue
 from services.executor.queue_gate import Hold, QueueGate, queue_key
 from services.executor.service import ExecutorService
+from tests.support.fakes import ListProducer
 
 T0 = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
 Q = SlotQueue("tenant-a", 77)
@@ -319,16 +320,6 @@ class CountingSender:
 
     async def close(self) -> None:
         return None
-
-
-class ListProducer:
-    def __init__(self) -> None:
-        self.events: list[Envelope] = []
-
-    async def publish(self, topic: str, events: list[Envelope]) -> list[tuple[int, int]]:
-        del topic
-        self.events.extend(events)
-        return [(0, 0)] * len(events)
 
 
 def test_two_executors_send_at_most_max_parallelism_and_waiting_jobs_hold_no_send_slot() -> None:
