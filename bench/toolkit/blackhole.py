@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
-import socket
 import time
 from multiprocessing.connection import Connection
 from typing import Any, cast
+
+from bench.toolkit.child_server import STOP, loopback_socket, serve_commands
 
 HOST = "127.0.0.1"
 BACKLOG = 4096
@@ -44,31 +45,14 @@ def _serve(conn: Connection) -> None:
     counts = {"connections": 0, "requests": 0, "closed": 0}
     open_transports: set[asyncio.BaseTransport] = set()
 
+    def answer(command: object) -> object:
+        return dict(counts, open=len(open_transports)) if command == "counts" else STOP
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, 0))
+        sock = loopback_socket(HOST)
         server = await loop.create_server(lambda: _Silent(counts, open_transports), sock=sock, backlog=BACKLOG)
-        stop = asyncio.Event()
-
-        def on_command() -> None:
-            try:
-                command = conn.recv()
-            except EOFError:  # the bench went away
-                stop.set()
-                return
-            if command == "counts":
-                conn.send(dict(counts, open=len(open_transports)))
-            else:
-                stop.set()
-
-        loop.add_reader(conn.fileno(), on_command)
-        conn.send(sock.getsockname()[1])
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(LIFETIME_S):
-                await stop.wait()
-        loop.remove_reader(conn.fileno())
+        await serve_commands(conn, sock, answer, LIFETIME_S)
         server.close()
         for transport in list(open_transports):
             cast(asyncio.Transport, transport).abort()

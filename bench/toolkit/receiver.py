@@ -10,12 +10,12 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-import socket
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
+from bench.toolkit.child_server import STOP, loopback_socket, serve_commands
 from bench.toolkit.http1 import content_length
 
 HOST = "127.0.0.1"
@@ -93,36 +93,20 @@ def _serve(conn: Connection, cpu: int | None) -> None:
 
     log: list[tuple[int, str, str]] = []
 
+    def answer(command: object) -> object:
+        if command == "count":
+            return len(log)
+        if command == "take":
+            taken = list(log)
+            log.clear()
+            return taken
+        return STOP
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, 0))
+        sock = loopback_socket(HOST)
         server = await loop.create_server(lambda: _Recording(log), sock=sock, backlog=4096)
-        stop = asyncio.Event()
-
-        def on_command() -> None:
-            # The event loop made the pipe non-blocking; a big ``take`` must wait for the reader, not fail.
-            os.set_blocking(conn.fileno(), True)
-            try:
-                command = conn.recv()
-            except EOFError:  # the bench went away
-                stop.set()
-                return
-            if command == "count":
-                conn.send(len(log))
-            elif command == "take":
-                conn.send(list(log))
-                log.clear()
-            else:
-                stop.set()
-
-        loop.add_reader(conn.fileno(), on_command)
-        conn.send(sock.getsockname()[1])
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(LIFETIME_S):
-                await stop.wait()
-        loop.remove_reader(conn.fileno())
+        await serve_commands(conn, sock, answer, LIFETIME_S)
         server.close()
 
     uvloop.run(main())
