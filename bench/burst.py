@@ -36,11 +36,12 @@ import math
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.delivery import raw_ceiling
 from bench.toolkit.blackhole import BlackHole
@@ -266,6 +267,38 @@ def warm_neighbour(gen: LoadGenerator, stack: BenchStack, auth: dict[str, str], 
     receiver.take()
 
 
+class Scene(NamedTuple):
+    """One scenario's stack beside neighbour B (warmed up): the load generator, B's receiver and tallies, the
+    watch, and B's credentials."""
+
+    stack: BenchStack
+    gen: LoadGenerator
+    receiver_b: RecordingReceiver
+    tallies_b: list[Tally]
+    watch: Watch
+    auth_b: dict[str, str]
+
+
+@contextmanager
+def scene(
+    name: str,
+    others: list[tuple[RecordingReceiver, list[Tally]]],
+    on_other: Callable[[int, str], None] | None = None,
+) -> Iterator[Scene]:
+    """A fresh stack (as `chronohook dev` runs it) with B warmed up; ``others``: the scenario's own receivers."""
+    with (
+        tempfile.TemporaryDirectory(prefix=f"chronohook-bench-{name}-") as tmp,
+        RecordingReceiver() as receiver_b,
+        LoadGenerator() as gen,
+        BenchStack(Path(tmp), env=BURST_ENV, executors=DEV_EXECUTORS) as stack,
+    ):
+        tallies_b: list[Tally] = []
+        watch = Watch(stack, [*others, (receiver_b, tallies_b)], on_other=on_other)
+        auth_b = stack.tenant_auth("tenant-b")
+        warm_neighbour(gen, stack, auth_b, receiver_b)
+        yield Scene(stack, gen, receiver_b, tallies_b, watch, auth_b)
+
+
 def create_neighbour(
     gen: LoadGenerator,
     stack: BenchStack,
@@ -378,20 +411,14 @@ def create_burst(
 
 def run_burst(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any], bool]:
     n: int = args.jobs
+    tallies_a: list[Tally] = []
     with (
-        tempfile.TemporaryDirectory(prefix="chronohook-bench-burst-") as tmp,
         RecordingReceiver() as receiver_a,
-        RecordingReceiver() as receiver_b,
-        LoadGenerator() as gen,
-        BenchStack(Path(tmp), env=BURST_ENV, executors=DEV_EXECUTORS) as stack,
+        scene("burst", [(receiver_a, tallies_a)]) as (stack, gen, receiver_b, tallies_b, watch, auth_b),
     ):
-        tallies_a: list[Tally] = []
-        tallies_b: list[Tally] = []
-        watch = Watch(stack, [(receiver_a, tallies_a), (receiver_b, tallies_b)])
-        auth_a, auth_b = stack.tenant_auth("tenant-a"), stack.tenant_auth("tenant-b")
+        auth_a = stack.tenant_auth("tenant-a")
         stack.warm_up(receiver_a.url("/warmup"), lambda: receiver_a.count() >= 1)
         receiver_a.take()
-        warm_neighbour(gen, stack, auth_b, receiver_b)
         ceiling = raw_ceiling(gen, receiver_a, min(n, CEILING_REQUESTS))
         _say(f"raw client ceiling: {ceiling.per_second:,.0f} requests/s")
 
@@ -489,17 +516,8 @@ def run_burst(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any], b
 def run_blackhole(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any], bool]:
     jobs: int = args.hole_jobs
     seconds: float = args.seconds
-    with (
-        tempfile.TemporaryDirectory(prefix="chronohook-bench-blackhole-") as tmp,
-        RecordingReceiver() as receiver_b,
-        BlackHole() as hole,
-        LoadGenerator() as gen,
-        BenchStack(Path(tmp), env=BURST_ENV, executors=DEV_EXECUTORS) as stack,
-    ):
-        tallies_b: list[Tally] = []
-        watch = Watch(stack, [(receiver_b, tallies_b)])
-        auth_b, auth_c = stack.tenant_auth("tenant-b"), stack.tenant_auth("tenant-c")
-        warm_neighbour(gen, stack, auth_b, receiver_b)
+    with BlackHole() as hole, scene("blackhole", []) as (stack, gen, receiver_b, tallies_b, watch, auth_b):
+        auth_c = stack.tenant_auth("tenant-c")
         instant_ms = now_ms() + 10_000
         plan_b = neighbour_plan(instant_ms - 2_000, seconds + 2)
         tally_b = create_neighbour(gen, stack, auth_b, receiver_b, plan_b, tallies_b)
@@ -591,16 +609,10 @@ def run_cron_flood(args: argparse.Namespace) -> tuple[list[Figure], dict[str, An
             fired.append(at_ns // 1_000_000)
 
     with (
-        tempfile.TemporaryDirectory(prefix="chronohook-bench-cron-flood-") as tmp,
         RecordingReceiver() as receiver_a,
-        RecordingReceiver() as receiver_b,
-        LoadGenerator() as gen,
-        BenchStack(Path(tmp), env=BURST_ENV, executors=DEV_EXECUTORS) as stack,
+        scene("cron-flood", [(receiver_a, [])], on_other) as (stack, gen, receiver_b, tallies_b, watch, auth_b),
     ):
-        tallies_b: list[Tally] = []
-        watch = Watch(stack, [(receiver_a, []), (receiver_b, tallies_b)], on_other=on_other)
-        auth_a, auth_b = stack.tenant_auth("tenant-a"), stack.tenant_auth("tenant-b")
-        warm_neighbour(gen, stack, auth_b, receiver_b)
+        auth_a = stack.tenant_auth("tenant-a")
         started = time.monotonic()
         answers = ask_crons(stack, auth_a, receiver_a, count)
         asked_s = time.monotonic() - started
