@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +13,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+# The inherited API socket's number in an ingest child's environment (Settings.api_socket_fd).
+API_SOCKET_FD_ENV = "CHRONOHOOK_API_SOCKET_FD"
 
 log = logging.getLogger("chronohook.supervisor")
 
@@ -39,6 +43,9 @@ class Supervisor:
     api_workers: int = 1
     # Executor processes (one consumer group): ``executor`` alone, else ``executor-1`` .. ``executor-N``.
     executors: int = 1
+    # Listening API sockets bound by `chronohook dev`, one per ingest worker (decision 0037): worker i inherits the
+    # i-th (and gets it back when restarted) instead of binding the port itself. Empty: each worker binds its own.
+    api_sockets: tuple[socket.socket, ...] = ()
     children: dict[str, Child] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -53,8 +60,13 @@ class Supervisor:
             return [
                 (name, self._child_env(name, self.env)) for name in (f"executor-{i + 1}" for i in range(self.executors))
             ]
-        if service != "ingest" or self.api_workers == 1:
+        if service != "ingest":
             return [(service, self._child_env(service, self.env))]
+        return [(name, self._with_socket(i, env)) for i, (name, env) in enumerate(self._ingest_instances())]
+
+    def _ingest_instances(self) -> list[tuple[str, dict[str, str]]]:
+        if self.api_workers == 1:
+            return [("ingest", self._child_env("ingest", self.env))]
         names = [f"ingest-{i + 1}" for i in range(self.api_workers)]
         if "CHRONOHOOK_NODE_ID" not in self.env:
             return [(name, self._child_env(name, self.env)) for name in names]
@@ -63,6 +75,11 @@ class Supervisor:
             (name, self._child_env(name, {**self.env, "CHRONOHOOK_NODE_ID": str(base + i)}))
             for i, name in enumerate(names)
         ]
+
+    def _with_socket(self, i: int, env: dict[str, str]) -> dict[str, str]:
+        if not self.api_sockets:
+            return env
+        return {**env, API_SOCKET_FD_ENV: str(self.api_sockets[i].fileno())}
 
     def _child_env(self, name: str, env: dict[str, str]) -> dict[str, str]:
         """Each child's own consumer group instance id: the topic prefix (one supervisor per prefix) and the child's
@@ -77,9 +94,11 @@ class Supervisor:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             handle = (self.log_dir / f"{child.name}.log").open("ab")
+        inherited = child.env.get(API_SOCKET_FD_ENV) if child.service == "ingest" else None
         child.process = subprocess.Popen(
             [sys.executable, "-m", "chronohook.cli", "serve", child.service],
             env=child.env,
+            pass_fds=(int(inherited),) if inherited is not None else (),
             stdout=handle,
             stderr=subprocess.STDOUT if handle is not None else None,
         )
