@@ -316,6 +316,11 @@ def dev(
         api_workers=settings.api_workers,
         executors=settings.executor_processes,
         api_sockets=tuple(sockets),
+        rebind_api_socket=(
+            (lambda: devstack.bind_api_socket(settings.api_host, api_port, reuseport=True))
+            if settings.api_workers > 1
+            else None
+        ),
     )
     url = devstack.api_url(settings.api_host, api_port)
     code = 0
@@ -349,7 +354,7 @@ def dev(
     finally:
         typer.echo("stopping ...")
         supervisor.stop()
-        for sock in sockets:
+        for sock in supervisor.api_sockets:
             sock.close()
         if isinstance(broker, LocalBroker):
             broker.stop()

@@ -87,7 +87,7 @@ def check_port(host: str, port: int, setting: str, what: str) -> None:
 
 def api_sockets(host: str, port: int, workers: int) -> list[socket.socket]:
     """The API's listening sockets, one per ingest worker, bound and listening before any child starts; the workers
-    inherit them (and a restarted worker gets its own back), so the port is this stack's for as long as it runs.
+    inherit them, so the port is this stack's for as long as it runs.
 
     Several workers share the port with SO_REUSEPORT (the kernel spreads connections) only after a probe without it
     found the port free: a second stack fails that probe instead of joining this one's group. Port 0 picks a free
@@ -97,19 +97,29 @@ def api_sockets(host: str, port: int, workers: int) -> list[socket.socket]:
     sockets: list[socket.socket] = []
     try:
         for _ in range(workers):
-            sock = socket.socket(_family(host), socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if workers > 1:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
-            sock.listen(LISTEN_BACKLOG)
-            port = int(sock.getsockname()[1])
-    except OSError as exc:
+            sockets.append(bind_api_socket(host, port, reuseport=workers > 1))
+            port = int(sockets[-1].getsockname()[1])
+    except PortBusy:
         for sock in sockets:
             sock.close()
-        raise PortBusy(f"cannot listen on {host}:{port} (the API, {API_PORT_SETTING}): {exc.strerror}") from None
+        raise
     return sockets
+
+
+def bind_api_socket(host: str, port: int, *, reuseport: bool) -> socket.socket:
+    """One listening API socket (``PortBusy`` if it cannot be). With several workers a restarted one gets a fresh one
+    of these: the dead worker's socket is closed at once, so the kernel hands it no more connections meanwhile."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuseport:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise PortBusy(f"cannot listen on {host}:{port} (the API, {API_PORT_SETTING}): {exc.strerror}") from None
+    return sock
 
 
 # -- whose broker ---------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from chronohook.devstack import (
     PortBusy,
     api_sockets,
     api_url,
+    bind_api_socket,
     check_port,
     leftover_broker,
     plan_broker,
@@ -28,7 +29,7 @@ from chronohook.devstack import (
     require_stack_data,
     wait_until,
 )
-from chronohook.supervisor import API_SOCKET_FD_ENV, Supervisor
+from chronohook.supervisor import API_SOCKET_FD_ENV, Child, Supervisor
 from tests.support.ports import free_port
 
 HOST = "127.0.0.1"
@@ -140,6 +141,33 @@ def test_supervisor_hands_each_ingest_worker_its_own_socket() -> None:
         assert all(API_SOCKET_FD_ENV not in env for _, env in supervisor._instances("executor"))
     finally:
         for sock in ours:
+            sock.close()
+
+
+def test_a_dead_workers_socket_is_closed_at_once_and_its_restart_gets_a_fresh_one() -> None:
+    # Given two workers' sockets, the supervisor able to bind a fresh one on the port, and worker 1 planned
+    ours = api_sockets(HOST, 0, 2)
+    port = ours[0].getsockname()[1]
+    supervisor = Supervisor(
+        env={},
+        api_workers=2,
+        api_sockets=tuple(ours),
+        rebind_api_socket=lambda: bind_api_socket(HOST, port, reuseport=True),
+    )
+    name, env = supervisor._instances("ingest")[0]
+    child = Child(name, "ingest", env)
+    try:
+        # When that worker has died: its socket is closed before the back-off (no connection waits on it meanwhile)
+        fresh = supervisor._fresh_socket(child)
+        assert ours[0].fileno() == -1
+        assert not port_free(HOST, port)  # the other worker's socket keeps the port this stack's
+        # And before its restart it is handed a fresh socket on the same port, in place of the old one
+        fresh()
+        new = supervisor.api_sockets[0]
+        assert new is not ours[0] and new.getsockname()[1] == port
+        assert child.env[API_SOCKET_FD_ENV] == str(new.fileno())
+    finally:
+        for sock in supervisor.api_sockets:
             sock.close()
 
 
