@@ -11,10 +11,12 @@ import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from chronohook import devstack
+from chronohook.devstack import BrokerAction, BrokerPlan
 from chronohook.settings import Settings, load_settings
 
 app = typer.Typer(help="chronohook: HTTP jobs now, later, at a time or on a cron; event-sourced on Kafka.")
@@ -72,6 +74,7 @@ def tokens_create(
     from chronohook.store.tokens import create_token
 
     settings = load_settings()
+    _stack_data(settings)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     typer.echo(create_token(engine, tenant, label))
@@ -87,13 +90,14 @@ def tokens_import(
     from chronohook.store.engine import create_schema, make_engine
     from chronohook.store.tokens import TokenRefused, import_token
 
+    settings = load_settings()
+    _stack_data(settings)
     if sys.stdin.isatty():
         import getpass
 
         given = getpass.getpass("token (not shown): ")
     else:
         given = sys.stdin.read()
-    settings = load_settings()
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     try:
@@ -114,7 +118,9 @@ def tokens_list(
     from chronohook.store.engine import create_schema, make_engine
     from chronohook.store.tokens import list_tokens
 
-    engine = make_engine(load_settings().resolved_database_url)
+    settings = load_settings()
+    _stack_data(settings)
+    engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     rows = [("ID", "TENANT", "LABEL", "CREATED", "REVOKED")]
     for t in list_tokens(engine, tenant):
@@ -132,7 +138,9 @@ def tokens_revoke(token_or_id: Annotated[str, typer.Argument(help="The token, or
     from chronohook.store.engine import create_schema, make_engine
     from chronohook.store.tokens import TokenNotFound, revoke_token
 
-    engine = make_engine(load_settings().resolved_database_url)
+    settings = load_settings()
+    _stack_data(settings)
+    engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     try:
         token = revoke_token(engine, token_or_id)
@@ -179,6 +187,7 @@ def _on_tenant(action: Any, tenant: str) -> Any:
     from chronohook.store.engine import create_schema, make_engine
 
     settings = load_settings()
+    _stack_data(settings)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     log = KafkaEventLog(AsyncEventProducer(producer_config(settings)), Topics.from_settings(settings).events)
@@ -217,20 +226,37 @@ def dev_token(settings: Settings) -> str:
     return token
 
 
-def start_local_broker_if_needed(settings: Settings) -> object | None:
-    """Start the embedded broker when nothing answers at ``CHRONOHOOK_KAFKA_BOOTSTRAP``; return it if started."""
+def use_broker(settings: Settings, plan: BrokerPlan) -> object | None:
+    """Act on the broker plan: start the embedded broker, or take back the one an earlier run left; return what this
+    stack must stop at the end (a ``LocalBroker`` or an adopted pid), None when it joined someone's broker."""
     from chronohook.broker import LocalBroker
-    from chronohook.kafka.topics import broker_answers
 
-    if broker_answers(settings.kafka_bootstrap):
+    if plan.action is BrokerAction.use:
+        typer.echo(f"using the Kafka broker at {plan.bootstrap} ({devstack.BOOTSTRAP_SETTING})")
         return None
-    host, _, port = settings.kafka_bootstrap.rpartition(":")
-    if host not in ("127.0.0.1", "localhost"):
-        raise typer.BadParameter(f"no broker answers at {settings.kafka_bootstrap}, and it is not local")
-    broker = LocalBroker(settings.data_dir / "kafka", port=int(port), controller_port=settings.kafka_controller_port)
+    if plan.action is BrokerAction.adopt:
+        typer.echo(f"using the local Kafka broker an earlier `chronohook dev` left running (pid {plan.pid})")
+        return plan.pid
+    _, port = devstack.split_bootstrap(plan.bootstrap)
+    assert port is not None  # plan_broker starts a broker only at a numbered port
+    broker = LocalBroker(settings.data_dir / "kafka", port=port, controller_port=settings.kafka_controller_port)
     typer.echo(f"starting a local Kafka broker at {broker.bootstrap} (data in {broker.data_dir}) ...")
     broker.start()
     return broker
+
+
+def _refuse(exc: Exception) -> NoReturn:
+    """One line on standard error, exit status 1: no traceback for a refusal a user can act on."""
+    typer.echo(f"chronohook: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+def _stack_data(settings: Settings) -> None:
+    """A verb that reads or writes the stack's database refuses a data directory that holds none (decision 0037)."""
+    try:
+        devstack.require_stack_data(settings.data_dir, settings.database_url)
+    except devstack.NoStackData as exc:
+        _refuse(exc)
 
 
 def _owner_only_files() -> None:
@@ -251,36 +277,91 @@ def private_data_dir(path: Path) -> None:
 def dev(
     logs: Annotated[Path | None, typer.Option(help="Write each service's output to DIR/<service>.log.")] = None,
 ) -> None:
-    """Run everything on this machine: the broker (if none answers) and the four services, restarted if they die."""
+    """Run everything on this machine: a broker of its own (or the one CHRONOHOOK_KAFKA_BOOTSTRAP names) and the four
+    services, restarted if they die. A busy port stops it before it starts anything (decision 0037)."""
     from chronohook.broker import LocalBroker
-    from chronohook.kafka.topics import ensure_topics
+    from chronohook.errors import BrokerStartFailed
+    from chronohook.kafka.topics import broker_answers, ensure_topics
     from chronohook.supervisor import Supervisor
 
     settings = load_settings()
     _logging(settings)
     _owner_only_files()
-    private_data_dir(settings.data_dir)
-    broker = start_local_broker_if_needed(settings)
+    try:
+        sockets = devstack.api_sockets(settings.api_host, settings.api_port, settings.api_workers)
+    except devstack.DevRefused as exc:
+        _refuse(exc)
+    api_port = int(sockets[0].getsockname()[1])
+    try:
+        plan = devstack.plan_broker(
+            bootstrap=settings.kafka_bootstrap,
+            explicit="kafka_bootstrap" in settings.model_fields_set,
+            controller_port=settings.kafka_controller_port,
+            answers=broker_answers,
+            free=devstack.port_free,
+            leftover_pid=devstack.leftover_broker(settings.data_dir / "kafka"),
+        )
+        private_data_dir(settings.data_dir)
+        broker = use_broker(settings, plan)
+    except (devstack.DevRefused, BrokerStartFailed) as exc:
+        for sock in sockets:
+            sock.close()
+        _refuse(exc)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
     supervisor = Supervisor(
-        env=_child_env(settings), log_dir=logs, api_workers=settings.api_workers, executors=settings.executor_processes
+        env=_child_env(settings, plan.bootstrap, api_port),
+        log_dir=logs,
+        api_workers=settings.api_workers,
+        executors=settings.executor_processes,
+        api_sockets=tuple(sockets),
+        rebind_api_socket=(
+            (lambda: devstack.bind_api_socket(settings.api_host, api_port, reuseport=True))
+            if settings.api_workers > 1
+            else None
+        ),
     )
+    url = devstack.api_url(settings.api_host, api_port)
+    code = 0
     try:
         ensure_topics(settings)
         token = dev_token(settings)
         supervisor.start()
-        url = f"http://{settings.api_host}:{settings.api_port}"
-        typer.echo(f"chronohook is up: API {url} (docs {url}/docs)")
-        typer.echo(f"dev token (tenant '{DEV_TENANT}'): {token}")
-        typer.echo(f"  also in {settings.data_dir / 'dev-token'}; Ctrl-C stops everything")
-        supervisor.run(stop)
+        typer.echo(f"starting the services; waiting for the API at {url}/readyz ...")
+
+        def between() -> bool:
+            supervisor.check()
+            return not stop.wait(0.2)
+
+        if devstack.wait_until(
+            lambda: devstack.answers_ready(f"{url}/readyz"), timeout=devstack.READY_TIMEOUT_S, between=between
+        ):
+            typer.echo(f"chronohook is up: API {url} (docs {url}/docs)")
+            typer.echo(f"dev token (tenant '{DEV_TENANT}'): {token}")
+            data = settings.data_dir.resolve()
+            typer.echo(f"  also in {data / 'dev-token'}; Ctrl-C stops everything")
+            typer.echo(f"  data in {data} (other directories: CHRONOHOOK_DATA_DIR={data} chronohook tokens ...)")
+            supervisor.run(stop)
+        elif not stop.is_set():
+            where = f"their output is in {logs}" if logs is not None else "their output is above"
+            typer.echo(
+                f"chronohook: the API did not answer at {url}/readyz within {devstack.READY_TIMEOUT_S:.0f} s "
+                f"({where}); stopping",
+                err=True,
+            )
+            code = 1
     finally:
         typer.echo("stopping ...")
         supervisor.stop()
+        for sock in supervisor.api_sockets:
+            sock.close()
         if isinstance(broker, LocalBroker):
             broker.stop()
+        elif isinstance(broker, int):
+            devstack.stop_pid(broker)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -304,6 +385,8 @@ def replay(
     Exit status: 0 done (with --verify: every read model equal), 1 the read models differ, 2 an error.
     """
     settings = load_settings()
+    if verify:  # --verify compares with the live read models: they must be the stack's
+        _stack_data(settings)
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     _owner_only_files()
     from services.projector.replay_command import run_replay
@@ -312,15 +395,16 @@ def replay(
     raise typer.Exit(code)
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
+def _child_env(settings: Settings, bootstrap: str, api_port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         CHRONOHOOK_DATA_DIR=str(settings.data_dir.resolve()),
-        CHRONOHOOK_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        CHRONOHOOK_KAFKA_BOOTSTRAP=bootstrap,
         CHRONOHOOK_DATABASE_URL=settings.resolved_database_url,
-        CHRONOHOOK_API_PORT=str(settings.api_port),
+        CHRONOHOOK_API_PORT=str(api_port),
         CHRONOHOOK_API_HOST=settings.api_host,
     )
+    env.pop("CHRONOHOOK_API_SOCKET_FD", None)  # only the supervisor hands one out, to each ingest worker its own
     # On one's own machine the targets are usually local: allow loopback unless the variable is set, even to empty.
     env.setdefault("CHRONOHOOK_EGRESS_ALLOW", DEV_EGRESS_ALLOW)
     return env

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     data_dir: Path = Path(".chronohook")
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
-    # The controller port of the embedded broker `chronohook dev` starts when none answers.
+    # The controller port of the embedded broker `chronohook dev` starts; checked free first (decision 0037).
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
     database_url: str | None = None
     topic_prefix: str = DEFAULT_PREFIX
@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     # X-Chronohook-Position header, else its tenant's last write through any API process); past it, the read answers
     # what is there with X-Chronohook-Stale: true. 0: never wait (check once).
     read_your_writes_wait_s: float = Field(default=2.0, ge=0, le=30)
+
+    # -- chronohook dev without surprises (issue 16, decision 0037) ----------------------------------------------
+    # Set by `chronohook dev` for its ingest children, never by hand: the API socket it bound (after checking the port
+    # is free) and passed down, so the port stays the stack's across restarts and no second stack can share it.
+    api_socket_fd: int | None = Field(default=None, ge=0)
 
     @field_validator("egress_allow")
     @classmethod

@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+# The inherited API socket's number in an ingest child's environment (Settings.api_socket_fd).
+API_SOCKET_FD_ENV = "CHRONOHOOK_API_SOCKET_FD"
 
 log = logging.getLogger("chronohook.supervisor")
 
@@ -39,6 +44,13 @@ class Supervisor:
     api_workers: int = 1
     # Executor processes (one consumer group): ``executor`` alone, else ``executor-1`` .. ``executor-N``.
     executors: int = 1
+    # Listening API sockets bound by `chronohook dev`, one per ingest worker (decision 0037): worker i inherits the
+    # i-th (and gets it back when restarted) instead of binding the port itself. Empty: each worker binds its own.
+    api_sockets: tuple[socket.socket, ...] = ()
+    # With several workers: binds a fresh socket for a restarted worker, its dead predecessor's being closed at once so
+    # the kernel stops handing it connections. None (one worker): the one socket is kept; connections wait in its
+    # backlog while the worker restarts, and the port is never let go.
+    rebind_api_socket: Callable[[], socket.socket] | None = None
     children: dict[str, Child] = field(default_factory=dict)
 
     def start(self) -> None:
@@ -53,8 +65,13 @@ class Supervisor:
             return [
                 (name, self._child_env(name, self.env)) for name in (f"executor-{i + 1}" for i in range(self.executors))
             ]
-        if service != "ingest" or self.api_workers == 1:
+        if service != "ingest":
             return [(service, self._child_env(service, self.env))]
+        return [(name, self._with_socket(i, env)) for i, (name, env) in enumerate(self._ingest_instances())]
+
+    def _ingest_instances(self) -> list[tuple[str, dict[str, str]]]:
+        if self.api_workers == 1:
+            return [("ingest", self._child_env("ingest", self.env))]
         names = [f"ingest-{i + 1}" for i in range(self.api_workers)]
         if "CHRONOHOOK_NODE_ID" not in self.env:
             return [(name, self._child_env(name, self.env)) for name in names]
@@ -63,6 +80,11 @@ class Supervisor:
             (name, self._child_env(name, {**self.env, "CHRONOHOOK_NODE_ID": str(base + i)}))
             for i, name in enumerate(names)
         ]
+
+    def _with_socket(self, i: int, env: dict[str, str]) -> dict[str, str]:
+        if not self.api_sockets:
+            return env
+        return {**env, API_SOCKET_FD_ENV: str(self.api_sockets[i].fileno())}
 
     def _child_env(self, name: str, env: dict[str, str]) -> dict[str, str]:
         """Each child's own consumer group instance id: the topic prefix (one supervisor per prefix) and the child's
@@ -77,9 +99,11 @@ class Supervisor:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             handle = (self.log_dir / f"{child.name}.log").open("ab")
+        inherited = child.env.get(API_SOCKET_FD_ENV) if child.service == "ingest" else None
         child.process = subprocess.Popen(
             [sys.executable, "-m", "chronohook.cli", "serve", child.service],
             env=child.env,
+            pass_fds=(int(inherited),) if inherited is not None else (),
             stdout=handle,
             stderr=subprocess.STDOUT if handle is not None else None,
         )
@@ -99,11 +123,36 @@ class Supervisor:
                 child.restarts = 0
             delay = RESTART_BACKOFF[min(child.restarts, len(RESTART_BACKOFF) - 1)]
             log.warning("%s exited with %s; restarting in %.1f s", child.name, proc.returncode, delay)
+            fresh = self._fresh_socket(child)
             time.sleep(delay)
+            fresh()
             child.restarts += 1
             self._spawn(child)
             restarted.append(child.name)
         return restarted
+
+    def _fresh_socket(self, child: Child) -> Callable[[], None]:
+        """Close a dead ingest worker's inherited socket now, so the kernel hands it no more connections; return what
+        gives the worker a fresh one before its restart. Nothing to do without ``rebind_api_socket`` (one worker)."""
+        fd = child.env.get(API_SOCKET_FD_ENV)
+        if child.service != "ingest" or fd is None or self.rebind_api_socket is None:
+            return lambda: None
+        rebind = self.rebind_api_socket
+        old = next(sock for sock in self.api_sockets if sock.fileno() == int(fd))
+        old.close()  # its queued connections are lost, as when each worker bound its own socket
+
+        def fresh() -> None:
+            try:
+                new = rebind()
+            except OSError as exc:  # the worker then binds its own, as `chronohook serve ingest` does
+                log.error("%s: no fresh API socket (%s); it binds its own", child.name, exc)
+                self.api_sockets = tuple(sock for sock in self.api_sockets if sock is not old)
+                child.env = {k: v for k, v in child.env.items() if k != API_SOCKET_FD_ENV}
+                return
+            self.api_sockets = tuple(new if sock is old else sock for sock in self.api_sockets)
+            child.env = {**child.env, API_SOCKET_FD_ENV: str(new.fileno())}
+
+        return fresh
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
         """Signal one child (kill -9 by default), for fault tests; returns its pid."""

@@ -170,5 +170,8 @@ def serve(settings: Settings, clock: Clock) -> None:
         http="httptools",
         backlog=4096,
     )
-    sock = listening_socket(settings.api_host, settings.api_port)
+    if settings.api_socket_fd is not None:  # `chronohook dev` bound it (decision 0037)
+        sock = socket.socket(fileno=settings.api_socket_fd)
+    else:
+        sock = listening_socket(settings.api_host, settings.api_port)
     uvicorn.Server(config).run(sockets=[sock])

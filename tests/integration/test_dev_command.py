@@ -1,4 +1,5 @@
-"""`chronohook dev`: starts a broker when none answers, the four services, a dev token; SIGTERM stops all of it."""
+"""`chronohook dev`: starts a broker when none answers, the four services, a dev token; says "up" once the API
+answers; a second one on its port is refused; SIGTERM stops all of it."""
 
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ def test_dev_brings_everything_up_and_down(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        # Then the API answers ready (Kafka and the database reachable)
-        eventually(lambda: _ready(f"http://127.0.0.1:{api_port}/readyz"), timeout=120, what="readyz")
+        # Then it says "up" only once the API answers ready (Kafka and the database reachable)
+        eventually(lambda: "chronohook is up" in (tmp_path / "dev.out").read_text(), timeout=180, what="the banner")
+        assert _ready(f"http://127.0.0.1:{api_port}/readyz")
         # And it printed the API URL and a dev token, kept in the data dir with mode 0600
         token_file = tmp_path / "data" / "dev-token"
         token = token_file.read_text().strip()
@@ -61,6 +63,20 @@ def test_dev_brings_everything_up_and_down(tmp_path: Path) -> None:
         # And the broker it started is running from the data dir
         pid = int((tmp_path / "data" / "kafka" / "broker.pid").read_text())
         assert broker_answers(bootstrap)
+        # And a second `chronohook dev` on the same API port exits at once with one line, starting nothing
+        second = _second_dev(tmp_path, env)
+        assert second.returncode == 1 and second.stdout == ""
+        (line,) = second.stderr.splitlines()
+        assert f"port {api_port}" in line and "CHRONOHOOK_API_PORT" in line
+        assert not (tmp_path / "second").exists()
+        # And `chronohook tokens` run from another directory refuses rather than making a second database, and finds
+        # the stack's once CHRONOHOOK_DATA_DIR names it
+        elsewhere = {k: v for k, v in env.items() if k != "CHRONOHOOK_DATA_DIR"}
+        refused = _tokens_list(tmp_path, elsewhere)
+        assert refused.returncode == 1 and "CHRONOHOOK_DATA_DIR" in refused.stderr
+        assert not (tmp_path / ".chronohook").exists()
+        listed = _tokens_list(tmp_path, env)
+        assert listed.returncode == 0 and " dev " in listed.stdout
     finally:
         # When it gets SIGTERM
         proc.send_signal(signal.SIGTERM)
@@ -70,6 +86,29 @@ def test_dev_brings_everything_up_and_down(tmp_path: Path) -> None:
     assert code == 0
     eventually(lambda: not _alive(pid), timeout=30, what="broker stopped")
     assert not broker_answers(bootstrap, timeout=0.5)
+
+
+def _second_dev(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chronohook.cli", "dev"],
+        env={**env, "CHRONOHOOK_DATA_DIR": str(tmp_path / "second")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _tokens_list(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chronohook.cli", "tokens", "list"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -25,9 +25,10 @@ from chronohook.store.tokens import (
 
 
 def test_tokens_create_prints_a_token_bound_to_the_tenant(tmp_path: Path) -> None:
-    # Given an empty data dir
+    # Given a data dir holding a stack's database (an empty one is refused: tests/unit/test_devstack.py)
     env = dict(os.environ, CHRONOHOOK_DATA_DIR=str(tmp_path))
     env.pop("CHRONOHOOK_DATABASE_URL", None)
+    _engine(tmp_path).dispose()
     # When two tokens are created for a tenant
     run = [sys.executable, "-m", "chronohook.cli", "tokens", "create", "--tenant", "acme"]
     first = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip()
@@ -238,6 +239,7 @@ def test_an_imported_token_authenticates_at_the_api(data_dir: Path) -> None:
     from chronohook.settings import Settings
     from services.ingest.app import build_context, create_app
 
+    _engine(data_dir).dispose()
     imported = CliRunner().invoke(app, ["tokens", "import", "--tenant", "acme"], input=QUEDUP_TOKEN + "\n")
     assert imported.exit_code == 0, imported.output
     ctx = build_context(Settings(data_dir=data_dir), SystemClock(), log=InMemoryEventLog())
