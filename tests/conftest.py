@@ -20,7 +20,7 @@ from chronohook.store.tokens import create_token
 from chronohook.supervisor import Supervisor
 from tests.support.polling import eventually
 from tests.support.ports import free_port
-from tests.support.postgres import server_bindir, throwaway_postgres
+from tests.support.postgres import require_server, throwaway_postgres
 from tests.support.receiver import ALLOWED_HOSTS, Receiver
 
 
@@ -138,7 +138,6 @@ def _ready(base: str) -> bool:
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server per test module, for the stores whose statements must hold on both backends."""
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    require_server()
     with throwaway_postgres() as url:
         yield url
