@@ -18,7 +18,7 @@ from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.tokens import create_token
 from chronohook.supervisor import Supervisor
 from tests.support.ports import free_port
-from tests.support.postgres import server_bindir, throwaway_postgres
+from tests.support.postgres import require_server, throwaway_postgres
 from tests.support.receiver import Receiver
 from tests.support.services import running_services, services_env
 
@@ -104,7 +104,6 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, receiv
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server per test module, for the stores whose statements must hold on both backends."""
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    require_server()
     with throwaway_postgres() as url:
         yield url

@@ -7,11 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.schema import CreateIndex
+from sqlalchemy import Engine, create_engine, event, make_url, text
 
-from chronohook.store.tables import metadata
+from chronohook.store.migrate import upgrade
 
 
 class RawJson(str):
@@ -63,48 +61,10 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create what is missing; several processes starting on one new database may run this at the same time."""
-    for table in metadata.sorted_tables:
-        try:
-            table.create(engine, checkfirst=True)
-        except DBAPIError:
-            # Another process created it between the check and the CREATE; its indexes follow below.
-            if not inspect(engine).has_table(table.name):
-                raise
-    add_missing_columns(engine)
-    add_missing_indexes(engine)
-
-
-def add_missing_indexes(engine: Engine) -> None:
-    """Create indexes a database made by an older version lacks (create_all only indexes the tables it creates).
-
-    ``IF NOT EXISTS`` (SQLite and PostgreSQL alike), so processes starting together cannot trip over each other.
-    """
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            for index in table.indexes:
-                conn.execute(CreateIndex(index, if_not_exists=True))
-
-
-def add_missing_columns(engine: Engine) -> None:
-    """Add columns that a database made by an older version lacks (create_all only creates missing tables).
-
-    Only nullable columns without a default can be added so; several processes may race to add one, which is fine.
-    """
-    for table in metadata.sorted_tables:
-        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if not column.nullable or column.server_default is not None:
-                raise RuntimeError(f"{table.name}.{column.name} is missing and cannot be added in place")
-            kind = column.type.compile(dialect=engine.dialect)
-            try:
-                with engine.begin() as conn:
-                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
-            except DBAPIError:
-                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
-                    raise
+    """Bring the database to the current schema by its migrations (chronohook/store/migrate.py): a new one, one an
+    older chronohook made (before migrations too), or one already there (one read). Several processes starting on one
+    database may run this at the same time."""
+    upgrade(engine)
 
 
 def ping(engine: Engine) -> None:

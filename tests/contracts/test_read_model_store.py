@@ -15,7 +15,7 @@ from chronohook.store.tables import queues
 from chronohook.store.tokens import create_token, tenant_for_token
 from schemas.events import HttpRequestSpec, JobDeleted, JobDue, JobPushed, JobSucceeded, RunOutcome
 from services.ingest import names
-from tests.support.postgres import server_bindir, throwaway_postgres
+from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 REQUEST = HttpRequestSpec(method="POST", url="http://127.0.0.1:9/x", body='{"a":1}')
@@ -29,8 +29,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    require_server()
     with throwaway_postgres() as url:
         eng = make_engine(url)
         create_schema(eng)

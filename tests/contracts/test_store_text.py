@@ -23,7 +23,7 @@ from schemas.events import JobCreated, JobPushed
 from services.ingest import commands, names
 from services.ingest.models import CreateCronRequest, CreateJobRequest, PushJobRequest
 from services.ingest.validation import NAME_MAX, URL_MAX
-from tests.support.postgres import server_bindir, throwaway_postgres
+from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EMOJI = "😀🎉👩‍👩‍👧‍👦🏳️‍🌈"
@@ -60,8 +60,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    require_server()
     with throwaway_postgres() as url:
         eng = make_engine(url)
         create_schema(eng)

@@ -23,7 +23,7 @@ from chronohook.store.tables import jobs
 from schemas import CodecError
 from schemas.events import Envelope, HttpRequestSpec, JobPushed
 from services.projector.service import Projector, is_the_records_fault
-from tests.support.postgres import server_bindir, throwaway_postgres
+from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TOPIC = "p.job-events"
@@ -37,8 +37,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    require_server()
     with throwaway_postgres() as url:
         eng = make_engine(url)
         create_schema(eng)

@@ -23,6 +23,7 @@ from chronohook.store.leases import (
     NoFreeNodeId,
 )
 from chronohook.store.tables import node_leases
+from tests.support.postgres import new_database
 
 START = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
 TERMS = LeaseTerms(ttl_seconds=30, margin_seconds=10, renew_every_seconds=5)
@@ -42,7 +43,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'leases.db'}")
     else:
-        engine = make_engine(request.getfixturevalue("postgres_url"))
+        # A database of its own: a test drops node_leases, and a database at the head revision is not re-created.
+        engine = make_engine(new_database(request.getfixturevalue("postgres_url")))
     create_schema(engine)
     with engine.begin() as conn:
         conn.execute(delete(node_leases))

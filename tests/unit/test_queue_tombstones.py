@@ -38,7 +38,7 @@ from schemas.events import (
 from schemas.topics import queue_of_settings_key, queue_settings_key
 from services.projector.service import Projector
 from services.timer.queues import DEFAULT_SETTINGS, QueueBook
-from tests.support.postgres import server_bindir, throwaway_postgres
+from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS_TOPIC = "chronohook.queue-settings"
@@ -138,8 +138,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    if server_bindir() is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian package postgresql)")
+    require_server()
     with throwaway_postgres() as url:
         eng = make_engine(url)
         create_schema(eng)
