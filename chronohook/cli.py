@@ -220,9 +220,11 @@ def dev_token(settings: Settings) -> str:
 def start_local_broker_if_needed(settings: Settings) -> object | None:
     """Start the embedded broker when nothing answers at ``CHRONOHOOK_KAFKA_BOOTSTRAP``; return it if started."""
     from chronohook.broker import LocalBroker
+    from chronohook.kafka.config import connection_config
     from chronohook.kafka.topics import broker_answers
 
-    if broker_answers(settings.kafka_bootstrap):
+    # Asked as every client connects (TLS, SASL): a secured broker answers too.
+    if broker_answers(settings.kafka_bootstrap, connection=connection_config(settings)):
         return None
     host, _, port = settings.kafka_bootstrap.rpartition(":")
     if host not in ("127.0.0.1", "localhost"):
