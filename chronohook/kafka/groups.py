@@ -18,6 +18,7 @@ it was; delete it when no stack of the old version remains (``kafka-consumer-gro
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
 from collections.abc import Sequence
@@ -74,8 +75,10 @@ def _committed(admin: AdminClient, group: str, timeout: float) -> list[TopicPart
         try:
             answer = admin.list_consumer_group_offsets(request, require_stable=True, request_timeout=timeout)[group]
             partitions: list[TopicPartition] = answer.result(timeout=timeout).topic_partitions or []
-        except KafkaException as exc:
-            if exc.args[0].code() == KafkaError.UNSTABLE_OFFSET_COMMIT and time.monotonic() < deadline:
+        except (KafkaException, concurrent.futures.TimeoutError) as exc:
+            # A fresh or recovering cluster answers "coordinator loading" or not at all for a while: ask again.
+            if time.monotonic() < deadline:
+                log.info("consumer group %s: offsets not readable yet (%s); asking again", group, exc or "timed out")
                 time.sleep(RETRY_EVERY_S)
                 continue
             raise KafkaUnavailable(f"could not read the committed offsets of consumer group {group}: {exc}") from exc
@@ -95,6 +98,8 @@ def _alter(admin: AdminClient, group: str, offsets: list[TopicPartition], timeou
     except KafkaException as exc:
         error: KafkaError = exc.args[0]
         return error
+    except concurrent.futures.TimeoutError:
+        return KafkaError(KafkaError._TIMED_OUT, f"no answer in {timeout} s")
     failed = [tp.error for tp in answer.topic_partitions or [] if tp.error is not None]
     return failed[0] if failed else None
 

@@ -133,7 +133,11 @@ class ConsumerThread:
 
     def _consume(self) -> None:
         # The group's id carries the topic prefix; a legacy group's offsets are adopted first, once (groups.py).
-        group = joined_group(self._settings, self._group)
+        try:
+            group = joined_group(self._settings, self._group)
+        except BaseException as exc:  # the executor stops (and is restarted) rather than wait on a dead thread
+            self._loop.call_soon_threadsafe(self._fail, exc)
+            return
         consumer = Consumer(consumer_config(self._settings, group, **CONSUMER_FETCH))
         consumer.subscribe([self._topic], on_revoke=self._on_revoke)
         try:
