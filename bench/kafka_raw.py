@@ -278,9 +278,10 @@ def _measure(
     header_bytes = sum(len(name) + len(v or b"") for name, v in headers)
     record_bytes = value_bytes + key_bytes
     partitions = settings.partitions
-    producer_settings = kafka_config.producer_config(settings)
+    # Written into the result file: no password (redacted).
+    producer_settings = kafka_config.redacted(kafka_config.producer_config(settings))
     producer_settings.pop("bootstrap.servers")
-    consumer_settings = kafka_config.consumer_config(settings, "-")
+    consumer_settings = kafka_config.redacted(kafka_config.consumer_config(settings, "-"))
     for name in ("bootstrap.servers", "group.id"):
         consumer_settings.pop(name)
     common = {

@@ -45,11 +45,13 @@ from bench.toolkit.report import Figure, emit
 from bench.toolkit.stack import free_port
 from chronohook.broker import LocalBroker
 from chronohook.kafka import config as kafka_config
+from chronohook.kafka.groups import group_id
 from chronohook.kafka.records import read_record, record_of
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
 from schemas.events import HttpRequestSpec, JobPushed
 from schemas.topics import TYPE_HEADER
+from services.timer.service import GROUP as TIMER_GROUP
 from services.timer.store import SqliteEntryStore
 
 COMMAND = "python -m bench.timer_memory"
@@ -59,7 +61,6 @@ RESTORE_AT = 1_000_000
 TARGET_RSS_MB = 1_500.0
 TARGET_BYTES_PER_JOB = 100.0
 TARGET_RESTORE_S = 30.0
-TIMER_GROUP = "chronohook-timer"
 # Bounds: every wait below ends by itself.
 START_TIMEOUT_S = 120.0
 SETTLE_S = 12.0
@@ -187,7 +188,7 @@ class Lag:
 
     def __init__(self, settings: Settings, topic: str) -> None:
         self.topic = topic
-        config = kafka_config.consumer_config(settings, TIMER_GROUP)
+        config = kafka_config.consumer_config(settings, group_id(settings, TIMER_GROUP))
         config.pop("group.instance.id", None)
         self.consumer: Any = Consumer(config)
         self.partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]

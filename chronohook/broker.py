@@ -185,3 +185,181 @@ class LocalBroker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout)
+
+
+# -- a local cluster: three KRaft nodes (broker + controller each) with SASL_SSL (issue 16) ---------------------
+# For tests of chronohook against a cluster as it is run: clients and brokers speak SASL_SSL (SCRAM-SHA-512) to each
+# other on 127.0.0.1; the controllers' own quorum traffic stays plaintext on loopback. Internal topics are replicated
+# three times with min.insync.replicas 2, so one node can be killed without refusing a write or losing one.
+CLUSTER_PROPERTIES = """\
+process.roles=broker,controller
+node.id={node_id}
+controller.quorum.voters={voters}
+listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\
+org.apache.kafka.common.security.scram.ScramLoginModule required username="{user}" password="{password}";
+ssl.keystore.type=PKCS12
+ssl.keystore.location={keystore}
+ssl.keystore.password={keystore_password}
+ssl.key.password={keystore_password}
+ssl.truststore.type=PEM
+ssl.truststore.location={ca}
+log.dirs={log_dir}
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+num.io.threads=2
+num.network.threads=2
+"""
+
+
+@dataclass(frozen=True)
+class ClusterTls:
+    """What the cluster's nodes present and trust: a PKCS12 keystore (key and certificate for 127.0.0.1) and the PEM
+    CA certificate that signed it; and the SCRAM-SHA-512 user the nodes (and the clients) authenticate as."""
+
+    keystore: Path
+    keystore_password: str
+    ca: Path
+    user: str
+    password: str
+
+
+@dataclass
+class LocalCluster:
+    """Three KRaft nodes on 127.0.0.1 speaking SASL_SSL; ``start()`` returns once all three are in the metadata."""
+
+    data_dir: Path
+    ports: tuple[int, int, int]
+    controller_ports: tuple[int, int, int]
+    tls: ClusterTls
+    heap: str = "384m"
+    processes: dict[int, subprocess.Popen[bytes]] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka properties a client of this cluster needs besides the brokers (as the named settings give)."""
+        return {
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": self.tls.user,
+            "sasl.password": self.tls.password,
+            "ssl.ca.location": str(self.tls.ca),
+        }
+
+    def _properties(self, node_id: int, log_dir: Path) -> str:
+        voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(self.controller_ports))
+        text = CLUSTER_PROPERTIES.format(
+            node_id=node_id,
+            voters=voters,
+            port=self.ports[node_id - 1],
+            controller_port=self.controller_ports[node_id - 1],
+            user=self.tls.user,
+            password=self.tls.password,
+            keystore=self.tls.keystore,
+            keystore_password=self.tls.keystore_password,
+            ca=self.tls.ca,
+            log_dir=log_dir,
+        )
+        return text + "".join(f"{name}={value}\n" for name, value in BROKER_LIMITS.items())
+
+    def start(self, timeout: float = 180.0) -> None:
+        libs = ensure_jars()
+        home = self.data_dir.resolve()
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        java = ["java", "-cp", f"{libs}/*"]
+        out = subprocess.run(
+            [*java, "kafka.tools.StorageTool", "random-uuid"], capture_output=True, text=True, check=True
+        )
+        cluster_id = out.stdout.strip().splitlines()[-1]
+        scram = f"SCRAM-SHA-512=[name={self.tls.user},password={self.tls.password}]"
+        self.processes = {}
+        for node_id in (1, 2, 3):
+            node = home / f"node-{node_id}"
+            node.mkdir(exist_ok=True, mode=0o700)
+            props = node / "server.properties"
+            _write_private(props, self._properties(node_id, node / "log"))
+            fmt = subprocess.run(
+                [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--add-scram", scram],
+                capture_output=True,
+                text=True,
+                check=False,
+                umask=OWNER_ONLY_UMASK,
+            )
+            if fmt.returncode != 0:
+                self.stop()
+                raise BrokerStartFailed(f"formatting node {node_id} failed: {fmt.stderr or fmt.stdout}")
+        for node_id in (1, 2, 3):
+            self.start_node(node_id)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for node_id, process in self.processes.items():
+                if process.poll() is not None:
+                    tail = (home / f"node-{node_id}" / "broker.log").read_text(errors="replace")[-3000:]
+                    self.stop()
+                    raise BrokerStartFailed(f"node {node_id} exited with {process.returncode}:\n{tail}")
+            if self.brokers_up() == 3:
+                return
+            time.sleep(0.5)
+        self.stop()
+        raise BrokerStartFailed(f"the cluster at {self.bootstrap} did not show 3 brokers within {timeout:.0f} s")
+
+    def start_node(self, node_id: int) -> None:
+        """Start node ``node_id`` (1-3) on its formatted storage: at first, or again after ``kill``."""
+        assert self.processes is not None
+        libs = ensure_jars()
+        node = self.data_dir.resolve() / f"node-{node_id}"
+        log_file = os.fdopen(os.open(node / "broker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        jvm = [f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]
+        self.processes[node_id] = subprocess.Popen(
+            ["java", *jvm, "-cp", f"{libs}/*", "kafka.Kafka", str(node / "server.properties")],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=OWNER_ONLY_UMASK,
+        )
+        log_file.close()
+
+    def brokers_up(self) -> int:
+        """Brokers the cluster's metadata lists now (0 when none answers)."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, **self.client_config(), "log_level": 0})
+        try:
+            return len(admin.list_topics(timeout=2).brokers)
+        except KafkaException:
+            return 0
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL node ``node_id``: no controlled shutdown, as a crashed machine."""
+        assert self.processes is not None
+        process = self.processes[node_id]
+        process.kill()
+        process.wait(30)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for process in (self.processes or {}).values():
+            if process.poll() is None:
+                process.terminate()
+        for process in (self.processes or {}).values():
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout)

@@ -281,6 +281,7 @@ def dev(
     services, restarted if they die. A busy port stops it before it starts anything (decision 0037)."""
     from chronohook.broker import LocalBroker
     from chronohook.errors import BrokerStartFailed
+    from chronohook.kafka.config import connection_config
     from chronohook.kafka.topics import broker_answers, ensure_topics
     from chronohook.supervisor import Supervisor
 
@@ -297,7 +298,8 @@ def dev(
             bootstrap=settings.kafka_bootstrap,
             explicit="kafka_bootstrap" in settings.model_fields_set,
             controller_port=settings.kafka_controller_port,
-            answers=broker_answers,
+            # Asked as every client connects (TLS, SASL): a secured broker answers too.
+            answers=lambda bootstrap: broker_answers(bootstrap, connection=connection_config(settings)),
             free=devstack.port_free,
             leftover_pid=devstack.leftover_broker(settings.data_dir / "kafka"),
         )

@@ -15,3 +15,7 @@ class PublishFailed(ChronohookError):
 
 class BrokerStartFailed(ChronohookError):
     """The embedded local broker could not be prepared or started."""
+
+
+class KafkaMisconfigured(ChronohookError):
+    """The Kafka settings cannot work with this cluster (a replication factor above its brokers, say)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chronohook.kafka.properties import read_properties
 from schemas.topics import DEFAULT_BOOTSTRAP, DEFAULT_PARTITIONS, DEFAULT_PREFIX, topic_name
 
 
@@ -103,6 +105,46 @@ class Settings(BaseSettings):
     # Set by `chronohook dev` for its ingest children, never by hand: the API socket it bound (after checking the port
     # is free) and passed down, so the port stays the stack's across restarts and no second stack can share it.
     api_socket_fd: int | None = Field(default=None, ge=0)
+
+    # -- Kafka clusters as they are run (issue 16, Deliver 1; docs/security.md, "Kafka transport security") -------
+    # How every client (services, replay, benches) connects: chronohook/kafka/config.py connection_config. Unset,
+    # librdkafka's default applies (PLAINTEXT, no SASL). A named setting wins over the same key in the properties file.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] | None = None
+    kafka_sasl_username: str | None = None
+    # Never logged nor printed (SecretStr); only the client config built at connect time holds the plain text.
+    kafka_sasl_password: SecretStr | None = None
+    # PEM files: the CA that signed the brokers' certificates; this client's certificate and key (mutual TLS).
+    kafka_ssl_ca_location: Path | None = None
+    kafka_ssl_certificate_location: Path | None = None
+    kafka_ssl_key_location: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    # A client properties file in Kafka's own format (key=value, # comments) with librdkafka's property names, for
+    # everything else (chronohook/kafka/properties.py); read and checked at start.
+    kafka_properties: Path | None = None
+    # Replicas of each topic chronohook creates; unset, min(3, brokers in the cluster) read from its metadata.
+    # Existing topics are left as they are (a warning names one with fewer replicas than this).
+    replication_factor: int | None = Field(default=None, ge=1, le=32)
+    # min.insync.replicas of each topic chronohook creates; unset, the replication factor - 1 (at least 1).
+    min_insync_replicas: int | None = Field(default=None, ge=1, le=32)
+
+    @field_validator("kafka_properties")
+    @classmethod
+    def _properties_file(cls, value: Path | None) -> Path | None:
+        # Read and checked at start: a missing file or a Java-only key stops the process with the line to fix.
+        if value is not None:
+            read_properties(value)
+        return value
+
+    @model_validator(mode="after")
+    def _replicas(self) -> Settings:
+        rf, misr = self.replication_factor, self.min_insync_replicas
+        if rf is not None and misr is not None and misr > rf:
+            raise ValueError(
+                f"CHRONOHOOK_MIN_INSYNC_REPLICAS ({misr}) exceeds CHRONOHOOK_REPLICATION_FACTOR ({rf}): no write "
+                "could ever be acknowledged"
+            )
+        return self
 
     @field_validator("egress_allow")
     @classmethod

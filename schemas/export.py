@@ -279,11 +279,12 @@ CATALOGUE: dict[str, EventInfo] = {
     ),
 }
 
-# Consumer group of each service reading the job log (the GROUP constants in services/*/service.py).
+# Consumer group of each service reading the job log: ``<prefix>.<role>`` (the GROUP constants in
+# services/*/service.py, chronohook/kafka/groups.py), shown with the default prefix like the topics.
 GROUPS: dict[str, str] = {
-    "timer": "chronohook-timer",
-    "executor": "chronohook-executor",
-    "projector": "chronohook-projector",
+    "timer": topic_name(DEFAULT_PREFIX, "timer"),
+    "executor": topic_name(DEFAULT_PREFIX, "executor"),
+    "projector": topic_name(DEFAULT_PREFIX, "projector"),
 }
 SERVICES = ("ingest", "timer", "executor", "projector")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from chronohook.kafka.config import connection_config
 from chronohook.kafka.topics import Topics
 from chronohook.settings import Settings
 from schemas import decode_event
@@ -32,7 +33,7 @@ def read_topic(
     topic = Topics.from_settings(settings).events
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **connection_config(settings),
             "group.id": f"bench-faults-{isolation}-{time.time_ns()}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,

@@ -55,6 +55,7 @@ from bench.toolkit.jobs import Planned, create, rfc3339_ms
 from bench.toolkit.load import LoadGenerator
 from bench.toolkit.receiver import Arrival, RecordingReceiver
 from bench.toolkit.stack import BenchStack, http_json
+from chronohook.kafka.config import admin_config
 from chronohook.kafka.topics import Topics
 from services.timer.service import GROUP
 
@@ -142,10 +143,9 @@ class SecondTimer:
 
 
 def assignment(admin: AdminClient, topic: str, prefix: str) -> dict[str, list[int]]:
-    """This stack's timers (by static instance id, without the prefix) and their partitions of ``topic``.
-
-    The timer group's id is the same for every stack on a broker, so members of other stacks are left out."""
-    description = admin.describe_consumer_groups([GROUP])[GROUP].result(10)
+    """This stack's timers (by static instance id, without the prefix) and their partitions of ``topic``."""
+    group = f"{prefix}.{GROUP}"  # chronohook/kafka/groups.py group_id
+    description = admin.describe_consumer_groups([group])[group].result(10)
     out: dict[str, list[int]] = {}
     for member in description.members:
         instance = member.group_instance_id or ""
@@ -199,7 +199,7 @@ def run_scale_out(
         BenchStack(workdir, bootstrap=bootstrap) as stack,
     ):
         second = SecondTimer(stack)
-        admin = AdminClient({"bootstrap.servers": stack.settings.kafka_bootstrap})
+        admin = AdminClient(admin_config(stack.settings))
         topic = Topics.from_settings(stack.settings).events
         partitions = list(range(stack.settings.partitions))
         try:

@@ -1,13 +1,22 @@
 """Client settings every service shares.
 
+Every client (producer, consumer, admin; services, replay, benches) starts from ``connection_config``: the brokers,
+then the client properties file (``CHRONOHOOK_KAFKA_PROPERTIES``), then the named settings (security protocol, SASL,
+TLS files), which win over the same key in the file. The file may not set a key chronohook sets itself
+(chronohook/kafka/properties.py RESERVED_KEYS): a client's own keys come last and nothing overrides them silently.
+
 Every producer uses librdkafka's ``murmur2_random`` partitioner, the Java client's default, so records keyed by
 job id land in the same partition number of every topic, whichever client wrote them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from pydantic import SecretStr
+
+from chronohook.kafka.properties import read_properties
 from chronohook.settings import Settings
 from schemas.topics import MAX_MESSAGE_BYTES, PARTITIONER, TOPIC_MAX_MESSAGE_BYTES
 
@@ -19,13 +28,45 @@ FETCH_MAX_BYTES = 4 * TOPIC_MAX_MESSAGE_BYTES
 RECEIVE_MESSAGE_MAX_BYTES = FETCH_MAX_BYTES + 64 * 1024
 
 
+# Values never written to a log or a result file (``redacted``): any key naming a password or a secret.
+SECRET_MARKERS = ("password", "secret")
+
+
+def connection_config(settings: Settings) -> dict[str, Any]:
+    """How to reach and authenticate to the cluster: the brokers, the properties file, then the named settings."""
+    config: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap}
+    if settings.kafka_properties is not None:
+        config.update(read_properties(settings.kafka_properties))
+    named: dict[str, Any] = {
+        "security.protocol": settings.kafka_security_protocol,
+        "sasl.mechanism": settings.kafka_sasl_mechanism,
+        "sasl.username": settings.kafka_sasl_username,
+        "sasl.password": _plain(settings.kafka_sasl_password),
+        "ssl.ca.location": settings.kafka_ssl_ca_location,
+        "ssl.certificate.location": settings.kafka_ssl_certificate_location,
+        "ssl.key.location": settings.kafka_ssl_key_location,
+        "ssl.key.password": _plain(settings.kafka_ssl_key_password),
+    }
+    config.update({key: str(value) for key, value in named.items() if value is not None})
+    return config
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def redacted(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` fit for a log line or a result file: every password or secret replaced by ``***``."""
+    return {key: "***" if any(m in key.lower() for m in SECRET_MARKERS) else value for key, value in config.items()}
+
+
 def admin_config(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.kafka_bootstrap}
+    return connection_config(settings)
 
 
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **connection_config(settings),
         "partitioner": PARTITIONER,
         "enable.idempotence": True,
         "acks": "all",
@@ -51,7 +92,7 @@ def transactional_producer_config(settings: Settings, transactional_id: str) -> 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        **connection_config(settings),
         "group.id": group_id,
         "isolation.level": "read_committed",
         "enable.auto.commit": False,

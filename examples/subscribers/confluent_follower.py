@@ -25,11 +25,13 @@ import signal
 import sys
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from chronohook.kafka.properties import parse_properties
 from schemas import CodecError, Event, decode_event
 from schemas.topics import TYPE_HEADER
 
@@ -80,6 +82,7 @@ class Follower:
         start: str,
         types: frozenset[str] = frozenset(),
         out: TextIO = sys.stdout,
+        connection: dict[str, str] | None = None,
     ) -> None:
         self.topic = topic
         self.types = types
@@ -87,6 +90,8 @@ class Follower:
         self.dedupe = Deduper()
         self.stopping = False
         config: dict[str, Any] = {
+            # TLS, SASL and the like from a client properties file (--properties), under the follower's own keys.
+            **(connection or {}),
             "bootstrap.servers": bootstrap,
             "group.id": group,
             "client.id": f"{group}-confluent-follower",
@@ -201,6 +206,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="where a new group starts: the whole history or only new events [FOLLOWER_FROM]",
     )
     parser.add_argument(
+        "--properties",
+        default=env("FOLLOWER_PROPERTIES", ""),
+        help="a client properties file (key=value, librdkafka names: security.protocol, sasl.username, "
+        "ssl.ca.location...) for a secured cluster [FOLLOWER_PROPERTIES]",
+    )
+    parser.add_argument(
         "--types",
         default=env("FOLLOWER_TYPES", ""),
         help="comma-separated event types to print (by the type header); empty: all [FOLLOWER_TYPES]",
@@ -212,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     args = parse_args(argv)
     types = frozenset(t.strip() for t in args.types.split(",") if t.strip())
-    follower = Follower(args.bootstrap, args.topic, args.group, args.start, types)
+    connection = parse_properties(Path(args.properties).read_text(encoding="utf-8")) if args.properties else None
+    follower = Follower(args.bootstrap, args.topic, args.group, args.start, types, connection=connection)
     signal.signal(signal.SIGTERM, follower.stop)
     signal.signal(signal.SIGINT, follower.stop)
     follower.run()

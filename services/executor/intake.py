@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config
+from chronohook.kafka.groups import joined_group
 from chronohook.settings import Settings
 
 log = logging.getLogger("chronohook.executor")
@@ -131,7 +132,13 @@ class ConsumerThread:
             consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in batch], asynchronous=True)
 
     def _consume(self) -> None:
-        consumer = Consumer(consumer_config(self._settings, self._group, **CONSUMER_FETCH))
+        # The group's id carries the topic prefix; a legacy group's offsets are adopted first, once (groups.py).
+        try:
+            group = joined_group(self._settings, self._group)
+        except BaseException as exc:  # the executor stops (and is restarted) rather than wait on a dead thread
+            self._loop.call_soon_threadsafe(self._fail, exc)
+            return
+        consumer = Consumer(consumer_config(self._settings, group, **CONSUMER_FETCH))
         consumer.subscribe([self._topic], on_revoke=self._on_revoke)
         try:
             while not self._halt.is_set():

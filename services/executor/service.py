@@ -54,7 +54,7 @@ from services.executor.queue_gate import QueueGate, queue_key
 from services.executor.runs import result_event, signed_request_headers
 
 log = logging.getLogger("chronohook.executor")
-GROUP = "chronohook-executor"
+GROUP = "executor"  # the role: the group id is <prefix>.executor (chronohook/kafka/groups.py)
 # The records the executor acts on (a job's attempt, a callback's attempt); it skips others by their type header.
 HANDLED_TYPES = frozenset({"JobDue", "CallbackDue", "AlertDue"})
 # Its name on the records it sets aside.

@@ -18,6 +18,7 @@ from chronohook.collector import fewer_collections
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, producer_config
 from chronohook.kafka.dead_records import DeadRecordSink
+from chronohook.kafka.groups import group_id
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
@@ -29,7 +30,8 @@ from schemas import CodecError, decode_event
 from schemas.topics import deleted_at_of, queue_of_settings_key
 
 log = logging.getLogger("chronohook.projector")
-GROUP = "chronohook-projector"
+# The role: the group id is <prefix>.projector. Its offsets live in the database, so there is nothing to adopt.
+GROUP = "projector"
 # Fetches held by the broker until 256 KB are readable or 20 ms passed: answered at the first readable byte, each
 # fetch brought one or two records under load, and every fetch costs the broker and librdkafka's threads. The batch
 # is what one fetch brings (~20 ms of records, as the 20 ms linger gave before), and reads trail writes no more than
@@ -89,7 +91,7 @@ class Projector:
     def run(self) -> None:
         if self.dead is None:
             self.dead = DeadRecordSink(producer_config(self.settings), self.topics.dead_records, CONSUMER_NAME)
-        consumer = Consumer(consumer_config(self.settings, GROUP, **CONSUMER_FETCH))
+        consumer = Consumer(consumer_config(self.settings, group_id(self.settings, GROUP), **CONSUMER_FETCH))
         # The queue-settings topic too (decision 0015): its records fold into the queues' rows.
         consumer.subscribe([self.topics.events, self.topics.queue_settings], on_assign=self._on_assign)
         log.info("projector started")

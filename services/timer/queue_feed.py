@@ -17,12 +17,13 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from chronohook.kafka.config import consumer_config
+from chronohook.kafka.groups import group_id
 from chronohook.kafka.records import Record, read_record
 from chronohook.settings import Settings
 from services.timer.errors import TimerError
 
 # Never used to commit or to join a group (the feed assigns itself every partition); librdkafka wants one anyway.
-GROUP = "chronohook-timer-queue-settings"
+GROUP = "timer-queue-settings"
 # Records taken per step at most; the rest wait for the next step.
 BATCH = 500
 # The start's catch-up logs how far it got this often.
@@ -32,7 +33,7 @@ log = logging.getLogger("chronohook.timer")
 
 class QueueSettingsFeed:
     def __init__(self, settings: Settings, topic: str) -> None:
-        config = consumer_config(settings, GROUP)
+        config = consumer_config(settings, group_id(settings, GROUP))
         # A static member id is for group members; this consumer is none, and must not pose as the timer.
         config.pop("group.instance.id", None)
         self.topic = topic

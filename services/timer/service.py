@@ -29,6 +29,7 @@ from chronohook.clock import Clock, to_ms
 from chronohook.collector import fewer_collections
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, transactional_producer_config
+from chronohook.kafka.groups import joined_group
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.settings import Settings
@@ -52,7 +53,7 @@ from services.timer.window import Paging
 
 log = logging.getLogger("chronohook.timer")
 
-GROUP = "chronohook-timer"
+GROUP = "timer"  # the role: the group id is <prefix>.timer (chronohook/kafka/groups.py)
 MAX_IDLE_WAIT = 0.1
 INPUT_COMMIT_INTERVAL = 0.05
 # librdkafka's queue of fetched, not yet consumed records (its default, 64 MiB, was most of a loaded timer's RSS,
@@ -175,7 +176,7 @@ class TimerService:
         self.consumer = Consumer(
             consumer_config(
                 self.identity.settings,
-                GROUP,
+                joined_group(self.settings, GROUP),
                 **{"partition.assignment.strategy": "range", "queued.max.messages.kbytes": PREFETCH_KIB},
             )
         )

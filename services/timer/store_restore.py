@@ -26,6 +26,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # t
 
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import admin_config, consumer_config
+from chronohook.kafka.groups import group_id
 from chronohook.kafka.records import Record, read_record
 from chronohook.settings import Settings
 from services.timer.errors import TimerError
@@ -33,7 +34,7 @@ from services.timer.store import Change, Checkpoint, EntryStore
 
 log = logging.getLogger("chronohook.timer.restore")
 
-RESTORE_GROUP = "chronohook-timer-restore"
+RESTORE_GROUP = "timer-restore"  # the role; assigns partitions, never commits
 # Changes applied to a store per local transaction while restoring, each with the checkpoint it reached: a restore
 # cut short (a crash, a revocation) resumes from there.
 BATCH = 5_000
@@ -91,7 +92,7 @@ def restore_partitions(
     """Open each partition's store and apply the changelog from where it stands to the end. ``read`` turns a record
     into a change (None: the record was set aside and is skipped)."""
     started = time.monotonic()
-    restorer = Consumer(consumer_config(settings, RESTORE_GROUP, **{"enable.partition.eof": True}))
+    restorer = Consumer(consumer_config(settings, group_id(settings, RESTORE_GROUP), **{"enable.partition.eof": True}))
     try:
         starts: dict[int, tuple[int, int, str]] = {}
         for p in sorted(partitions):

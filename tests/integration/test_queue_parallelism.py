@@ -104,10 +104,10 @@ def counting_receiver() -> Iterator[CountingReceiver]:
         receiver.close()
 
 
-def _assignments(admin: AdminClient, topic: str) -> dict[str, int] | None:
+def _assignments(admin: AdminClient, topic: str, group_id: str) -> dict[str, int] | None:
     """Partitions of ``topic`` per group instance id when the executors' group is stable, else None."""
     try:
-        group = admin.describe_consumer_groups([GROUP], request_timeout=5)[GROUP].result()
+        group = admin.describe_consumer_groups([group_id], request_timeout=5)[group_id].result()
     except Exception:  # the coordinator may be moving: ask again
         return None
     if group.state != ConsumerGroupState.STABLE:
@@ -135,6 +135,7 @@ def second_executor(stack: Stack) -> Iterator[str]:
     log_dir.mkdir(parents=True, exist_ok=True)
     admin = AdminClient({"bootstrap.servers": stack.settings.kafka_bootstrap})
     topic = Topics.from_settings(stack.settings).events
+    executors = f"{stack.settings.topic_prefix}.{GROUP}"  # the executors' group id (chronohook/kafka/groups.py)
     with (log_dir / "executor-qp.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "chronohook.cli", "serve", "executor"], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -143,7 +144,7 @@ def second_executor(stack: Stack) -> Iterator[str]:
         # Both executors hold partitions of the job log before any job of the test is due.
         eventually(
             lambda: (
-                (a := _assignments(admin, topic)) is not None
+                (a := _assignments(admin, topic, executors)) is not None
                 and len(a) >= 2
                 and a.get(instance, 0) > 0
                 and all(n > 0 for n in a.values())
@@ -162,7 +163,9 @@ def second_executor(stack: Stack) -> Iterator[str]:
             process.wait(5)
         # Wait for the stack's executor to serve the whole job log again, so later tests find it served.
         eventually(
-            lambda: (a := _assignments(admin, topic)) is not None and instance not in a and sum(a.values()) > 0,
+            lambda: (
+                (a := _assignments(admin, topic, executors)) is not None and instance not in a and sum(a.values()) > 0
+            ),
             timeout=90,
             interval=0.5,
             what="the stack's executor serving the whole job log again",
