@@ -36,6 +36,24 @@ class Service(StrEnum):
     projector = "projector"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from chronohook.version import version
+
+        typer.echo(f"chronohook {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print chronohook's version and exit."),
+    ] = False,
+) -> None:
+    pass
+
+
 def _logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(),

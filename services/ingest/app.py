@@ -23,9 +23,11 @@ from chronohook.schedule import ScheduleError
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.leases import NodeLeaseError, leased_ids
+from chronohook.version import version
 from services.ingest.auth import Authenticate
 from services.ingest.consistency import ConsistencyHeaders
 from services.ingest.context import IngestContext
+from services.ingest.docs_ui import add_docs_pages
 from services.ingest.errors import (
     IngestError,
     handle_http_error,
@@ -112,8 +114,17 @@ def create_app(ctx: IngestContext) -> FastAPI:
             ctx.ids.close()
             ctx.engine.dispose()
 
-    app = FastAPI(title="chronohook", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="chronohook",
+        version=version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.ctx = ctx
+    # First: the docs pages and their assets, from this package (no CDN); the mount answers all of /static/.
+    add_docs_pages(app)
     app.add_exception_handler(IngestError, handle_ingest_error)
     app.add_exception_handler(NodeLeaseError, handle_node_lease_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)

@@ -42,7 +42,11 @@ POSITIVE_TTL = 4.0
 NEGATIVE_TTL = 1.0
 CACHE_ENTRIES = 10_000
 TENANT_SCOPE_KEY = "chronohook.tenant"
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/version", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+# The docs pages' scripts and styles (services/ingest/docs_ui.py), public like the pages that load them.
+PUBLIC_PREFIXES = ("/static/",)
 
 TenantLookup = Callable[[str], str | None]
 """The tenant of a token that is not revoked, by the token's SHA-256 (hex); blocking (run in a thread)."""
@@ -114,7 +118,8 @@ class Authenticate:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "") in PUBLIC_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         try:

@@ -302,6 +302,10 @@ class Health(BaseModel):
     database: str | None = None
 
 
+class VersionInfo(BaseModel):
+    version: str = Field(description="chronohook's version (its package's), as `chronohook --version` prints it.")
+
+
 # -- Recuro crons: read and update; runs of every kind of job ----------------------------------------------------
 _NOT_NULL = (
     "name",

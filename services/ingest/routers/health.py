@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the version."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from chronohook.store.engine import ping
+from chronohook.version import version
 from services.ingest.context import Ctx
-from services.ingest.models import Health
+from services.ingest.models import Health, VersionInfo
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -33,6 +34,12 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     ready = kafka == OK and database == OK
     body = Health(status="ready" if ready else "unavailable", kafka=kafka, database=database)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/version", response_model=VersionInfo)
+async def get_version() -> VersionInfo:
+    """The version this process runs (no token needed: `/openapi.json` tells it too)."""
+    return VersionInfo(version=version())
 
 
 async def _probe(name: str, check: Callable[[], None]) -> str:
