@@ -31,8 +31,8 @@ from tests.support.receiver import RECEIVER_HOST
 
 # Port 9 on the receiver's (allowed) host: the jobs below are far in the future or paused and never sent anyway.
 TARGET = f"http://{RECEIVER_HOST}:9/tenants"
-# Served to anyone, about no tenant's data.
-PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/readyz")})
+# Served to anyone, about no tenant's data: health, the version, and the API's docs pages (decision 0038).
+PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/version"), ("GET", "/docs"), ("GET", "/redoc")})
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,9 @@ def _public(_: httpx.Client, __: Owned) -> None:
 TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/healthz"): _public,
     ("GET", "/readyz"): _public,
+    ("GET", "/version"): _public,
+    ("GET", "/docs"): _public,
+    ("GET", "/redoc"): _public,
     # QuedUp
     ("GET", "/jobs"): _lists_none_of_a("/jobs", "id"),
     ("POST", "/jobs"): _creates_its_own("/jobs", {"method": "POST", "url": TARGET, "schedule": "0 0 1 1 *"}, 200),
