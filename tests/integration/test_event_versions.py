@@ -26,6 +26,7 @@ from chronohook.readmodel.store import ReadModelStore
 from chronohook.store.engine import create_schema, make_engine
 from schemas.events import Envelope, HttpRequestSpec, JobFailed, JobPushed, RetryPolicy, RunOutcome
 from schemas.legacy import JobDeadLetteredV1
+from schemas.topics import TYPE_HEADER
 from services.projector.replay import NoProgress, Replayer
 from tests.conftest import Stack
 from tests.support.polling import eventually
@@ -96,6 +97,30 @@ def _produce(stack: Stack, events: list[Envelope]) -> dict[bytes, list[tuple[int
         )
     assert producer.flush(30) == 0, "the broker did not take the records"
     return placed
+
+
+def _wait_for_record(stack: Stack, partition: int, start: int, key: str, type_name: str, timeout: float) -> None:
+    """Return once the job log holds a committed ``type_name`` record for ``key`` at or after ``start``."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.settings.kafka_bootstrap,
+            "group.id": f"versions-wait-{secrets.token_hex(4)}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(Topics.from_settings(stack.settings).events, partition, start)])
+        deadline = time.monotonic() + timeout
+        while True:
+            assert time.monotonic() < deadline, f"no {type_name} for {key} in the job log within {timeout} s"
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None or msg.key() != key.encode():
+                continue
+            if (TYPE_HEADER, type_name.encode()) in (msg.headers() or []):
+                return
+    finally:
+        consumer.close()
 
 
 @pytest.fixture
@@ -178,7 +203,10 @@ def test_v1_and_v2_dead_letters_are_read_alike_by_every_service_and_replay(
         assert eventually(lambda: (j := job(no_retries)) and j["final_status"] == "failed_no_retries" and j)
         listed = c.get("/api/dead-letters", params={"queue": held}).json()["data"]
         assert kept in {d["job_id"] for d in listed} and no_retries not in {d["job_id"] for d in listed}
-        # And the timer read the v1 purge_at: that dead letter is purged when its retention ends
+        # And the timer read the v1 purge_at: that dead letter is purged when its retention ends (a 404 alone could
+        # be the projector not having folded the job yet, so the purge is looked for in the log itself)
+        (partition, first_offset), *_ = placed[recuro_job_key(purged).encode()]
+        _wait_for_record(stack, partition, first_offset, recuro_job_key(purged), "JobPurged", timeout=15)
         eventually(lambda: c.get(f"/api/jobs/{purged}").status_code == 404, timeout=15, what="the v1 purge")
         # And no job of the held queue was handed out again
         assert receiver.matching(lambda q: q.path == f"/v1-history/{tag}") == []
