@@ -118,7 +118,7 @@ spec:
   terminationGracePeriodSeconds: 60
   containers:
     - name: {{ .component }}
-      image: {{ include "chronohook.image" $root }}
+      image: {{ printf "%s:%s" $root.Values.image.repository (.values.imageTag | default $root.Values.image.tag | default $root.Chart.AppVersion) }}
       imagePullPolicy: {{ $root.Values.image.pullPolicy }}
       args: ["serve", {{ .component | quote }}]
       securityContext:
