@@ -2,8 +2,10 @@
 against the Kubernetes JSON schemas (kubernetes-validate ships them: no network), and each container's environment
 builds chronohook's Settings with only real settings: the processes would start as configured.
 
-helm comes from `make test-deps` (built once into a per-user cache, decision 0041); without it this test fails
-rather than skips, so the chart cannot go untested."""
+helm comes from `make test-deps` (built once into a per-user cache, decision 0041). Without it these tests skip when
+run by hand (`make unit` on a fresh clone), but fail under `make test`, which runs `make test-deps` first and sets
+CHRONOHOOK_REQUIRE_POSTGRES=1 (what test-deps installs is then required: PostgreSQL's server and helm alike), so CI
+cannot pass with the chart untested."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import yaml
 
 from chronohook.broker import REPO_ROOT
 from chronohook.settings import Settings
+from tests.support.postgres import REQUIRE
 
 CHART = REPO_ROOT / "deploy" / "helm" / "chronohook"
 EXAMPLE = REPO_ROOT / "deploy" / "helm" / "values-example.yaml"
@@ -41,7 +44,10 @@ def helm_binary() -> str:
         return str(cached)
     found = shutil.which("helm")
     if found is None:
-        pytest.fail(f"helm is missing: `make test-deps` builds it into {cached.parent}", pytrace=False)
+        missing = f"helm is missing: `make test-deps` builds it into {cached.parent}"
+        if os.environ.get(REQUIRE) == "1":
+            pytest.fail(missing, pytrace=False)
+        pytest.skip(missing)
     return found
 
 
