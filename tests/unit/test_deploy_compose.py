@@ -1,12 +1,18 @@
 """The compose files are what they claim, without a Docker engine: well formed, every CHRONOHOOK_* variable a real
 setting with a valid value (chronohook's Settings built from each service's environment, as the container would),
 the Kafka cluster replicated and authenticated as chronohook is told it is, and deploy/docker/README.md's job
-accepted by the API as written."""
+accepted by the API as written.
+
+Each file is also loaded by compose-go, the library docker compose itself loads files with (interpolation, the
+compose-spec schema, merges): deploy/tools/composecheck, built by `make test-deps` into a per-user cache. Without it
+that test skips when run by hand, and fails under `make test` (CHRONOHOOK_REQUIRE_POSTGRES=1, decision 0041)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +28,7 @@ from chronohook.kafka.log import InMemoryEventLog
 from chronohook.settings import Settings
 from chronohook.store.tokens import create_token
 from services.ingest.app import build_context, create_app
+from tests.support.postgres import REQUIRE
 
 DEPLOY = REPO_ROOT / "deploy" / "docker"
 CLUSTER = DEPLOY / "compose.yml"
@@ -100,8 +107,6 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No CHRONOHOOK_* variable from the test run leaks into the settings built from a compose file."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("CHRONOHOOK_"):
             monkeypatch.delenv(name)
@@ -280,3 +285,57 @@ def test_the_readmes_job_is_accepted_by_the_api_as_written(tmp_path: Path) -> No
             # Then the API accepts it
             assert response.status_code == 201, (url, body, response.text)
     assert len(log.records) == len(jobs)
+
+
+def composecheck() -> str:
+    """CHRONOHOOK_COMPOSECHECK, else where `make test-deps` builds it."""
+    path = os.environ.get("CHRONOHOOK_COMPOSECHECK") or str(
+        Path.home() / ".cache" / "chronohook" / "tools" / "composecheck" / "composecheck"
+    )
+    if not Path(path).is_file():
+        missing = f"{path} is missing: `make test-deps` builds it (deploy/tools/composecheck)"
+        if os.environ.get(REQUIRE) == "1":
+            pytest.fail(missing, pytrace=False)
+        pytest.skip(missing)
+    return path
+
+
+def compose_go(path: Path, *env_files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [composecheck(), str(path), *map(str, env_files)],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("CHRONOHOOK_", "KAFKA_", "POSTGRES_"))},
+    )
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES)
+def test_docker_composes_own_loader_accepts_the_file_and_reads_what_this_test_reads(path: Path) -> None:
+    # Given the compose file and, for the cluster, the example .env
+    env_files = [DEPLOY / "env.example"] if path == CLUSTER else []
+    # When compose-go loads it (interpolation, the compose-spec schema, merges, normalisation)
+    result = compose_go(path, *env_files)
+    # Then it is accepted
+    assert result.returncode == 0, result.stderr
+    project = yaml.safe_load(result.stdout)
+    # And every chronohook service gets the environment the other tests built the settings from (a service in a
+    # profile, such as the `tokens` one-shot, is loaded only when its profile is asked for)
+    ours = load(path, env_example())
+    for name, service in chronohook_services(ours).items():
+        if "profiles" not in service:
+            assert project["services"][name]["environment"] == environment(service), name
+    # And the scaled services keep their replicas
+    for name, service in ours["services"].items():
+        if "deploy" in service:
+            assert project["services"][name]["deploy"]["replicas"] == service["deploy"]["replicas"], name
+
+
+def test_docker_compose_refuses_the_cluster_file_without_its_passwords() -> None:
+    # When compose-go loads the cluster file with no .env
+    result = compose_go(CLUSTER)
+    # Then it refuses, naming a password to set
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD in deploy/docker/.env" in result.stderr or "KAFKA_BROKER_PASSWORD" in result.stderr
