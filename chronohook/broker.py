@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,88 @@ def ensure_jars(libs: Path = LIBS, pom: Path = POM) -> Path:
     return libs
 
 
+def _java(libs: Path, *args: str) -> list[str]:
+    return ["java", "-cp", f"{libs}/*", *args]
+
+
+def _random_cluster_id(libs: Path) -> str:
+    out = subprocess.run(
+        _java(libs, "kafka.tools.StorageTool", "random-uuid"),
+        capture_output=True,
+        text=True,
+        check=True,
+        umask=OWNER_ONLY_UMASK,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _format_storage(libs: Path, props: Path, cluster_id: str, *options: str) -> None:
+    """Format a node's KRaft storage for ``cluster_id`` (``options``: ``--standalone``, ``--add-scram``, ...)."""
+    fmt = subprocess.run(
+        _java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), *options),
+        capture_output=True,
+        text=True,
+        check=False,
+        umask=OWNER_ONLY_UMASK,
+    )
+    if fmt.returncode != 0:
+        raise BrokerStartFailed(f"formatting {props.parent}'s storage failed: {fmt.stderr or fmt.stdout}")
+
+
+def _spawn_node(libs: Path, props: Path, heap: str) -> subprocess.Popen[bytes]:
+    """One Kafka node (``kafka.Kafka props``) in a session of its own, its output appended to ``broker.log`` beside
+    ``props``; every file it creates its owner's alone (its log segments hold job data)."""
+    log_file = os.fdopen(os.open(props.parent / "broker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    jvm = [
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:TieredStopAtLevel=1",
+        "-Xshare:auto",
+    ]
+    try:
+        return subprocess.Popen(
+            ["java", *jvm, "-cp", f"{libs}/*", "kafka.Kafka", str(props)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=OWNER_ONLY_UMASK,
+        )
+    finally:
+        log_file.close()
+
+
+def _await_nodes(
+    nodes: dict[Path, subprocess.Popen[bytes]], ready: Callable[[], bool], timeout: float, what: str
+) -> None:
+    """Wait until ``ready()``; BrokerStartFailed (with the tail of its log) as soon as a node exits, or at the
+    deadline. ``nodes``: each node's directory (holding its broker.log) and process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for home, process in nodes.items():
+            if process.poll() is not None:
+                tail = (home / "broker.log").read_text(errors="replace")[-3000:]
+                raise BrokerStartFailed(f"the broker in {home} exited with {process.returncode}:\n{tail}")
+        if ready():
+            return
+        time.sleep(0.2)
+    raise BrokerStartFailed(f"{what} within {timeout:.0f} s")
+
+
+def _stop_all(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM every live process (a controlled shutdown), then wait; SIGKILL one that outlasts ``timeout``."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
 @dataclass
 class LocalBroker:
     """One broker process; ``start()`` returns once the Admin API answers."""
@@ -106,85 +189,35 @@ class LocalBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def _java(self, libs: Path, *args: str) -> list[str]:
-        return ["java", "-cp", f"{libs}/*", *args]
-
     def start(self, timeout: float = 120.0) -> None:
         libs = ensure_jars()
         home = self.data_dir.resolve()
-        log_dir = home / "log"
         # The broker's files hold every job's request, headers included: its owner's alone. The directory is closed
         # to others whatever it held before, and everything created below it (by us or by the JVM) is 0600/0700.
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         home.chmod(0o700)
         props = home / "server.properties"
-        _write_private(props, server_properties(self.port, self.controller_port, log_dir))
+        _write_private(props, server_properties(self.port, self.controller_port, home / "log"))
         cluster_id_file = home / "cluster.id"
         if not cluster_id_file.exists():
-            out = subprocess.run(
-                self._java(libs, "kafka.tools.StorageTool", "random-uuid"),
-                capture_output=True,
-                text=True,
-                check=True,
-                umask=OWNER_ONLY_UMASK,
-            )
-            _write_private(cluster_id_file, out.stdout.strip().splitlines()[-1])
-        fmt = subprocess.run(
-            self._java(
-                libs,
-                "kafka.tools.StorageTool",
-                "format",
-                "--standalone",
-                "-t",
-                cluster_id_file.read_text().strip(),
-                "-c",
-                str(props),
-                "--ignore-formatted",
-            ),
-            capture_output=True,
-            text=True,
-            check=False,
-            umask=OWNER_ONLY_UMASK,
-        )
-        if fmt.returncode != 0:
-            raise BrokerStartFailed(f"formatting the broker's storage failed: {fmt.stderr or fmt.stdout}")
-        log_file = os.fdopen(os.open(home / "broker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-        jvm = [
-            f"-Xms{self.heap}",
-            f"-Xmx{self.heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:TieredStopAtLevel=1",
-            "-Xshare:auto",
-        ]
-        self.process = subprocess.Popen(
-            ["java", *jvm, "-cp", f"{libs}/*", "kafka.Kafka", str(props)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            umask=OWNER_ONLY_UMASK,
-        )
-        log_file.close()
+            _write_private(cluster_id_file, _random_cluster_id(libs))
+        _format_storage(libs, props, cluster_id_file.read_text().strip(), "--standalone", "--ignore-formatted")
+        self.process = _spawn_node(libs, props, self.heap)
         _write_private(home / "broker.pid", str(self.process.pid))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                tail = (home / "broker.log").read_text(errors="replace")[-3000:]
-                raise BrokerStartFailed(f"the broker exited with {self.process.returncode}:\n{tail}")
-            if broker_answers(self.bootstrap, timeout=1.0):
-                return
-        self.stop()
-        raise BrokerStartFailed(f"the broker did not answer at {self.bootstrap} within {timeout:.0f} s")
+        try:
+            _await_nodes(
+                {home: self.process},
+                lambda: broker_answers(self.bootstrap, timeout=1.0),
+                timeout,
+                f"the broker did not answer at {self.bootstrap}",
+            )
+        except BrokerStartFailed:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        if self.process is not None:
+            _stop_all([self.process], timeout)
 
 
 # -- a local cluster: three KRaft nodes (broker + controller each) with SASL_SSL (issue 16) ---------------------
@@ -282,11 +315,7 @@ class LocalCluster:
         libs = ensure_jars()
         home = self.data_dir.resolve()
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        java = ["java", "-cp", f"{libs}/*"]
-        out = subprocess.run(
-            [*java, "kafka.tools.StorageTool", "random-uuid"], capture_output=True, text=True, check=True
-        )
-        cluster_id = out.stdout.strip().splitlines()[-1]
+        cluster_id = _random_cluster_id(libs)
         scram = f"SCRAM-SHA-512=[name={self.tls.user},password={self.tls.password}]"
         self.processes = {}
         for node_id in (1, 2, 3):
@@ -294,46 +323,25 @@ class LocalCluster:
             node.mkdir(exist_ok=True, mode=0o700)
             props = node / "server.properties"
             _write_private(props, self._properties(node_id, node / "log"))
-            fmt = subprocess.run(
-                [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--add-scram", scram],
-                capture_output=True,
-                text=True,
-                check=False,
-                umask=OWNER_ONLY_UMASK,
-            )
-            if fmt.returncode != 0:
-                self.stop()
-                raise BrokerStartFailed(f"formatting node {node_id} failed: {fmt.stderr or fmt.stdout}")
+            _format_storage(libs, props, cluster_id, "--add-scram", scram)
         for node_id in (1, 2, 3):
             self.start_node(node_id)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for node_id, process in self.processes.items():
-                if process.poll() is not None:
-                    tail = (home / f"node-{node_id}" / "broker.log").read_text(errors="replace")[-3000:]
-                    self.stop()
-                    raise BrokerStartFailed(f"node {node_id} exited with {process.returncode}:\n{tail}")
-            if self.brokers_up() == 3:
-                return
-            time.sleep(0.5)
-        self.stop()
-        raise BrokerStartFailed(f"the cluster at {self.bootstrap} did not show 3 brokers within {timeout:.0f} s")
+        try:
+            _await_nodes(
+                {home / f"node-{n}": process for n, process in self.processes.items()},
+                lambda: self.brokers_up() == 3,
+                timeout,
+                f"the cluster at {self.bootstrap} did not show 3 brokers",
+            )
+        except BrokerStartFailed:
+            self.stop()
+            raise
 
     def start_node(self, node_id: int) -> None:
         """Start node ``node_id`` (1-3) on its formatted storage: at first, or again after ``kill``."""
         assert self.processes is not None
-        libs = ensure_jars()
-        node = self.data_dir.resolve() / f"node-{node_id}"
-        log_file = os.fdopen(os.open(node / "broker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
-        jvm = [f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]
-        self.processes[node_id] = subprocess.Popen(
-            ["java", *jvm, "-cp", f"{libs}/*", "kafka.Kafka", str(node / "server.properties")],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            umask=OWNER_ONLY_UMASK,
-        )
-        log_file.close()
+        props = self.data_dir.resolve() / f"node-{node_id}" / "server.properties"
+        self.processes[node_id] = _spawn_node(ensure_jars(), props, self.heap)
 
     def brokers_up(self) -> int:
         """Brokers the cluster's metadata lists now (0 when none answers)."""
@@ -354,12 +362,4 @@ class LocalCluster:
         process.wait(30)
 
     def stop(self, timeout: float = 30.0) -> None:
-        for process in (self.processes or {}).values():
-            if process.poll() is None:
-                process.terminate()
-        for process in (self.processes or {}).values():
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
+        _stop_all(list((self.processes or {}).values()), timeout)

@@ -171,8 +171,9 @@ def plan_broker(
         )
     if port is None or "," in bootstrap or host not in LOCAL_HOSTS:
         raise DevRefused(
-            f"no broker answers at {bootstrap} ({BOOTSTRAP_SETTING}), and chronohook dev starts one only at a single "
-            "127.0.0.1:PORT"
+            f"no broker answers at {bootstrap} ({BOOTSTRAP_SETTING}) to a client with the connection settings given "
+            "(CHRONOHOOK_KAFKA_SECURITY_PROTOCOL, _SASL_*, _SSL_*, _PROPERTIES: a refused password or an untrusted CA "
+            "looks the same), and chronohook dev starts one only at a single 127.0.0.1:PORT"
         )
     if not free(BROKER_HOST, port):
         if explicit:

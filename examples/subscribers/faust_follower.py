@@ -18,6 +18,14 @@ Run it (settings from flags, or the environment variables in brackets)::
     python -m examples.subscribers.faust_follower --bootstrap 127.0.0.1:9092 --topic chronohook.job-events \\
         --group my-faust-follower --from earliest
 
+It connects as chronohook's services do, from the same settings (chronohook/settings.py, docs/settings.md):
+``CHRONOHOOK_KAFKA_BOOTSTRAP`` (when neither ``--bootstrap`` nor ``FOLLOWER_BOOTSTRAP`` is given),
+``CHRONOHOOK_KAFKA_SECURITY_PROTOCOL``, ``CHRONOHOOK_KAFKA_SASL_MECHANISM``, ``CHRONOHOOK_KAFKA_SASL_USERNAME``,
+``CHRONOHOOK_KAFKA_SASL_PASSWORD``, ``CHRONOHOOK_KAFKA_SSL_CA_LOCATION`` and, for mutual TLS,
+``CHRONOHOOK_KAFKA_SSL_CERTIFICATE_LOCATION``, ``CHRONOHOOK_KAFKA_SSL_KEY_LOCATION``,
+``CHRONOHOOK_KAFKA_SSL_KEY_PASSWORD`` (``broker_credentials``). A ``CHRONOHOOK_KAFKA_PROPERTIES`` file is in
+librdkafka's names, which faust's aiokafka does not read: the follower refuses to start with one set.
+
 It prints one line per event, like the confluent-kafka follower::
 
     JobDue rj_244862754729984 2026-11-23T21:49:07.000000+00:00 run=rj_244862754729984:1763934547000:1
@@ -30,6 +38,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import ssl
 import sys
 import tempfile
 from collections import OrderedDict
@@ -40,6 +49,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TransportT
 
+from chronohook.settings import Settings
 from schemas import CodecError, decode_event
 
 log = logging.getLogger("examples.faust_follower")
@@ -205,10 +215,65 @@ class Deduper:
         return True
 
 
-def make_app(bootstrap: str, topic: str, group: str, start: str, datadir: str) -> faust.App:
+class ConnectionRefused(Exception):
+    """The connection settings ask for something this follower cannot do with faust's aiokafka."""
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    """The brokers' CA (else the system's), and this client's certificate and key for mutual TLS when given."""
+    ca = settings.kafka_ssl_ca_location
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    if settings.kafka_ssl_certificate_location is not None:
+        key_password = settings.kafka_ssl_key_password
+        context.load_cert_chain(
+            str(settings.kafka_ssl_certificate_location),
+            str(settings.kafka_ssl_key_location) if settings.kafka_ssl_key_location else None,
+            key_password.get_secret_value() if key_password else None,
+        )
+    return context
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """faust's credentials from chronohook's connection settings, so the follower reaches the cluster the services
+    reach (chronohook/kafka/config.py builds the same from them for librdkafka). None: PLAINTEXT."""
+    if settings.kafka_properties is not None:
+        raise ConnectionRefused(
+            "CHRONOHOOK_KAFKA_PROPERTIES is in librdkafka's names, which faust's aiokafka does not read: give the "
+            "connection as CHRONOHOOK_KAFKA_SECURITY_PROTOCOL, _SASL_* and _SSL_* settings, or use "
+            "confluent_follower.py --properties"
+        )
+    protocol = settings.kafka_security_protocol or "PLAINTEXT"
+    if protocol == "PLAINTEXT":
+        return None
+    context = _tls_context(settings) if protocol in ("SSL", "SASL_SSL") else None
+    if protocol == "SSL":
+        assert context is not None
+        return faust.SSLCredentials(context)
+    mechanism = settings.kafka_sasl_mechanism or "PLAIN"
+    if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+        raise ConnectionRefused(f"CHRONOHOOK_KAFKA_SASL_MECHANISM={mechanism}: this example speaks PLAIN and SCRAM")
+    password = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password else None,
+        ssl_context=context,
+        mechanism=mechanism,
+    )
+
+
+def make_app(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    start: str,
+    datadir: str,
+    credentials: faust.types.auth.CredentialsT | None = None,
+) -> faust.App:
     app = ReadCommittedApp(
         group,
-        broker=f"kafka://{bootstrap}",
+        # One URL per bootstrap server, as faust takes a cluster.
+        broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()],
+        broker_credentials=credentials,
         datadir=datadir,
         store="memory://",
         web_enabled=False,
@@ -248,10 +313,11 @@ def make_app(bootstrap: str, topic: str, group: str, start: str, datadir: str) -
     return app
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None, settings: Settings | None = None) -> argparse.Namespace:
     env = os.environ.get
+    bootstrap = env("FOLLOWER_BOOTSTRAP") or (settings or Settings()).kafka_bootstrap
     parser = argparse.ArgumentParser(description="Print chronohook's job events as typed faust records.")
-    parser.add_argument("--bootstrap", default=env("FOLLOWER_BOOTSTRAP", "127.0.0.1:9092"), help="[FOLLOWER_BOOTSTRAP]")
+    parser.add_argument("--bootstrap", default=bootstrap, help="[FOLLOWER_BOOTSTRAP, else CHRONOHOOK_KAFKA_BOOTSTRAP]")
     parser.add_argument("--topic", default=env("FOLLOWER_TOPIC", "chronohook.job-events"), help="[FOLLOWER_TOPIC]")
     parser.add_argument("--group", default=env("FOLLOWER_GROUP", "chronohook-faust-follower"), help="[FOLLOWER_GROUP]")
     parser.add_argument(
@@ -266,9 +332,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    # The services' connection settings (CHRONOHOOK_KAFKA_*), read once, here.
+    settings = Settings()
+    args = parse_args(argv, settings)
+    try:
+        credentials = broker_credentials(settings)
+    except ConnectionRefused as exc:
+        print(f"faust_follower: {exc}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="faust-follower-") as tmp:
-        app = make_app(args.bootstrap, args.topic, args.group, args.start, args.datadir or tmp)
+        app = make_app(args.bootstrap, args.topic, args.group, args.start, args.datadir or tmp, credentials)
         # faust's worker: runs until SIGTERM or SIGINT, then stops the agent, commits and leaves the group.
         # The events go to stdout; faust's own log to stderr.
         worker = faust.Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)

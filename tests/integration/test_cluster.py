@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import secrets
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -36,9 +34,11 @@ from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.tokens import create_token
 from chronohook.supervisor import Supervisor
 from schemas.topics import TYPE_HEADER
+from tests.integration.test_subscribers import SUBSCRIBERS_PYTHON, FollowerProcess
 from tests.support.polling import eventually
 from tests.support.ports import free_port
-from tests.support.receiver import ALLOWED_HOSTS, Receiver
+from tests.support.receiver import Receiver
+from tests.support.services import running_services, services_env
 
 JOBS = 300
 # Due over this many seconds after they are all created; the leader is killed a third of the way in.
@@ -116,6 +116,18 @@ class SecuredStack:
     supervisor: Supervisor
     base_url: str
     token: str
+    env: dict[str, str]
+
+
+def security_env(cluster: LocalCluster) -> dict[str, str]:
+    """The connection settings a client of the cluster is given: nothing else tells it how to connect."""
+    return {
+        "CHRONOHOOK_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "CHRONOHOOK_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "CHRONOHOOK_KAFKA_SASL_USERNAME": cluster.tls.user,
+        "CHRONOHOOK_KAFKA_SASL_PASSWORD": cluster.tls.password,
+        "CHRONOHOOK_KAFKA_SSL_CA_LOCATION": str(cluster.tls.ca),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -124,63 +136,19 @@ def secured_stack(
 ) -> Iterator[SecuredStack]:
     """The four services, configured by settings alone to reach the cluster over SASL_SSL."""
     data_dir = tmp_path_factory.mktemp("secured")
-    security = {
-        "CHRONOHOOK_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "CHRONOHOOK_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "CHRONOHOOK_KAFKA_SASL_USERNAME": cluster.tls.user,
-        "CHRONOHOOK_KAFKA_SASL_PASSWORD": cluster.tls.password,
-        "CHRONOHOOK_KAFKA_SSL_CA_LOCATION": str(cluster.tls.ca),
-    }
-    settings = Settings(
-        data_dir=data_dir,
-        kafka_bootstrap=cluster.bootstrap,
-        api_port=free_port(),
-        topic_prefix=f"cluster-{secrets.token_hex(4)}",
-        partitions=3,
-        kafka_security_protocol="SASL_SSL",
-        kafka_sasl_mechanism="SCRAM-SHA-512",
-        kafka_sasl_username=cluster.tls.user,
-        kafka_sasl_password=cluster.tls.password,
-        kafka_ssl_ca_location=cluster.tls.ca,
-    )
+    env = services_env(data_dir, cluster.bootstrap, free_port(), f"cluster-{secrets.token_hex(4)}")
+    env.update(security_env(cluster))
+    with pytest.MonkeyPatch.context() as m:  # the settings as each service builds them: from its environment
+        for key, value in env.items():
+            if key.startswith("CHRONOHOOK_"):
+                m.setenv(key, value)
+        settings = Settings()
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
     token = create_token(engine, "tenant-a")
     engine.dispose()
-    env = dict(os.environ)
-    env.update(
-        security,
-        CHRONOHOOK_DATA_DIR=str(data_dir),
-        CHRONOHOOK_KAFKA_BOOTSTRAP=cluster.bootstrap,
-        CHRONOHOOK_API_PORT=str(settings.api_port),
-        CHRONOHOOK_TOPIC_PREFIX=settings.topic_prefix,
-        CHRONOHOOK_PARTITIONS="3",
-        CHRONOHOOK_EGRESS_ALLOW=",".join(f"{host}/32" for host in ALLOWED_HOSTS),
-    )
-    supervisor = Supervisor(env=env, log_dir=data_dir / "logs")
-    stop = threading.Event()
-    watcher = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
-    supervisor.start()
-    watcher.start()
-    base = f"http://127.0.0.1:{settings.api_port}"
-    try:
-        eventually(lambda: _ready(base), timeout=120, interval=0.2, what="ingest /readyz on the cluster")
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as c:
-            r = c.post("/api/jobs", json={"queue": "warmup", "url": receiver.url("/cluster-warmup")})
-            assert r.status_code == 201, r.text
-        receiver.wait_for(lambda q: q.path == "/cluster-warmup", timeout=120)
-        yield SecuredStack(settings, supervisor, base, token)
-    finally:
-        stop.set()
-        watcher.join(5)
-        supervisor.stop()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with running_services(env, data_dir, token, receiver, "/cluster-warmup") as supervisor:
+        yield SecuredStack(settings, supervisor, f"http://127.0.0.1:{settings.api_port}", token, env)
 
 
 def test_topics_are_replicated_three_times_with_two_in_sync(secured_stack: SecuredStack) -> None:
@@ -197,6 +165,42 @@ def test_topics_are_replicated_three_times_with_two_in_sync(secured_stack: Secur
     for name in names:
         assert {len(p.replicas) for p in metadata.topics[name].partitions.values()} == {3}, name
         assert configs[name]["min.insync.replicas"].value == "2", name
+
+
+def test_the_faust_follower_reads_the_cluster_with_the_services_settings(
+    secured_stack: SecuredStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a job that went all the way through the secured stack
+    with httpx.Client(
+        base_url=secured_stack.base_url, headers={"Authorization": f"Bearer {secured_stack.token}"}, timeout=10
+    ) as c:
+        r = c.post("/api/jobs", json={"queue": "faust", "url": receiver.url("/cluster-faust")})
+        assert r.status_code == 201, r.text
+    job_id = f"rj_{r.json()['job_id']}"
+    receiver.wait_for(lambda q: q.path == "/cluster-faust", timeout=60)
+    assert Path(SUBSCRIBERS_PYTHON).exists(), f"{SUBSCRIBERS_PYTHON} is missing: `make install` makes it"
+    # When the faust example runs with the services' connection settings alone (no --bootstrap: from the settings)
+    for key, value in secured_stack.env.items():
+        if key.startswith("CHRONOHOOK_KAFKA_"):
+            monkeypatch.setenv(key, value)
+    topic = Topics.from_settings(secured_stack.settings).events
+    group = f"{secured_stack.settings.topic_prefix}.faust-{secrets.token_hex(3)}"
+    args = ["--topic", topic, "--group", group, "--from", "earliest"]
+    proc = FollowerProcess("examples.subscribers.faust_follower", args, tmp_path / "faust.log", str(SUBSCRIBERS_PYTHON))
+    try:
+        # Then it authenticates over SASL_SSL and prints the job's events in order
+        eventually(
+            lambda: len(proc.types_of(job_id)) >= 3 or proc.proc.poll() is not None,
+            timeout=60,
+            what="the faust follower printing the job's events",
+        )
+        assert proc.types_of(job_id) == ["JobPushed", "JobDue", "JobSucceeded"], (
+            proc.lines[-10:],
+            (tmp_path / "faust.log").read_text()[-3000:],
+        )
+        assert proc.stop() == 0
+    finally:
+        proc.close()
 
 
 def _leader_of_most(settings: Settings, topic: str) -> int:
