@@ -122,6 +122,9 @@ def create_app(ctx: IngestContext) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry hooks off: the request's span is AccessLog's, which names the tenant, and the
+        # one trace a job makes stays its API call, fire, delivery and callback (decision 0043).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = ctx
     # First: the docs pages and their assets, from this package (no CDN); the mount answers all of /static/.
