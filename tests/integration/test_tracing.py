@@ -28,8 +28,8 @@ from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.tokens import create_token
 from chronohook.tracing import traceparent_in
-from tests.conftest import free_port
 from tests.support.polling import eventually
+from tests.support.ports import free_port
 from tests.support.receiver import Receiver
 from tests.support.services import running_services, services_env
 
