@@ -43,13 +43,11 @@ def stamped(record: Record, decided: Decided) -> Decided:
 
 def traceparent_for(event: Envelope, entries: Mapping[str, tuple[int, Entry | None]]) -> str | None:
     """The trace context ``event`` continues: its callback's entry's, else its job's, among the step's changes."""
-    callback_id = getattr(event, "callback_id", None)
-    for key in (callback_id, event.job_id):
-        if key is None:
-            continue
-        change = entries.get(key)
-        entry = None if change is None else change[1]
-        traceparent = getattr(entry, "traceparent", None)
-        if traceparent is not None:
-            return str(traceparent)
+    # Through __dict__: a pydantic model's missing attribute costs ~3 us to find missing, for every event of a step.
+    for key in (event.__dict__.get("callback_id"), event.job_id):
+        change = None if key is None else entries.get(key)
+        if change is not None and change[1] is not None:
+            traceparent = change[1].__dict__.get("traceparent")
+            if traceparent is not None:
+                return str(traceparent)
     return None
