@@ -43,7 +43,13 @@ _SECRET_IN_TEXT: Final = re.compile(
 )
 _SECRET_KEY: Final = re.compile(rf"(?i)^(?:{_HEADER_NAMES}|{_PARAM_NAMES})$")
 # A LogRecord's own attributes: anything else on a record is an extra field (``log.info(..., extra={...})``).
-_RECORD_ATTRS: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# (uvicorn's ``color_message``: its message again, with terminal colours.)
+_RECORD_ATTRS: Final = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 # Every credential name above holds one of these: text without any (most lines) skips the full pattern, ~10x dearer.
