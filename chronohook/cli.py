@@ -61,6 +61,30 @@ def _logging(settings: Settings, service: str) -> None:
     tracing.setup(service, settings.otlp_endpoint, settings.trace_sample_ratio)
 
 
+def _service_settings(service: str) -> Settings:
+    """The settings of `serve` and `dev`; a bad one is one line naming it (one JSON line when CHRONOHOOK_LOG_FORMAT
+    asks for JSON, read here because the settings that say so did not load), exit status 2, no traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CHRONOHOOK_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
+            for error in exc.errors()
+        )
+        if os.environ.get("CHRONOHOOK_LOG_FORMAT", "").strip().lower() == "json":
+            import json
+
+            line = {"level": "CRITICAL", "logger": "chronohook", "msg": f"bad settings: {problems}", "service": service}
+            typer.echo(json.dumps(line), err=True)
+        else:
+            typer.echo(f"chronohook: bad settings: {problems}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _say(text: str, err: bool = False) -> None:
     """One line of `chronohook dev`'s own: echoed, or a JSON log line with CHRONOHOOK_LOG_FORMAT=json."""
     from chronohook import logs
@@ -77,7 +101,7 @@ def serve(service: Service) -> None:
     from chronohook.clock import SystemClock
 
     _owner_only_files()
-    settings = load_settings()
+    settings = _service_settings(service.value)
     _logging(settings, service.value)
     clock = SystemClock()
     if service is Service.ingest:
@@ -313,7 +337,7 @@ def dev(
     from chronohook.logs import json_enabled
     from chronohook.supervisor import Supervisor
 
-    settings = load_settings()
+    settings = _service_settings("dev")
     _logging(settings, "dev")
     _owner_only_files()
     try:

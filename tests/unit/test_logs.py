@@ -151,3 +151,24 @@ def test_librdkafka_logs_through_python_logging_only_in_json() -> None:
 
     assert "logger" not in connection_config(Settings())
     assert connection_config(Settings(log_format="json"))["logger"].name == "chronohook.librdkafka"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_a_bad_setting_stops_a_service_with_one_line_in_its_format(
+    monkeypatch: pytest.MonkeyPatch, log_format: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from chronohook.cli import app
+
+    # Given a level that is not one of the choices
+    monkeypatch.setenv("CHRONOHOOK_LOG_FORMAT", log_format)
+    monkeypatch.setenv("CHRONOHOOK_LOG_LEVEL", "verbose")
+    # When a service starts
+    result = CliRunner().invoke(app, ["serve", "timer"])
+    # Then it stops with status 2 and one line naming the setting, JSON when JSON was asked
+    assert result.exit_code == 2
+    [line] = result.output.splitlines()
+    assert "CHRONOHOOK_LOG_LEVEL" in line and "'INFO'" in line
+    if log_format == "json":
+        assert json.loads(line)["level"] == "CRITICAL"
