@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -49,6 +50,7 @@ _RECORD_ATTRS: Final = frozenset(logging.makeLogRecord({}).__dict__) | {
     "asctime",
     "taskName",
     "color_message",
+    "_extra",
 }
 
 
@@ -93,15 +95,20 @@ class Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         fields = record.__dict__
         record.msg, record.args = redact_text(record.getMessage()), None
-        for key in _extra_keys(record):
+        extra = [key for key in fields if key not in _RECORD_ATTRS]
+        for key in extra:
             value = fields[key]
             cleaned = redact_value(key, value)
             if cleaned is not value:
                 fields[key] = cleaned
+        fields["_extra"] = extra  # found once, for the formatter
         return True
 
 
 def _extra_keys(record: logging.LogRecord) -> list[str]:
+    found: list[str] | None = record.__dict__.get("_extra")
+    if found is not None:
+        return found
     return [key for key in record.__dict__ if key not in _RECORD_ATTRS]
 
 
@@ -111,6 +118,7 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self.pid = os.getpid()  # once: `setup` runs in each process (logging's own lookup is off, see there)
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -119,7 +127,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             "service": self.service,
-            "pid": record.process,
+            "pid": self.pid,
         }
         for key in _extra_keys(record):
             line.setdefault(key, record.__dict__[key])
@@ -164,6 +172,9 @@ def setup(service: str, log_format: LogFormat = "text", level: LogLevel = "INFO"
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Fields no line of ours shows, each looked up for every record (the thread's name, the multiprocessing name,
+    # the pid: JsonFormatter keeps its own).
+    logging.logThreads = logging.logMultiprocessing = logging.logProcesses = False
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
