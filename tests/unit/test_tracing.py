@@ -4,6 +4,8 @@ and the ingest request, the timer's fire and the executor's HTTP call are spans 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -172,3 +174,14 @@ def _entry(traceparent: str | None = None) -> TimerEntry:
         job_id="j1", tenant="t1", api="quedup", request=HttpRequestSpec(method="GET", url="http://127.0.0.2:9/x"),
         retry=RetryPolicy(), next_due=T0, traceparent=traceparent,
     )  # fmt: skip
+
+
+def test_off_the_services_load_no_opentelemetry_module() -> None:
+    # Given a fresh interpreter / When the timer, executor and projector and the command are imported
+    code = (
+        "import sys; import chronohook.cli, services.timer.service, services.executor.service, "
+        "services.projector.service; print([m for m in sys.modules if m.startswith('opentelemetry')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    # Then none of OpenTelemetry is loaded: tracing off costs no import, no memory
+    assert out.strip() == "[]"
