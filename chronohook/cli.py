@@ -54,12 +54,45 @@ def _options(
     pass
 
 
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _logging(settings: Settings, service: str) -> None:
+    from chronohook import logs, tracing
+
+    logs.setup(service, settings.log_format, settings.log_level)
+    tracing.setup(service, settings.otlp_endpoint, settings.trace_sample_ratio)
+
+
+def _service_settings(service: str) -> Settings:
+    """The settings of `serve` and `dev`; a bad one is one line naming it (one JSON line when CHRONOHOOK_LOG_FORMAT
+    asks for JSON, read here because the settings that say so did not load), exit status 2, no traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CHRONOHOOK_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
+            for error in exc.errors()
+        )
+        if os.environ.get("CHRONOHOOK_LOG_FORMAT", "").strip().lower() == "json":
+            import json
+
+            line = {"level": "CRITICAL", "logger": "chronohook", "msg": f"bad settings: {problems}", "service": service}
+            typer.echo(json.dumps(line), err=True)
+        else:
+            typer.echo(f"chronohook: bad settings: {problems}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _say(text: str, err: bool = False) -> None:
+    """One line of `chronohook dev`'s own: echoed, or a JSON log line with CHRONOHOOK_LOG_FORMAT=json."""
+    from chronohook import logs
+
+    if logs.json_enabled():
+        logging.getLogger("chronohook.dev").log(logging.ERROR if err else logging.INFO, text)
+    else:
+        typer.echo(text, err=err)
 
 
 @app.command()
@@ -68,8 +101,8 @@ def serve(service: Service) -> None:
     from chronohook.clock import SystemClock
 
     _owner_only_files()
-    settings = load_settings()
-    _logging(settings)
+    settings = _service_settings(service.value)
+    _logging(settings, service.value)
     clock = SystemClock()
     if service is Service.ingest:
         from services.ingest.app import serve as run
@@ -250,22 +283,22 @@ def use_broker(settings: Settings, plan: BrokerPlan) -> object | None:
     from chronohook.broker import LocalBroker
 
     if plan.action is BrokerAction.use:
-        typer.echo(f"using the Kafka broker at {plan.bootstrap} ({devstack.BOOTSTRAP_SETTING})")
+        _say(f"using the Kafka broker at {plan.bootstrap} ({devstack.BOOTSTRAP_SETTING})")
         return None
     if plan.action is BrokerAction.adopt:
-        typer.echo(f"using the local Kafka broker an earlier `chronohook dev` left running (pid {plan.pid})")
+        _say(f"using the local Kafka broker an earlier `chronohook dev` left running (pid {plan.pid})")
         return plan.pid
     _, port = devstack.split_bootstrap(plan.bootstrap)
     assert port is not None  # plan_broker starts a broker only at a numbered port
     broker = LocalBroker(settings.data_dir / "kafka", port=port, controller_port=settings.kafka_controller_port)
-    typer.echo(f"starting a local Kafka broker at {broker.bootstrap} (data in {broker.data_dir}) ...")
+    _say(f"starting a local Kafka broker at {broker.bootstrap} (data in {broker.data_dir}) ...")
     broker.start()
     return broker
 
 
 def _refuse(exc: Exception) -> NoReturn:
     """One line on standard error, exit status 1: no traceback for a refusal a user can act on."""
-    typer.echo(f"chronohook: {exc}", err=True)
+    _say(f"chronohook: {exc}", err=True)
     raise typer.Exit(1)
 
 
@@ -301,10 +334,11 @@ def dev(
     from chronohook.errors import BrokerStartFailed
     from chronohook.kafka.config import connection_config
     from chronohook.kafka.topics import broker_answers, ensure_topics
+    from chronohook.logs import json_enabled
     from chronohook.supervisor import Supervisor
 
-    settings = load_settings()
-    _logging(settings)
+    settings = _service_settings("dev")
+    _logging(settings, "dev")
     _owner_only_files()
     try:
         sockets = devstack.api_sockets(settings.api_host, settings.api_port, settings.api_workers)
@@ -348,7 +382,7 @@ def dev(
         ensure_topics(settings)
         token = dev_token(settings)
         supervisor.start()
-        typer.echo(f"starting the services; waiting for the API at {url}/readyz ...")
+        _say(f"starting the services; waiting for the API at {url}/readyz ...")
 
         def between() -> bool:
             supervisor.check()
@@ -357,22 +391,25 @@ def dev(
         if devstack.wait_until(
             lambda: devstack.answers_ready(f"{url}/readyz"), timeout=devstack.READY_TIMEOUT_S, between=between
         ):
-            typer.echo(f"chronohook is up: API {url} (docs {url}/docs)")
-            typer.echo(f"dev token (tenant '{DEV_TENANT}'): {token}")
+            _say(f"chronohook is up: API {url} (docs {url}/docs)")
             data = settings.data_dir.resolve()
-            typer.echo(f"  also in {data / 'dev-token'}; Ctrl-C stops everything")
-            typer.echo(f"  data in {data} (other directories: CHRONOHOOK_DATA_DIR={data} chronohook tokens ...)")
+            if json_enabled():  # a log pipeline is no place for a credential: where it is, not what
+                _say(f"dev token (tenant '{DEV_TENANT}') in {data / 'dev-token'}; Ctrl-C stops everything")
+            else:
+                _say(f"dev token (tenant '{DEV_TENANT}'): {token}")
+                _say(f"  also in {data / 'dev-token'}; Ctrl-C stops everything")
+            _say(f"  data in {data} (other directories: CHRONOHOOK_DATA_DIR={data} chronohook tokens ...)")
             supervisor.run(stop)
         elif not stop.is_set():
             where = f"their output is in {logs}" if logs is not None else "their output is above"
-            typer.echo(
+            _say(
                 f"chronohook: the API did not answer at {url}/readyz within {devstack.READY_TIMEOUT_S:.0f} s "
                 f"({where}); stopping",
                 err=True,
             )
             code = 1
     finally:
-        typer.echo("stopping ...")
+        _say("stopping ...")
         supervisor.stop()
         for sock in supervisor.api_sockets:
             sock.close()

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chronohook.kafka.properties import read_properties
+from chronohook.logs import LogFormat, LogLevel
 from schemas.topics import DEFAULT_BOOTSTRAP, DEFAULT_PARTITIONS, DEFAULT_PREFIX, topic_name
 
 
@@ -136,9 +137,10 @@ class Settings(BaseSettings):
         ge=1_024,
         description="The largest body of `POST /api/jobs/batch`, which carries up to 1,000 jobs.",
     )
-    log_level: str = Field(
+    log_level: LogLevel = Field(
         default="INFO",
-        description="The level of every process's log (`DEBUG`, `INFO`, `WARNING`, `ERROR`), written to stderr.",
+        description="The level of every process's log (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`; any case), "
+        "written to stderr. Another value stops start-up with one line naming the choices.",
     )
 
     # -- safety (docs/security.md) ---------------------------------------------------------------------------------
@@ -310,6 +312,37 @@ class Settings(BaseSettings):
         description="`min.insync.replicas` of each topic chronohook creates; unset, the replication factor - 1 (at "
         "least 1).",
     )
+
+    # -- logs and tracing (issue 17, decision 0043) --------------------------------------------------------------
+    log_format: LogFormat = Field(
+        default="text",
+        description="`text`: `time LEVEL logger: message` lines; `json`: one JSON object per line (`ts`, `level`, "
+        "`logger`, `msg`, `service`, `pid`, the line's own fields, `exc` for a traceback) for every line every "
+        "process writes, uvicorn's and librdkafka's included. Credentials are masked in either (decision 0043).",
+    )
+    delivery_log_level: Literal["INFO", "DEBUG"] = Field(
+        default="INFO",
+        description="The level of the executor's line per delivery outcome (job id, queue, attempt, status or error, "
+        "duration, lateness); `DEBUG` keeps them out of an `INFO` log.",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="An OpenTelemetry collector's OTLP/HTTP address (e.g. `http://127.0.0.1:4318`): each process "
+        "exports its spans to `<endpoint>/v1/traces`, and one trace follows a job from its API call through its "
+        "`JobDue`, delivery and callback. Unset: no tracing at all.",
+    )
+    trace_sample_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="The share of API calls traced when `CHRONOHOOK_OTLP_ENDPOINT` is set (parent-based: the rest "
+        "of a job's trace follows its API call's decision).",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("kafka_properties")
     @classmethod

@@ -63,6 +63,9 @@ class TimerEntry(BaseModel):
     # The tenant's delivery budget delayed its next attempt to this instant (decision 0028): the attempt's budget
     # is taken, and it fires then, not before. None: not delayed.
     held_until: AwareDatetime | None = None
+    # The W3C trace context of the API call that defined the job (decision 0043), while tracing is on: its JobDue
+    # continues that trace however long it waits. None: not traced (or written before tracing).
+    traceparent: str | None = None
 
     def wake_at(self) -> AwareDatetime | None:
         """The earliest moment this entry has something to fire."""
@@ -96,6 +99,8 @@ class CallbackEntry(BaseModel):
     attempt: int = 1
     # When to hand out ``attempt``; None while it is with an executor.
     due_at: AwareDatetime | None = None
+    # The trace context of the delivery whose result it reports (decision 0043); None: not traced.
+    traceparent: str | None = None
 
     def wake_at(self) -> AwareDatetime | None:
         return self.due_at

@@ -11,6 +11,7 @@ job id land in the same partition number of every topic, whichever client wrote 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +49,9 @@ def connection_config(settings: Settings) -> dict[str, Any]:
         "ssl.key.password": _plain(settings.kafka_ssl_key_password),
     }
     config.update({key: str(value) for key, value in named.items() if value is not None})
+    if settings.log_format == "json":
+        # librdkafka's own lines through Python's logging (served by each client's poll), so they are JSON too.
+        config["logger"] = logging.getLogger("chronohook.librdkafka")
     return config
 
 

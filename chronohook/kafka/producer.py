@@ -12,6 +12,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from chronohook.errors import PublishFailed
 from chronohook.kafka.records import Headers, record_of
+from chronohook.tracing import current_traceparent
 from schemas.events import Envelope
 
 log = logging.getLogger("chronohook.kafka")
@@ -54,10 +55,11 @@ class AsyncEventProducer:
         """
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[tuple[int, int]]] = []
+        traceparent = current_traceparent()  # the trace they are written in (the API call's, a delivery's)
         for event in events:
             future: asyncio.Future[tuple[int, int]] = loop.create_future()
             futures.append(future)
-            self._produce(topic, event, loop, future)
+            self._produce(topic, event, loop, future, traceparent)
         results = await asyncio.gather(*futures, return_exceptions=True)
         positions: list[tuple[int, int]] = []
         for result in results:
@@ -80,8 +82,9 @@ class AsyncEventProducer:
         event: Envelope,
         loop: asyncio.AbstractEventLoop,
         future: asyncio.Future[tuple[int, int]],
+        traceparent: str | None = None,
     ) -> None:
-        key, value, headers = record_of(event)
+        key, value, headers = record_of(event, traceparent)
         self._produce_record(topic, key, value, headers, loop, future)
 
     def _produce_record(
@@ -167,10 +170,11 @@ class TransactionalAppender:
             return report
 
         p = self._producer
+        traceparent = current_traceparent()  # asyncio.to_thread runs this in the caller's context
         try:
             p.begin_transaction()
             for index, event in enumerate(events):
-                key, value, headers = record_of(event)
+                key, value, headers = record_of(event, traceparent)
                 while True:
                     try:
                         p.produce(topic, value, key=key, headers=headers, on_delivery=reporter(index))

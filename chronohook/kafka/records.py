@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
+from chronohook.tracing import TRACEPARENT
 from schemas import encode_event
 from schemas.events import Envelope
 from schemas.topics import TYPE_HEADER
@@ -13,9 +14,13 @@ from schemas.topics import TYPE_HEADER
 Headers = list[tuple[str, str | bytes | None]]
 
 
-def record_of(event: Envelope) -> tuple[bytes, bytes, Headers]:
+def record_of(event: Envelope, traceparent: str | None = None) -> tuple[bytes, bytes, Headers]:
+    """``traceparent``: the W3C trace context of the job's trace (chronohook/tracing.py), carried in a header."""
     event_type = getattr(event, "type")  # noqa: B009 - every concrete event defines it
-    return event.job_id.encode(), encode_event(event), [(TYPE_HEADER, str(event_type).encode())]
+    headers: Headers = [(TYPE_HEADER, str(event_type).encode())]
+    if traceparent is not None:
+        headers.append((TRACEPARENT, traceparent.encode()))
+    return event.job_id.encode(), encode_event(event), headers
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,10 @@ from services.executor.fairness import FairSlots, Lease, host_key
 from services.executor.handover import WATCHED_TYPES, JobStops
 from services.executor.intake import ConsumerThread, IntakeFactory
 from services.executor.offsets import OffsetTracker
+from services.executor.outcome_log import delivered
 from services.executor.queue_gate import QueueGate, queue_key
 from services.executor.runs import result_event, signed_request_headers
+from services.executor.tracing import handling, traced
 
 log = logging.getLogger("chronohook.executor")
 GROUP = "executor"  # the role: the group id is <prefix>.executor (chronohook/kafka/groups.py)
@@ -208,12 +210,13 @@ class ExecutorService:
             try:
                 if due is None:
                     due = _decoded(record)
-                if isinstance(due, JobDue):
-                    await self.execute(due, lease)
-                elif isinstance(due, CallbackDue):
-                    await self.deliver_callback(due, lease)
-                else:
-                    await self.deliver_alert(due)
+                with handling(record):  # its span, child of its record's trace (decision 0043)
+                    if isinstance(due, JobDue):
+                        await self.execute(due, lease)
+                    elif isinstance(due, CallbackDue):
+                        await self.deliver_callback(due, lease)
+                    else:
+                        await self.deliver_alert(due)
             except RECORD_FAULTS as exc:  # CodecError among them
                 # Never skip a record silently: set it aside (acknowledged) before its offset can be committed.
                 await self._set_aside(record, exc)
@@ -256,6 +259,7 @@ class ExecutorService:
             # Signed at the send: webhook-timestamp is this attempt's, however long the slots took.
             headers = signed_request_headers(due, keys, started_at)
             result = await self.sender.send(due.request, headers)
+        delivered(self.settings, due, result, started_at)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
 
     async def _held_back(self, due: JobDue) -> bool:
@@ -285,6 +289,7 @@ class ExecutorService:
         async with lease or self.slots.acquire(due.tenant, host_key(due.url), urgent=True):
             started_at = self.clock.now()
             result = await self.sender.send(request, signed_callback_headers(due, keys, started_at))
+        delivered(self.settings, due, result, started_at)
         await self.producer.publish(self.topics.events, [callback_result_event(due, result, started_at)])
 
     async def deliver_alert(self, due: AlertDue) -> None:
@@ -318,13 +323,14 @@ def _decoded(record: Record) -> Due:
 async def _main(settings: Settings, clock: Clock) -> None:
     ensure_topics(settings)
     producer = AsyncEventProducer(producer_config(settings, **{"linger.ms": RESULT_LINGER_MS}))
-    sender = AiohttpSender(
+    sender: HttpSender = AiohttpSender(  # wrapped in client spans when tracing is on (below)
         policy=EgressPolicy.from_setting(settings.egress_allow),
         resolver=SystemResolver(),
         body_limit=settings.response_body_limit,
         # The shared capacity and the reserve beyond it for light tenants (decision 0029).
         max_connections=settings.executor_concurrency + default_reserve(settings.executor_concurrency),
     )
+    sender = traced(sender)
     engine = make_engine(settings.resolved_database_url)  # the database ingest and the projector use
     create_schema(engine)
     service = ExecutorService(

@@ -24,6 +24,7 @@ from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.leases import NodeLeaseError, leased_ids
 from chronohook.version import version
+from services.ingest.access_log import AccessLog
 from services.ingest.auth import Authenticate
 from services.ingest.consistency import ConsistencyHeaders
 from services.ingest.context import IngestContext
@@ -121,6 +122,9 @@ def create_app(ctx: IngestContext) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry hooks off: the request's span is AccessLog's, which names the tenant, and the
+        # one trace a job makes stays its API call, fire, delivery and callback (decision 0043).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = ctx
     # First: the docs pages and their assets, from this package (no CDN); the mount answers all of /static/.
@@ -156,6 +160,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app.add_middleware(Authenticate, authenticator=ctx.auth)
     # Outermost of all: every answer (a refusal too) can carry the position and stale headers (decision 0035).
     app.add_middleware(ConsistencyHeaders, names=lambda: ctx.position_names)
+    app.add_middleware(AccessLog)  # outermost: the access-log line and the request's span (decision 0043)
     return app
 
 
@@ -176,7 +181,8 @@ def serve(settings: Settings, clock: Clock) -> None:
     config = uvicorn.Config(
         app,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        log_config=None,  # its loggers go through the process's one handler (chronohook/logs.py)
+        access_log=False,  # ours, with the tenant and request id: services/ingest/access_log.py
         loop="uvloop",
         http="httptools",
         backlog=4096,

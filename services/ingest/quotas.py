@@ -21,6 +21,8 @@ from cachetools import LRUCache, TLRUCache
 from services.ingest.errors import TooManyRequests, Unavailable
 
 log = logging.getLogger(__name__)
+# One line per refusal (decision 0043), with its reason.
+refusals = logging.getLogger("chronohook.refusals")
 
 COUNT_TTL = 1.0
 # A count is reused for at least 10 times as long as it took, so counting costs at most ~10% of one thread per tenant
@@ -87,6 +89,7 @@ class TenantQuotas:
         """Admit ``jobs`` new jobs of ``tenant``, or raise TooManyRequests (and count nothing)."""
         pending = await self._pending_of(tenant) if self.max_pending else None
         if pending is not None and pending.counted + pending.accepted_since + jobs > self.max_pending:
+            refusals.info("refused %s: pending cap %d", tenant, self.max_pending, extra=_refusal(tenant, "pending"))
             raise TooManyRequests(
                 f"Too many pending jobs: this tenant may have {self.max_pending} jobs waiting to run.",
                 PENDING_RETRY_AFTER,
@@ -98,6 +101,7 @@ class TenantQuotas:
                 bucket = self._buckets[tenant] = TokenBucket(self.rate, self.burst, float(self.burst), now)
             wait = bucket.take(jobs, now)
             if wait > 0:
+                refusals.info("refused %s: create rate %g/s", tenant, self.rate, extra=_refusal(tenant, "rate"))
                 raise TooManyRequests(
                     f"Too many jobs created: this tenant may create {self.rate:g} a second (bursts of {self.burst}).",
                     math.ceil(wait),
@@ -129,3 +133,7 @@ class TenantQuotas:
         started = self._timer()
         counted = await asyncio.to_thread(self._count_pending, tenant, self.max_pending // 2)
         return counted, self._timer() - started
+
+
+def _refusal(tenant: str, reason: str) -> dict[str, str]:
+    return {"refusal": "quota", "reason": reason, "tenant": tenant}

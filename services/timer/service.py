@@ -48,6 +48,7 @@ from services.timer.queue_feed import QueueSettingsFeed
 from services.timer.queues import QueueBook, in_queue, wake_at
 from services.timer.store import Change, Checkpoint, EntryStore, Row, SqliteEntryStore, Waking
 from services.timer.store_restore import RestoreReport, changelog_delete_retention_ms, restore_partitions
+from services.timer.tracing import stamped
 from services.timer.transaction import commit_step
 from services.timer.window import Paging
 
@@ -305,19 +306,19 @@ class TimerService:
         record = read_record(msg)  # a consumer error (not the record's) still stops the timer: it is restarted
         if record is None or record.type in IGNORED_TYPES:
             return
-        partition = record.partition
         try:
             event = decode_event(record.value or b"")
             # The job's entry, and its callbacks' entries (keyed by callback id, in the job's partition).
             # The queues' settings in force: a failed run's retries, and a dead letter's retention, follow them.
-            changes, emitted = decide(lambda key: self._get(key, partition), event, now, self.queues.settings_for)
+            decided = decide(lambda key: self._get(key, record.partition), event, now, self.queues.settings_for)
+            changes, emitted = stamped(record, decided)  # the record's trace context kept (decision 0043)
         except Exception as exc:
             # Whatever a record makes the pure fold raise is that record's fault, and nothing changed: it goes aside
             # in this step's transaction, with the offsets.
             self._dead.append((record, exc))
             return
         for key, new in changes.items():
-            self._put(key, partition, new)
+            self._put(key, record.partition, new)
         out.extend(emitted)
 
     def _get(self, key: str, partition: int) -> Entry | None:
@@ -405,8 +406,8 @@ class TimerService:
             for key, (partition, entry) in self.pending.items()
         ]
         with self.watchdog:  # (services/timer/transaction.py: aborted on any error before it is raised)
-            now = self.clock.now()
-            delivered = commit_step(self.producer, self.consumer, self.topics, rows, out, self._dead, consumed, now)
+            step = (self.producer, self.consumer, self.topics, rows, out, self._dead, consumed, self.clock.now())
+            delivered = commit_step(*step, committed)  # the events carry their entries' trace context
         self.pending = {}
         self._save(rows, delivered)
         self._cache_near(committed)

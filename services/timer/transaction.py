@@ -9,17 +9,21 @@ time out would hold every read_committed consumer of its partitions for up to ``
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
+from chronohook import tracing
 from chronohook.kafka.dead_records import produce_dead_record
 from chronohook.kafka.records import Record, record_of
 from chronohook.kafka.topics import Topics
 from schemas import changelog_codec
-from schemas.events import Envelope
+from schemas.changelog import Entry
+from schemas.events import Envelope, JobDue
 from services.timer.store import Row
+from services.timer.tracing import traceparent_for
 
 log = logging.getLogger("chronohook.timer")
 
@@ -48,9 +52,12 @@ def commit_step(
     dead: list[tuple[Record, BaseException]],
     consumed: bool,
     now: datetime,
+    entries: Mapping[str, tuple[int, Entry | None]] | None = None,
 ) -> dict[int, int]:
-    """Produce and commit one step; the last changelog offset written per partition, from the delivery reports."""
+    """Produce and commit one step; the last changelog offset written per partition, from the delivery reports.
+    ``entries``: the step's changed entries, whose trace context the events carry (services/timer/tracing.py)."""
     delivered: dict[int, int] = {}
+    spans: list[Any] = []  # a ``timer fire`` span per JobDue, ended once the transaction is (tracing on)
 
     def report(err: KafkaError | None, msg: Message) -> None:
         if err is None:
@@ -68,7 +75,11 @@ def commit_step(
                 on_delivery=report,
             )  # fmt: skip
         for event in out:
-            key, value, headers = record_of(event)
+            traceparent = None if entries is None else traceparent_for(event, entries)
+            if traceparent is not None and isinstance(event, JobDue) and tracing.enabled():
+                spans.append(fire := tracing.start_span("timer fire", traceparent, "PRODUCER"))
+                traceparent = tracing.traceparent_of(fire) or traceparent
+            key, value, headers = record_of(event, traceparent)
             produce(producer, topics.events, value, key=key, headers=headers)
         for record, why in dead:
             produce_dead_record(producer, topics.dead_records, record, CONSUMER_NAME, why, now)
@@ -79,7 +90,8 @@ def commit_step(
             producer.send_offsets_to_transaction(
                 [tp for tp in positions if tp.offset >= 0], consumer.consumer_group_metadata(), 30
             )
-        producer.commit_transaction(30)
+        with tracing.ended(spans):
+            producer.commit_transaction(30)
     except BaseException:
         abort(producer)
         raise
