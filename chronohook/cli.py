@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from chronohook import devstack
+from chronohook import devstack, metrics_ports
 from chronohook.devstack import BrokerAction, BrokerPlan
 from chronohook.settings import Settings, load_settings
 
@@ -72,6 +72,7 @@ def serve(service: Service) -> None:
     _logging(settings)
     clock = SystemClock()
     if service is Service.ingest:
+        metrics_ports.prepare_multiprocess(settings.api_metrics_dir)  # before prometheus-client is imported
         from services.ingest.app import serve as run
     elif service is Service.timer:
         from services.timer.service import serve as run
@@ -312,6 +313,8 @@ def dev(
         _refuse(exc)
     api_port = int(sockets[0].getsockname()[1])
     try:
+        for name, port in metrics_ports.planned(settings.metrics_base_port, settings.executor_processes).items():
+            devstack.check_port(settings.metrics_host, port, "CHRONOHOOK_METRICS_BASE_PORT", f"the {name}'s metrics")
         plan = devstack.plan_broker(
             bootstrap=settings.kafka_bootstrap,
             explicit="kafka_bootstrap" in settings.model_fields_set,
@@ -358,6 +361,9 @@ def dev(
             lambda: devstack.answers_ready(f"{url}/readyz"), timeout=devstack.READY_TIMEOUT_S, between=between
         ):
             typer.echo(f"chronohook is up: API {url} (docs {url}/docs)")
+            typer.echo(f"  metrics: {url}/metrics (API)")
+            for name, port in supervisor.metrics_ports().items():
+                typer.echo(f"  metrics: {metrics_ports.metrics_url(settings.metrics_host, port)} ({name})")
             typer.echo(f"dev token (tenant '{DEV_TENANT}'): {token}")
             data = settings.data_dir.resolve()
             typer.echo(f"  also in {data / 'dev-token'}; Ctrl-C stops everything")
