@@ -118,7 +118,9 @@ def test_a_delivery_moves_the_created_and_delivered_counters_and_the_lateness_hi
     api = _samples(f"{stack.base_url}/metrics")
     assert api[("chronohook_jobs_created_total", (("queue", "other"),))] >= 4
     assert _total(api, "chronohook_http_request_duration_seconds_count") > 0
+    # And, served without a token, it names no tenant and no tenant's queue (the queue "metrics" is not listed)
     assert "metrics" not in {dict(labels).get("queue") for _, labels in api}
+    assert "metrics-" not in httpx.get(f"{stack.base_url}/metrics", timeout=10).text  # the tenant's name
     # And every service process answers its /metrics and /livez, the lag of its consumer group among its metrics
     for service, url in stack.metrics.items():
         samples = _samples(f"{url}/metrics")

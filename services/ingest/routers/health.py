@@ -58,10 +58,11 @@ async def get_version() -> VersionInfo:
     return VersionInfo(version=version())
 
 
+# Undocumented in the OpenAPI document (it is for Prometheus, not API clients): docs/operations.md describes it.
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
-    """Prometheus metrics of every API process on this port (no token needed: counts and timings, no tenant's data;
-    docs/operations.md lists them)."""
+    """Prometheus metrics of every API process on this port, in Prometheus' text format (no token needed: counts and
+    timings, no tenant's data; docs/operations.md lists them, decision 0042)."""
     body, kind = await asyncio.to_thread(lambda: exposition(api_registry()))
     return Response(body, media_type=kind)
 
