@@ -16,7 +16,10 @@ from chronohook.clock import FixedClock, to_ms
 from chronohook.heartbeats import Beat, Heartbeat, Pulse, PulsingAsyncEvent, PulsingEvent, read_beats, stalled
 from chronohook.kafka.log import InMemoryEventLog
 from chronohook.settings import Settings
+from chronohook.store.engine import create_schema, make_engine
 from services.ingest.app import build_context, create_app
+from tests.support.polling import eventually
+from tests.support.postgres import new_database
 from tests.unit.test_ingest_api import NOW
 
 NOW_MS = to_ms(NOW)
@@ -122,18 +125,35 @@ def test_a_process_gone_for_long_does_not_hold_readyz_at_503(client: tuple[TestC
     assert r.json()["services"] == {"executor": "ok"}
 
 
-def test_a_clean_stop_removes_the_row(settings: Settings) -> None:
-    # Given a running heartbeat
-    from chronohook.store.engine import create_schema, make_engine
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'chronohook.db'}"
+    return new_database(request.getfixturevalue("postgres_url"))
 
-    engine = make_engine(settings.resolved_database_url)
+
+def test_a_heartbeat_renews_its_row_and_a_clean_stop_removes_it(database_url: str) -> None:
+    # Given a running heartbeat (SQLite, PostgreSQL)
+    engine = make_engine(database_url)
     create_schema(engine)
-    heartbeat = Heartbeat(engine, "projector", "p.projector", Pulse(), 0.05).start()
-    assert [b.service for b in read_beats(engine)] == ["projector"]
-    # When it stops
-    heartbeat.stop()
+    clock = [NOW_MS]
+    heartbeat = Heartbeat(engine, "projector", "p.projector", Pulse(), 0.05, wall_ms=lambda: clock[0]).start()
+    try:
+        [first] = read_beats(engine)
+        # When time passes and its loop goes round
+        clock[0] += 5_000
+        heartbeat.pulse.beat()
+        # Then its one row is renewed
+        eventually(
+            lambda: [b.beat_ms > NOW_MS + 4_000 for b in read_beats(engine)] == [True], timeout=10, what="renewed"
+        )
+        assert first.service == "projector" and first.beat_ms <= NOW_MS
+    finally:
+        # When it stops
+        heartbeat.stop()
     # Then its row is gone
     assert read_beats(engine) == []
+    engine.dispose()
 
 
 def test_the_beat_written_is_the_loops_last_progress_not_the_write_time(settings: Settings) -> None:
