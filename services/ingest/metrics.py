@@ -31,6 +31,8 @@ HTTP_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 REFUSED = {429: REFUSALS.labels("quota"), 413: REFUSALS.labels("body_size")}
+# A client may send any method token: the label takes these, "other" for the rest (bounded, like the routes).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class CreatedJobs:
@@ -53,7 +55,7 @@ class HttpMetrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._children: dict[tuple[str, str, int], object] = {}
+        self._children: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,11 +75,12 @@ class HttpMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path_format", None) or "unmatched"
-            key = (str(scope.get("method", "")), template, status)
+            method = scope.get("method", "")
+            key = (method if method in METHODS else "other", template, status)
             child = self._children.get(key)
             if child is None:
                 child = self._children[key] = HTTP_DURATION.labels(key[0], template, str(status))
-            child.observe(time.perf_counter() - started)  # type: ignore[attr-defined]
+            child.observe(time.perf_counter() - started)
             refused = REFUSED.get(status)
             if refused is not None:
                 refused.inc()

@@ -162,3 +162,27 @@ def test_the_api_counts_across_its_worker_processes(tmp_path: Path) -> None:
     multiprocess.MultiProcessCollector(registry, path=str(tmp_path))  # type: ignore[no-untyped-call]
     # Then the count is both processes' together
     assert 'chronohook_jobs_created_total{queue="none"} 7.0' in generate_latest(registry).decode()
+
+
+def test_api_requests_are_labelled_by_route_template_and_a_bounded_method(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from chronohook.clock import FixedClock
+    from chronohook.kafka.log import InMemoryEventLog
+    from chronohook.settings import Settings
+    from chronohook.store.tokens import create_token
+    from services.ingest.app import build_context, create_app
+
+    # Given the API (one process: its own registry)
+    ctx = build_context(Settings(data_dir=tmp_path), FixedClock(NOW), log=InMemoryEventLog())
+    with TestClient(create_app(ctx)) as client:
+        # When a job is read by id, a path no route serves is asked, and a made-up method is sent
+        token = create_token(ctx.engine, "t")
+        client.get("/api/jobs/12345", headers={"Authorization": f"Bearer {token}"})
+        client.get("/no/such/path/98765")
+        client.request("BREW", "/healthz")
+        body = client.get("/metrics").text
+    # Then the series name the route's template, "unmatched" and "other", never the id, the path or the method
+    assert 'method="GET",route="/api/jobs/{job_id}",status="404"' in body
+    assert 'route="unmatched"' in body and 'method="other"' in body
+    assert "12345" not in body and "98765" not in body and "BREW" not in body
