@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from chronohook import devstack
+from chronohook import devstack, metrics_ports
 from chronohook.devstack import BrokerAction, BrokerPlan
 from chronohook.settings import Settings, load_settings
 
@@ -105,6 +105,7 @@ def serve(service: Service) -> None:
     _logging(settings, service.value)
     clock = SystemClock()
     if service is Service.ingest:
+        metrics_ports.prepare_multiprocess(settings.api_metrics_dir)  # before prometheus-client is imported
         from services.ingest.app import serve as run
     elif service is Service.timer:
         from services.timer.service import serve as run
@@ -346,6 +347,8 @@ def dev(
         _refuse(exc)
     api_port = int(sockets[0].getsockname()[1])
     try:
+        for name, port in metrics_ports.planned(settings.metrics_base_port, settings.executor_processes).items():
+            devstack.check_port(settings.metrics_host, port, "CHRONOHOOK_METRICS_BASE_PORT", f"the {name}'s metrics")
         plan = devstack.plan_broker(
             bootstrap=settings.kafka_bootstrap,
             explicit="kafka_bootstrap" in settings.model_fields_set,
@@ -392,6 +395,9 @@ def dev(
             lambda: devstack.answers_ready(f"{url}/readyz"), timeout=devstack.READY_TIMEOUT_S, between=between
         ):
             _say(f"chronohook is up: API {url} (docs {url}/docs)")
+            _say(f"  metrics: {url}/metrics (API)")
+            for name, port in supervisor.metrics_ports().items():
+                _say(f"  metrics: {metrics_ports.metrics_url(settings.metrics_host, port)} ({name})")
             data = settings.data_dir.resolve()
             if json_enabled():  # a log pipeline is no place for a credential: where it is, not what
                 _say(f"dev token (tenant '{DEV_TENANT}') in {data / 'dev-token'}; Ctrl-C stops everything")

@@ -344,6 +344,62 @@ class Settings(BaseSettings):
     def _level_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    # -- metrics and health (issue 17: Prometheus metrics, /readyz that tells the truth; decision 0042) ------------
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="The address each timer, executor and projector process serves its `/metrics` and `/livez` on "
+        "(the API serves its `/metrics` on the API port). `0.0.0.0` for a Prometheus on another machine.",
+    )
+    metrics_base_port: int = Field(
+        default=9400,
+        ge=0,
+        le=65_000,
+        description="Metrics ports by service: the timer listens on base + 1, the projector on base + 2, the executor "
+        "on base + 3 (`chronohook dev`'s executor-N on base + 2 + N). 0: no metrics port (unless "
+        "`CHRONOHOOK_METRICS_PORT` names one).",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="This process's own metrics port, over the one `CHRONOHOOK_METRICS_BASE_PORT` gives its service: "
+        "set it for each of several executor processes on one machine (`chronohook dev` sets it for its children).",
+    )
+    metrics_queues: str = Field(
+        default="",
+        description="Queue names (comma-separated, at most 50) that label the job metrics as themselves; every other "
+        "queue is `other`, a job without one `none`. Bounds the labels' cardinality and keeps tenants' queue names off "
+        "`/metrics` unless named here.",
+    )
+    api_metrics_dir: Path | None = Field(
+        default=None,
+        description="The directory the ingest processes sharing one API port pool their metrics in "
+        "(prometheus-client's multiprocess mode), so `/metrics` from any of them counts all. `chronohook dev` makes a "
+        "fresh one; when you run several `chronohook serve ingest` yourself, give them one empty directory, emptied "
+        "before they start. Unset: each process counts its own.",
+    )
+    heartbeat_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often the timer, executor and projector record in the database that their main loop is "
+        "making progress (the rows `/readyz` reads).",
+    )
+    heartbeat_stale_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="A service process whose loop has not made progress for this long makes `/readyz` answer 503, "
+        "naming it (and its `/livez` too); SIGSTOP counts.",
+    )
+    heartbeat_gone_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=86_400,
+        description="A heartbeat row not renewed for this long is a process gone (crashed, replaced), no longer a "
+        "stuck one: `/readyz` stops counting it. A cleanly stopped process removes its row at once.",
+    )
+
     @field_validator("kafka_properties")
     @classmethod
     def _properties_file(cls, value: Path | None) -> Path | None:

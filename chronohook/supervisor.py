@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+from chronohook.metrics_ports import DEFAULT_BASE_PORT, child_port
 
 # The inherited API socket's number in an ingest child's environment (Settings.api_socket_fd).
 API_SOCKET_FD_ENV = "CHRONOHOOK_API_SOCKET_FD"
@@ -52,8 +56,12 @@ class Supervisor:
     # backlog while the worker restarts, and the port is never let go.
     rebind_api_socket: Callable[[], socket.socket] | None = None
     children: dict[str, Child] = field(default_factory=dict)
+    # Metrics (decision 0042): the ingest workers pool theirs in a fresh directory made at start; every other child
+    # serves its own on a port of its own (chronohook/metrics_ports.py).
+    api_metrics_dir: Path | None = None
 
     def start(self) -> None:
+        self.api_metrics_dir = Path(tempfile.mkdtemp(prefix="chronohook-api-metrics-"))
         for service in self.services:
             for name, env in self._instances(service):
                 child = Child(name, service, env)
@@ -92,7 +100,22 @@ class Supervisor:
         also leases its transactional id's number under it (its claim key, decision 0013): restarted, it takes the
         same number back at once and so aborts the transaction its killed predecessor left open."""
         prefix = env.get("CHRONOHOOK_TOPIC_PREFIX", "chronohook")
-        return {**env, "CHRONOHOOK_GROUP_INSTANCE_ID": f"{prefix}.{name}"}
+        return {**env, "CHRONOHOOK_GROUP_INSTANCE_ID": f"{prefix}.{name}", **self._metrics_env(name)}
+
+    def _metrics_env(self, name: str) -> dict[str, str]:
+        port = child_port(self.metrics_base_port, name)
+        if port is not None:
+            return {"CHRONOHOOK_METRICS_PORT": str(port)}
+        return {"CHRONOHOOK_API_METRICS_DIR": str(self.api_metrics_dir)} if name.startswith("ingest") else {}
+
+    @property
+    def metrics_base_port(self) -> int:
+        return int(self.env.get("CHRONOHOOK_METRICS_BASE_PORT", DEFAULT_BASE_PORT))
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Each child's metrics port but the ingest workers' (theirs is the API port)."""
+        ports = {name: child_port(self.metrics_base_port, name) for name in self.children}
+        return {name: port for name, port in ports.items() if port is not None}
 
     def _spawn(self, child: Child) -> None:
         handle: BinaryIO | None = None
@@ -177,3 +200,5 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self.api_metrics_dir is not None:
+            shutil.rmtree(self.api_metrics_dir, ignore_errors=True)

@@ -266,3 +266,17 @@ tenant_write_positions = Table(
     Column("partition", Integer, primary_key=True),
     Column("log_offset", BigInteger, nullable=False),
 )
+
+# -- metrics and health (issue 17, decision 0042) --------------------------------------------------------------------
+# One row per running timer, executor and projector process: the last instant its main loop made progress (Unix ms),
+# renewed every heartbeat_interval_s (chronohook/heartbeats.py). /readyz answers 503 naming a service with a row older
+# than heartbeat_stale_s; a row older than heartbeat_gone_s is a process gone and is not counted. A cleanly stopped
+# process deletes its row.
+service_heartbeats = Table(
+    "service_heartbeats",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("instance", String(255), primary_key=True),
+    Column("beat_ms", BigInteger, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+)

@@ -19,12 +19,14 @@ from confluent_kafka import Message, TopicPartition
 
 from chronohook.clock import Clock
 from chronohook.collector import fewer_collections
+from chronohook.heartbeats import Pulse, PulsingAsyncEvent
 from chronohook.ids import deterministic_event_id
 from chronohook.kafka.config import producer_config
 from chronohook.kafka.dead_records import DeadRecordSink
 from chronohook.kafka.producer import AsyncEventProducer
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.metrics import QueueLabels, observed
 from chronohook.outbound.egress import EgressPolicy
 from chronohook.outbound.resolver import SystemResolver
 from chronohook.outbound.sender import AiohttpSender, HttpSender
@@ -36,6 +38,7 @@ from chronohook.store.queue_slots import MemorySlotStore, SqlSlotStore
 from chronohook.store.signing_secrets import StoredSigningKeys
 from schemas import CodecError, decode_event
 from schemas.events import AlertDue, CallbackDue, JobDue, JobRunCancelled
+from services.executor import metrics as executor_metrics
 from services.executor.admission import Backlog, default_reserve
 from services.executor.alerts import (
     DestinationSource,
@@ -49,6 +52,7 @@ from services.executor.callbacks import callback_request, callback_result_event,
 from services.executor.fairness import FairSlots, Lease, host_key
 from services.executor.handover import WATCHED_TYPES, JobStops
 from services.executor.intake import ConsumerThread, IntakeFactory
+from services.executor.metrics import RunMetrics
 from services.executor.offsets import OffsetTracker
 from services.executor.outcome_log import delivered
 from services.executor.queue_gate import QueueGate, queue_key
@@ -112,6 +116,7 @@ class ExecutorService:
         self.dead = dead
         # Where due records come from: the job log's consumer thread (a fake in tests).
         self.intake = intake
+        self.run_metrics = RunMetrics(QueueLabels.from_settings(settings))  # (metrics.py, decision 0042)
 
     async def run(self) -> None:
         if self.dead is None:
@@ -177,6 +182,7 @@ class ExecutorService:
         except RECORD_FAULTS:
             self._spawn(self._handle(record))  # decoded again there, and set aside
             return
+        self.run_metrics.took(due)
         # JobDue first: isinstance with a pydantic class is quick when it matches, ~5 us through its metaclass when not.
         if isinstance(due, JobDue) and queue_key(due) is None:
             host, urgent = host_key(due.request.url), False
@@ -260,6 +266,7 @@ class ExecutorService:
             headers = signed_request_headers(due, keys, started_at)
             result = await self.sender.send(due.request, headers)
         delivered(self.settings, due, result, started_at)
+        self.run_metrics.ran(due, result, started_at)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
 
     async def _held_back(self, due: JobDue) -> bool:
@@ -342,11 +349,15 @@ async def _main(settings: Settings, clock: Clock) -> None:
         signing=StoredSigningKeys(engine, clock.now),
         alert_destinations=DatabaseAlertDestinations(engine),
     )
+    pulse = Pulse()
+    service.stopping = PulsingAsyncEvent(pulse)  # asked once per loop turn: the heartbeat's pulse
+    executor_metrics.register(service)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.stopping.set)
     try:
-        await service.run()
+        with observed(settings, "executor", pulse):
+            await service.run()
     finally:
         await sender.close()
         producer.close()

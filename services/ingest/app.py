@@ -39,6 +39,7 @@ from services.ingest.errors import (
 from services.ingest.hostile import HostileInput
 from services.ingest.idempotency import IdempotentCreates
 from services.ingest.limits import BodySizeLimit
+from services.ingest.metrics import HttpMetrics
 from services.ingest.routers import (
     alerts,
     dead_letters,
@@ -160,6 +161,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app.add_middleware(Authenticate, authenticator=ctx.auth)
     # Outermost of all: every answer (a refusal too) can carry the position and stale headers (decision 0035).
     app.add_middleware(ConsistencyHeaders, names=lambda: ctx.position_names)
+    app.add_middleware(HttpMetrics)  # around everything: each request's duration, refusals counted (decision 0042)
     app.add_middleware(AccessLog)  # outermost: the access-log line and the request's span (decision 0043)
     return app
 

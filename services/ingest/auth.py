@@ -43,7 +43,7 @@ NEGATIVE_TTL = 1.0
 CACHE_ENTRIES = 10_000
 TENANT_SCOPE_KEY = "chronohook.tenant"
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/version", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/healthz", "/readyz", "/version", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/metrics"}
 )
 # The docs pages' scripts and styles (services/ingest/docs_ui.py), public like the pages that load them.
 PUBLIC_PREFIXES = ("/static/",)

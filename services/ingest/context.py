@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from chronohook.clock import Clock
 from chronohook.ids import SnowflakeIds
 from chronohook.kafka.log import EventLog
+from chronohook.metrics import QueueLabels
 from chronohook.readmodel.counts import pending_jobs
 from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
 from chronohook.readmodel.store import ReadModelStore
@@ -27,6 +28,7 @@ from services.ingest.auth import TENANT_SCOPE_KEY, TokenAuthenticator
 from services.ingest.cap_tallies import TenantCaps, tenant_caps
 from services.ingest.consistency import AppliedOffsets, Watermarks, record_written
 from services.ingest.errors import Unavailable
+from services.ingest.metrics import CreatedJobs
 from services.ingest.quotas import TenantQuotas
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class IngestContext:
     # Read-your-writes across API processes (decision 0035, services/ingest/consistency.py).
     watermarks: Watermarks = field(init=False)
     applied: AppliedOffsets = field(init=False)
+    created_jobs: CreatedJobs = field(init=False)  # the jobs-created metric (services/ingest/metrics.py)
 
     def __post_init__(self) -> None:
         engine = self.engine
@@ -84,6 +87,7 @@ class IngestContext:
         self.caps = tenant_caps(self.settings, engine, lambda: self.store.offsets(CONSUMER_NAME))
         self.watermarks = Watermarks(lambda positions: advance(engine, positions))
         self.applied = AppliedOffsets(lambda: applied(engine, CONSUMER_NAME))
+        self.created_jobs = CreatedJobs(QueueLabels.from_settings(self.settings))
 
     @property
     def position_topics(self) -> dict[str, str]:
@@ -123,6 +127,7 @@ class IngestContext:
             positions = await (self.log.append_atomically(events) if atomically else self.log.append(events))
         except PublishFailed as exc:
             raise Unavailable(f"The job log did not acknowledge the write, nothing was accepted: {exc}") from exc
+        self.created_jobs.count(events)
         last = self.recent.last_in_log
         for event, (partition, offset) in zip(events, positions, strict=True):
             self.recent.wrote(event.job_id, partition, offset)

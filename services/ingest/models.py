@@ -300,6 +300,14 @@ class Health(BaseModel):
     status: str
     kafka: str | None = None
     database: str | None = None
+    services: dict[str, str] | None = Field(
+        default=None,
+        description="`/readyz`: each watched service (timer, executor, projector) with a live heartbeat, `ok` or "
+        "`stalled` (a process of it made no progress for `CHRONOHOOK_HEARTBEAT_STALE_S`; decision 0042).",
+    )
+    stalled: list[str] | None = Field(
+        default=None, description="`/readyz`: the stalled processes, each as `service (instance): no progress for N s`."
+    )
 
 
 class VersionInfo(BaseModel):

@@ -15,12 +15,14 @@ from sqlalchemy import exc as sa_exc
 
 from chronohook.clock import Clock
 from chronohook.collector import fewer_collections
+from chronohook.heartbeats import Pulse, PulsingEvent
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, producer_config
 from chronohook.kafka.dead_records import DeadRecordSink
 from chronohook.kafka.groups import group_id
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.metrics import observed
 from chronohook.readmodel.store import PROJECTOR_CONSUMER as CONSUMER_NAME
 from chronohook.readmodel.store import Consumed, ReadModelStore
 from chronohook.readmodel.views import ReadModelError
@@ -28,6 +30,7 @@ from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from schemas import CodecError, decode_event
 from schemas.topics import deleted_at_of, queue_of_settings_key
+from services.projector import metrics as projector_metrics
 
 log = logging.getLogger("chronohook.projector")
 # The role: the group id is <prefix>.projector. Its offsets live in the database, so there is nothing to adopt.
@@ -112,6 +115,7 @@ class Projector:
         Offsets only move forward, in log order: the records before a bad one are applied, then it is set aside
         and the stored offset moved past it, then the rest. A crash in between leaves nothing skipped unrecorded.
         """
+        projector_metrics.projected(records)
         segment: list[tuple[Record, Consumed]] = []
         for record in records:
             if record.value is None and record.topic == self.topics.queue_settings:
@@ -172,7 +176,11 @@ def serve(settings: Settings, clock: Clock) -> None:
     create_schema(engine)
     store = ReadModelStore(engine)
     fewer_collections()
-    stop = threading.Event()
+    pulse = Pulse()
+    stop = PulsingEvent(pulse)  # asked once per batch: the heartbeat's pulse (chronohook/heartbeats.py)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    Projector(settings, clock, store, stop).run()
+    projector = Projector(settings, clock, store, stop)
+    projector_metrics.register(projector)
+    with observed(settings, "projector", pulse):
+        projector.run()

@@ -27,15 +27,18 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from chronohook.clock import Clock, to_ms
 from chronohook.collector import fewer_collections
+from chronohook.heartbeats import Pulse, PulsingEvent
 from chronohook.kafka.batches import take
 from chronohook.kafka.config import consumer_config, transactional_producer_config
 from chronohook.kafka.groups import joined_group
 from chronohook.kafka.records import Record, read_record
 from chronohook.kafka.topics import Topics, ensure_topics
+from chronohook.metrics import observed
 from chronohook.settings import Settings
 from schemas import changelog_codec, decode_event
 from schemas.changelog import Entry, TimerEntry
 from schemas.events import Envelope
+from services.timer import metrics as timer_metrics
 from services.timer.buckets import TimeBuckets
 from services.timer.budget import TenantBudgets, share_of
 from services.timer.domain import decide
@@ -460,7 +463,11 @@ class TimerService:
 def serve(settings: Settings, clock: Clock) -> None:
     bound_allocator()
     fewer_collections()  # the armed entries: a full collection walked every one of them (decision 0036)
-    stop = threading.Event()
+    pulse = Pulse()
+    stop = PulsingEvent(pulse)  # asked once per step: the heartbeat's pulse (chronohook/heartbeats.py)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    TimerService(settings, clock, stop).run()
+    service = TimerService(settings, clock, stop)
+    timer_metrics.register(service)
+    with observed(settings, "timer", pulse):
+        service.run()

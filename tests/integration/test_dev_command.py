@@ -4,6 +4,7 @@ answers; a second one on its port is refused; SIGTERM stops all of it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from chronohook.devstack import port_free
 from chronohook.kafka.topics import broker_answers
+from chronohook.metrics_ports import planned
+from chronohook.settings import Settings
 from tests.support.polling import eventually
 from tests.support.ports import free_port
 
@@ -36,6 +40,7 @@ def test_dev_brings_everything_up_and_down(tmp_path: Path) -> None:
         CHRONOHOOK_KAFKA_CONTROLLER_PORT=str(free_port()),
         CHRONOHOOK_API_PORT=str(api_port),
         CHRONOHOOK_TOPIC_PREFIX="devtest",
+        CHRONOHOOK_METRICS_BASE_PORT=str(_free_metrics_base()),
     )
     log = (tmp_path / "dev.out").open("wb")
     # When `chronohook dev` runs
@@ -60,6 +65,10 @@ def test_dev_brings_everything_up_and_down(tmp_path: Path) -> None:
         r = httpx.get(f"http://127.0.0.1:{api_port}/jobs", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200
         assert r.json() == []
+        # And every metrics URL it printed (the API's, the timer's, the projector's, each executor's) answers
+        urls = re.findall(r"metrics: (http://127\.0\.0\.1:\d+/metrics)", out)
+        assert len(urls) == 3 + Settings().executor_processes, out
+        assert all(httpx.get(url, timeout=10).status_code == 200 for url in urls)
         # And the broker it started is running from the data dir
         pid = int((tmp_path / "data" / "kafka" / "broker.pid").read_text())
         assert broker_answers(bootstrap)
@@ -86,6 +95,16 @@ def test_dev_brings_everything_up_and_down(tmp_path: Path) -> None:
     assert code == 0
     eventually(lambda: not _alive(pid), timeout=30, what="broker stopped")
     assert not broker_answers(bootstrap, timeout=0.5)
+
+
+def _free_metrics_base() -> int:
+    """A base port whose metrics ports (base + 1 .. base + 2 + executors) are all free on loopback."""
+    for _ in range(50):
+        base = free_port()
+        ports = planned(base, Settings().executor_processes).values()
+        if base < 65_000 and all(port_free("127.0.0.1", port) for port in ports):
+            return base
+    raise AssertionError("no free run of metrics ports")
 
 
 def _second_dev(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
