@@ -91,7 +91,7 @@ class ConsoleStack:
         """Append the job's due and one attempt's result, as the timer and executor would."""
         pushed = self.pushed(job_id)
         key = recuro_job_key(job_id)
-        due = datetime.now(UTC)
+        due = max(datetime.now(UTC), pushed.scheduled_at or pushed.occurred_at)  # the timer fires it when it is due
         started = due + timedelta(milliseconds=late_ms)
         run_id = f"{key}:1:{attempt}"
         signature = {
@@ -102,7 +102,7 @@ class ConsoleStack:
         outcome = RunOutcome(
             run_id=run_id, attempt=attempt, due_at=due, started_at=started,
             finished_at=started + timedelta(milliseconds=85), duration_ms=85.0,
-            request_headers={**pushed.request.headers, **signature, "content-type": "application/json"},
+            request_headers={**pushed.request.headers, **signature},
             request_body=pushed.request.body, response_status=status, response_body=body,
             response_headers=response_headers or {"content-type": "text/plain"},
         )  # fmt: skip

@@ -13,6 +13,11 @@ export function jobLink(id) {
   return navLink(`/console/jobs/${encodeURIComponent(String(id))}`, String(id));
 }
 
+/** A table cell; on a narrow screen a list's rows become cards, each cell under its label (style.css). */
+export function cell(label, content, kind) {
+  return h("td", {"data-label": label, class: kind || null}, content);
+}
+
 /** A status as a badge (text only; the class comes from a fixed list). */
 const KNOWN = new Set(["pending", "processing", "completed", "failed", "active", "paused", "success", "dead_lettered",
   "retrying", "failed_with_retries", "failed_no_retries"]);

@@ -1,7 +1,7 @@
 // /console/dead-letters: filter by queue, replay one or many, purge a queue's.
 import {del, get, post, query} from "../api.js";
 import {field, fill, h, text, time} from "../dom.js";
-import {actionButton, jobLink} from "./common.js";
+import {actionButton, cell, jobLink} from "./common.js";
 
 let queueFilter = "";
 
@@ -37,11 +37,11 @@ export async function deadLettersPage(ctx) {
       h("thead", {}, h("tr", {}, h("th", {scope: "col"}, h("span", {class: "sr"}, "Select")),
         ["Job", "Queue", "URL", "Attempts", "Dead-lettered", "Last failure", "Actions"].map((c) => h("th", {scope: "col"}, c)))),
       h("tbody", {}, letters.length ? letters.map((d) => h("tr", {},
-        h("td", {}, h("input", {type: "checkbox", "data-id": d.job_id, "aria-label": `Select dead letter ${d.job_id}`})),
-        h("td", {}, jobLink(d.job_id)), h("td", {}, d.queue), h("td", {class: "url"}, `${d.method} ${d.url}`),
-        h("td", {}, String(d.attempts)), h("td", {}, time(d.dead_lettered_at)),
-        h("td", {}, d.last_failure ? `${text(d.last_failure.response_status)} ${d.last_failure.failure_reason || ""}` : "—"),
-        h("td", {}, actionButton(ctx, "Replay", async () => {
+        cell("Select", h("input", {type: "checkbox", "data-id": d.job_id, "aria-label": `Select dead letter ${d.job_id}`})),
+        cell("Job", jobLink(d.job_id)), cell("Queue", d.queue), cell("URL", `${d.method} ${d.url}`, "url"),
+        cell("Attempts", String(d.attempts)), cell("Dead-lettered", time(d.dead_lettered_at)),
+        cell("Last failure", d.last_failure ? `${text(d.last_failure.response_status)} ${d.last_failure.failure_reason || ""}` : "—"),
+        cell("Actions", actionButton(ctx, "Replay", async () => {
           const r = await post(`/api/dead-letters/${d.job_id}/replay`);
           replayed([r]);
           await load();

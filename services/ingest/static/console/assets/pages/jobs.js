@@ -2,7 +2,7 @@
 // server); QuedUp jobs by offset (GET /jobs). Name and time filters apply to the page shown.
 import {enc, get, query} from "../api.js";
 import {field, fill, h, select, text, time} from "../dom.js";
-import {POLL_MS, badge, jobLink, liveNote} from "./common.js";
+import {POLL_MS, badge, cell, jobLink, liveNote} from "./common.js";
 
 const RECURO_STATUSES = [["", "Any status"], ["pending", "pending"], ["processing", "processing"], ["completed", "completed"], ["failed", "failed"]];
 const QUEDUP_STATUSES = [["", "Any status"], ["active", "active"], ["paused", "paused"], ["completed", "completed"], ["failed", "failed"]];
@@ -76,8 +76,9 @@ export async function jobsPage(ctx) {
     fill(table, h("caption", {}, "Recuro queue jobs, newest first"),
       h("thead", {}, h("tr", {}, ["Id", "Queue", "Status", "Final status", "Attempt", "Method", "URL", "Created"].map((c) => h("th", {scope: "col"}, c)))),
       h("tbody", {}, rows.length ? rows.map((j) => h("tr", {},
-        h("td", {}, jobLink(j.id)), h("td", {}, text(j.queue)), h("td", {}, badge(j.status)), h("td", {}, badge(j.final_status)),
-        h("td", {}, String(j.attempt_number)), h("td", {}, j.method), h("td", {class: "url"}, j.url), h("td", {}, time(j.created_at)),
+        cell("Id", jobLink(j.id)), cell("Queue", text(j.queue)), cell("Status", badge(j.status)),
+        cell("Final status", badge(j.final_status)), cell("Attempt", String(j.attempt_number)), cell("Method", j.method),
+        cell("URL", j.url, "url"), cell("Created", time(j.created_at)),
       )) : h("tr", {}, h("td", {colspan: 8, class: "muted"}, "No jobs match."))));
     fill(pager,
       pageButton("Newer", page.meta.prev_cursor, () => { state.cursor = page.meta.prev_cursor; load(); }),
@@ -93,8 +94,8 @@ export async function jobsPage(ctx) {
     fill(table, h("caption", {}, "QuedUp jobs, oldest first (the time filter reads the next run)"),
       h("thead", {}, h("tr", {}, ["Id", "Name", "Status", "Schedule", "Method", "URL", "Next run"].map((c) => h("th", {scope: "col"}, c)))),
       h("tbody", {}, rows.length ? rows.map((j) => h("tr", {},
-        h("td", {}, jobLink(j.id)), h("td", {}, j.name), h("td", {}, badge(j.status)), h("td", {}, text(j.schedule)),
-        h("td", {}, j.method), h("td", {class: "url"}, j.url), h("td", {}, time(j.next_run_at)),
+        cell("Id", jobLink(j.id)), cell("Name", j.name), cell("Status", badge(j.status)), cell("Schedule", text(j.schedule)),
+        cell("Method", j.method), cell("URL", j.url, "url"), cell("Next run", time(j.next_run_at)),
       )) : h("tr", {}, h("td", {colspan: 7, class: "muted"}, "No jobs match."))));
     fill(pager,
       pageButton("Previous", state.offset > 0, () => { state.offset = Math.max(0, state.offset - QUEDUP_PAGE); load(); }),
