@@ -4,18 +4,17 @@ them (``make test-deps``; Playwright is in the dev extra)."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
+from tests.support.browser import CHROMIUM, MISSING, chromium
 from tests.support.console_stack import ConsoleStack, console_stack
 from tests.support.polling import eventually
 
-CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 15_000  # a live page polls every 3 s; the projector folds within 50 ms
 
 
@@ -28,14 +27,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test-deps` (it installs Debian's chromium)")
-    with sync_playwright() as p:
-        args = ["--no-sandbox"] if os.geteuid() == 0 else []  # Chromium refuses its sandbox as root
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield b
-        finally:
-            b.close()
+        pytest.fail(MISSING)
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -8,16 +8,15 @@ attempts and dead letters appended as the timer and executor would), opens each 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests.support.browser import chromium
 from tests.support.console_stack import ConsoleStack, console_stack
 from tests.support.polling import eventually
 
-CHROMIUM = "/usr/bin/chromium"
 OUT = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
@@ -45,45 +44,39 @@ def seed(stack: ConsoleStack) -> dict[str, int]:
     return {"delivered": delivered, "dead": dead}
 
 
-def shoot(page: Page, stack: ConsoleStack, path: str, name: str, ready: str) -> Path:
+def shoot(page: Page, stack: ConsoleStack, path: str, target: Path, ready: str) -> Path:
     page.goto(f"{stack.base_url}{path}#token={stack.tokens['t1']}")
     expect(page.locator(ready).first).to_be_visible()
     page.wait_for_load_state("networkidle")
-    target = OUT / f"console-{name}.png"
     page.screenshot(path=str(target), full_page=True)
     return target
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as data, console_stack(Path(data)) as stack, sync_playwright() as p:
+    out: Path = parser.parse_args().out
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as data, console_stack(Path(data)) as stack, chromium() as browser:
         ids = seed(stack)
-        root = ["--no-sandbox"] if os.geteuid() == 0 else []
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=root)
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{stack.base_url}/console/")
-            expect(page.get_by_label("API token")).to_be_visible()
-            page.screenshot(path=str(args.out / "console-login.png"))
-            shots = [
-                ("/console/", "jobs", "#jobs-table tbody tr"),
-                (f"/console/jobs/{ids['delivered']}", "job", "#timeline li"),
-                (f"/console/jobs/{ids['dead']}", "job-dead-letter", "#timeline li"),
-                ("/console/queues", "queues", "section.queue"),
-                ("/console/crons", "crons", "ol.occurrences li"),
-                ("/console/dead-letters", "dead-letters", "#dead-letters tbody tr"),
-                ("/console/settings", "settings", "#secret"),
-            ]
-            for path, name, ready in shots:
-                print(shoot(page, stack, path, name, ready))
-            phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2).new_page()
-            print(shoot(phone, stack, "/console/", "phone", "#jobs-table tbody tr"))
-        finally:
-            browser.close()
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{stack.base_url}/console/")
+        expect(page.get_by_label("API token")).to_be_visible()
+        page.screenshot(path=str(out / "console-login.png"))
+        shots = [
+            ("/console/", "jobs", "#jobs-table tbody tr"),
+            (f"/console/jobs/{ids['delivered']}", "job", "#timeline li"),
+            (f"/console/jobs/{ids['dead']}", "job-dead-letter", "#timeline li"),
+            ("/console/queues", "queues", "section.queue"),
+            ("/console/crons", "crons", "ol.occurrences li"),
+            ("/console/dead-letters", "dead-letters", "#dead-letters tbody tr"),
+            ("/console/settings", "settings", "#secret"),
+        ]
+        for path, name, ready in shots:
+            print(shoot(page, stack, path, out / f"console-{name}.png", ready))
+        phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+        print(shoot(phone, stack, "/console/", out / "console-phone.png", "#jobs-table tbody tr"))
 
 
 if __name__ == "__main__":
