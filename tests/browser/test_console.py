@@ -230,3 +230,31 @@ def test_console_responses_carry_a_strict_content_security_policy(stack: Console
         policy = r.headers["content-security-policy"]
         assert "default-src 'self'" in policy and "script-src 'self'" in policy and "'unsafe-inline'" not in policy
         assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_quedup_job_is_paused_and_resumed_from_its_page(page: Page, stack: ConsoleStack) -> None:
+    # Given a scheduled QuedUp job, its page open
+    job = stack.api("POST", "/jobs", json={"name": "sync", "method": "POST", "url": "http://127.0.0.2:9/s",
+                                           "schedule": "@hourly"})  # fmt: skip
+    open_console(page, stack, f"/console/jobs/{job['id']}")
+    expect(page.locator("#job")).to_contain_text("@hourly")
+    # When Pause is pressed
+    page.get_by_role("button", name="Pause").click()
+    # Then the API has it paused and the page offers Resume, which resumes it
+    eventually(lambda: stack.api("GET", f"/jobs/{job['id']}")["status"] == "paused", what="paused")
+    page.get_by_role("button", name="Resume").click()
+    eventually(lambda: stack.api("GET", f"/jobs/{job['id']}")["status"] == "active", what="resumed")
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+
+
+def test_a_crons_page_by_its_id_pauses_it(page: Page, stack: ConsoleStack) -> None:
+    # Given a Recuro cron
+    cron = stack.api("POST", "/api/crons", json={"name": "weekly", "url": "http://127.0.0.2:9/w",
+                                                  "cron_expression": "0 9 * * 1"})  # fmt: skip
+    # When its page is opened by its integer id and Pause pressed
+    open_console(page, stack, f"/console/jobs/{cron['id']}")
+    expect(page.locator("#job")).to_contain_text("0 9 * * 1")
+    page.get_by_role("button", name="Pause").click()
+    # Then the API has it inactive
+    eventually(lambda: stack.api("GET", f"/api/crons/{cron['id']}")["is_active"] is False, what="paused")
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()

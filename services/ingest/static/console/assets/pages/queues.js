@@ -33,10 +33,11 @@ async function lastHour(name) {
   const since = Date.now() - 3600_000;
   const runs = page.data.flatMap((j) => j.runs.map((r) => ({...r, scheduled_at: j.scheduled_at})))
     .filter((r) => new Date(r.executed_at).getTime() >= since);
-  // Lateness: how long after its scheduled second a run started (a retry job's scheduled_at is its retry's).
+  // Lateness: how long after its scheduled second a run started (a retry job's scheduled_at is its retry's); the
+  // API writes both in whole seconds, so this is to the second (a job's own page has the milliseconds).
   const late = runs.filter((r) => r.scheduled_at).map((r) => Math.max(0, new Date(r.started_at) - new Date(r.scheduled_at)))
     .sort((a, b) => a - b);
-  const pick = (q) => (late.length ? `${late[Math.min(late.length - 1, Math.floor(q * late.length))]} ms` : "—");
+  const pick = (q) => (late.length ? `${Math.round(late[Math.min(late.length - 1, Math.floor(q * late.length))] / 1000)} s` : "—");
   return {
     runs: runs.length,
     perMinute: (runs.length / 60).toFixed(2),
@@ -81,7 +82,7 @@ function editForm(ctx, q, reload) {
 export async function queuesPage(ctx) {
   const list = h("div", {id: "queues"});
   fill(ctx.main, h("h1", {}, "Queues"),
-    h("p", {class: "muted"}, "Counts by status come from GET /api/jobs (one page each: “100+” beyond). Throughput and lateness over the last hour are read from the runs of each queue's 100 newest jobs (lateness: a run's start after its job's scheduled second); the API offers no queue-wide figures of its own yet."),
+    h("p", {class: "muted"}, "Counts by status come from GET /api/jobs (one page each: “100+” beyond). Throughput and lateness over the last hour are read from the runs of each queue's 100 newest jobs (lateness: a run's start after its job's scheduled second, to the second); the API offers no queue-wide figures of its own yet."),
     list);
 
   async function reload() {
