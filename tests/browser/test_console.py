@@ -258,3 +258,20 @@ def test_a_crons_page_by_its_id_pauses_it(page: Page, stack: ConsoleStack) -> No
     # Then the API has it inactive
     eventually(lambda: stack.api("GET", f"/api/crons/{cron['id']}")["is_active"] is False, what="paused")
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
+
+
+def test_the_jobs_filters_are_in_the_address(page: Page, stack: ConsoleStack) -> None:
+    # Given jobs in two queues
+    mine = stack.push("filter-a")
+    other = stack.push("filter-b")
+    # When the console is opened on a filtered address
+    open_console(page, stack, "/console/?queue=filter-a&status=pending")
+    # Then only that queue's pending jobs show, and the form says so
+    expect(page.locator("#jobs-table")).to_contain_text(str(mine))
+    expect(page.locator("#jobs-table")).not_to_contain_text(str(other))
+    expect(page.get_by_label("Queue")).to_have_value("filter-a")
+    # And filtering from the form writes the address
+    page.get_by_label("Queue").fill("filter-b")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("#jobs-table")).to_contain_text(str(other))
+    assert page.url.endswith("/console/?queue=filter-b&status=pending")

@@ -8,10 +8,30 @@ const RECURO_STATUSES = [["", "Any status"], ["pending", "pending"], ["processin
 const QUEDUP_STATUSES = [["", "Any status"], ["active", "active"], ["paused", "paused"], ["completed", "completed"], ["failed", "failed"]];
 const QUEDUP_PAGE = 50;
 
-// Kept while the tab lives, so coming back from a job keeps the filters.
+// Kept while the tab lives, so coming back from a job keeps the filters; also in the address (?queue=&status=…), so
+// a filtered view can be linked to (/console/?queue=emails&status=failed).
 const state = {api: "recuro", queue: "", status: "", name: "", from: "", to: "", cursor: null, offset: 0};
+const IN_ADDRESS = ["api", "queue", "status", "name", "from", "to"];
+
+function readAddress() {
+  const params = new URLSearchParams(location.search);
+  if (![...params.keys()].length) return;
+  for (const key of IN_ADDRESS) state[key] = params.get(key) || "";
+  if (state.api !== "quedup") state.api = "recuro";
+  state.cursor = null;
+  state.offset = 0;
+}
+
+function writeAddress() {
+  const params = new URLSearchParams();
+  for (const key of IN_ADDRESS) if (state[key] && !(key === "api" && state[key] === "recuro")) params.set(key, state[key]);
+  const search = params.toString();
+  history.replaceState(null, "", location.pathname + (search ? `?${search}` : ""));
+}
 
 export async function jobsPage(ctx) {
+  readAddress();
+  writeAddress();
   const live = liveNote(ctx);
   const apiSelect = select("api", [["recuro", "Recuro queue jobs"], ["quedup", "QuedUp jobs"]], state.api);
   const queue = h("input", {name: "queue", value: state.queue, autocomplete: "off"});
@@ -34,6 +54,7 @@ export async function jobsPage(ctx) {
     e.preventDefault();
     Object.assign(state, {api: apiSelect.value, queue: queue.value.trim(), status: statusSelect.value,
       name: name.value.trim(), from: from.value, to: to.value, cursor: null, offset: 0});
+    writeAddress();
     load();
   }},
   field("API", apiSelect), field("Queue", queue, "Recuro only"), field("Status", statusSelect),
