@@ -275,3 +275,22 @@ def test_the_jobs_filters_are_in_the_address(page: Page, stack: ConsoleStack) ->
     page.get_by_role("button", name="Apply filters").click()
     expect(page.locator("#jobs-table")).to_contain_text(str(other))
     assert page.url.endswith("/console/?queue=filter-b&status=pending")
+
+
+UNLABELLED = """() => [...document.querySelectorAll("input, select, button")]
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.textContent.trim())
+    .map((el) => el.outerHTML)"""
+
+
+@pytest.mark.parametrize("path", ["/console/", "/console/queues", "/console/crons", "/console/dead-letters",
+                                  "/console/settings"])  # fmt: skip
+def test_every_control_has_a_name(page: Page, stack: ConsoleStack, path: str) -> None:
+    # Given a tenant with a queue, a cron and a dead letter
+    stack.dead_letter(stack.push("labelled"))
+    stack.api("POST", "/api/crons", json={"name": "labels", "url": "http://127.0.0.2:9/l", "cron_expression": "@daily"})
+    # When the page is shown
+    open_console(page, stack, path)
+    expect(page.locator("main h1")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    # Then every input, select and button has an accessible name (a label, aria-label or its text)
+    assert page.evaluate(UNLABELLED) == []
