@@ -88,6 +88,10 @@ test-deps: $(COMPOSECHECK)
 		command -v go >/dev/null || { echo "make test-deps: Go is needed to build helm $(HELM_VERSION)" >&2; exit 1; }; \
 		echo "building helm $(HELM_VERSION) into $(dir $(HELM)) (once)"; \
 		GOBIN="$(dir $(HELM))" GOFLAGS=-buildvcs=false go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
+	@# The web console's browser tests drive Debian's chromium (tests/browser; Playwright downloads no browser).
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
 
 test: lint typecheck test-deps $(KAFKA_LIBS)
 	CHRONOHOOK_REQUIRE_POSTGRES=1 $(BIN)/pytest -q

@@ -27,6 +27,7 @@ from chronohook.version import version
 from services.ingest.access_log import AccessLog
 from services.ingest.auth import Authenticate
 from services.ingest.consistency import ConsistencyHeaders
+from services.ingest.console import add_console
 from services.ingest.context import IngestContext
 from services.ingest.docs_ui import add_docs_pages
 from services.ingest.errors import (
@@ -130,6 +131,7 @@ def create_app(ctx: IngestContext) -> FastAPI:
     app.state.ctx = ctx
     # First: the docs pages and their assets, from this package (no CDN); the mount answers all of /static/.
     add_docs_pages(app)
+    add_console(app)  # the web console's pages and assets (no token), and its one read (token)
     app.add_exception_handler(IngestError, handle_ingest_error)
     app.add_exception_handler(NodeLeaseError, handle_node_lease_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)

@@ -47,6 +47,16 @@ PUBLIC_PATHS = frozenset(
 )
 # The docs pages' scripts and styles (services/ingest/docs_ui.py), public like the pages that load them.
 PUBLIC_PREFIXES = ("/static/",)
+# And the web console's pages and assets (services/ingest/console.py): they hold no data; its data is the API's,
+# fetched with the user's token. Its own read under /console/api/ needs the token.
+CONSOLE_PATH = "/console"
+CONSOLE_API_PREFIX = "/console/api/"
+
+
+def console_public(path: str) -> bool:
+    """Whether ``path`` is one of the console's pages or assets."""
+    return path == CONSOLE_PATH or (path.startswith(CONSOLE_PATH + "/") and not path.startswith(CONSOLE_API_PREFIX))
+
 
 TenantLookup = Callable[[str], str | None]
 """The tenant of a token that is not revoked, by the token's SHA-256 (hex); blocking (run in a thread)."""
@@ -119,7 +129,8 @@ class Authenticate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or console_public(path)
+        if scope["type"] != "http" or public:
             await self.app(scope, receive, send)
             return
         try:

@@ -33,6 +33,10 @@ from tests.support.receiver import RECEIVER_HOST
 TARGET = f"http://{RECEIVER_HOST}:9/tenants"
 # Served to anyone, about no tenant's data: health, the version, and the API's docs pages (decision 0038).
 PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/version"), ("GET", "/docs"), ("GET", "/redoc")})
+# The web console's pages: a shell with no data in it; what it shows it fetches from the API with the user's token.
+CONSOLE_PAGES = frozenset(
+    ("GET", "/console" + p) for p in ("", "/", "/queues", "/crons", "/dead-letters", "/settings", "/jobs/{job_id}")
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,20 @@ def _pages_none_of_a(path: str) -> Check:
     return check
 
 
+def _cursor_pages_none_of_a(b: httpx.Client, owned: Owned) -> None:
+    """GET /api/jobs: none of A's jobs on any of B's cursor pages."""
+    listed: set[object] = set()
+    url: str | None = "/api/jobs?per_page=100"
+    for _ in range(100):
+        if url is None:
+            break
+        r = b.get(url)
+        assert r.status_code == 200, r.text
+        listed.update(item["id"] for item in r.json()["data"])
+        url = r.json()["links"]["next"]
+    assert owned.recuro_id not in listed, f"GET /api/jobs: {listed}"
+
+
 def _dead_letters_none_of_a(b: httpx.Client, owned: Owned) -> None:
     r = b.get("/api/dead-letters", params={"per_page": 100, "queue": "tenant-a"})
     assert r.status_code == 200, r.text
@@ -192,6 +210,10 @@ TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/version"): _public,
     ("GET", "/docs"): _public,
     ("GET", "/redoc"): _public,
+    **{route: _public for route in CONSOLE_PAGES},
+    ("GET", "/console/api/schedules/{job_id}/occurrences"): _not_found(
+        "GET", "/console/api/schedules/{cron_id}/occurrences"
+    ),
     # QuedUp
     ("GET", "/jobs"): _lists_none_of_a("/jobs", "id"),
     ("POST", "/jobs"): _creates_its_own("/jobs", {"method": "POST", "url": TARGET, "schedule": "0 0 1 1 *"}, 200),
@@ -208,6 +230,7 @@ TABLE: dict[tuple[str, str], Check] = {
     ("POST", "/api/jobs/batch"): _creates_its_own(
         "/api/jobs/batch", {"jobs": [{"queue": "tenant-a", "url": TARGET, "delay": 86_400}]}, 201
     ),
+    ("GET", "/api/jobs"): _cursor_pages_none_of_a,
     ("GET", "/api/jobs/{job_id}"): _not_found("GET", "/api/jobs/{recuro_id}"),
     ("POST", "/api/crons"): _creates_its_own(
         "/api/crons", {"name": "tenant-a", "url": TARGET, "cron_expression": "0 0 1 1 *", "is_active": False}, 201
@@ -289,7 +312,7 @@ def test_a_second_tenant_gets_404_or_none_of_the_first_tenants_things(stack: Sta
     # When every route is called with tenant B's token, on A's ids where a route takes one
     with stack.client(stack.other_token) as b:
         for (method, path), check in sorted(TABLE.items()):
-            if (method, path) not in PUBLIC:
+            if (method, path) not in PUBLIC | CONSOLE_PAGES:
                 check(b, owned)
     # Then nothing of A's changed (B's attempts to change, pause or delete found nothing)
     assert _snapshot(stack, store, owned) == before
