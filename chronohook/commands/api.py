@@ -122,6 +122,8 @@ def plain(value: Any) -> Any:
         return value.model_dump(mode="json", by_alias=True)
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
     return value
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from chronohook_client import AsyncClient, Client, NotFoundError, WebhookVerificationError, verify_webhook
+from chronohook_client.models import RecuroJob
 
 from chronohook.store.engine import make_engine
 from chronohook.store.tokens import create_token
@@ -51,10 +52,13 @@ def test_a_real_delivery_verifies_with_both_header_sets_and_a_tampered_body_does
     # And refuses the same headers with a tampered body
     with pytest.raises(WebhookVerificationError):
         verify_webhook(delivered.headers, delivered.body.replace("user", "evil").encode(), secret.secret)
+
     # And the job reads completed, with its run, as a typed model
-    job = eventually(
-        lambda: (j := client.jobs.get(pushed.job_id)).status == "completed" and j, what="completed", interval=0.2
-    )
+    def completed() -> RecuroJob | None:
+        found = client.jobs.get(pushed.job_id)
+        return found if found.status == "completed" else None
+
+    job = eventually(completed, what="completed", interval=0.2)
     assert job.queue == "client" and job.runs and job.runs[0].response_status == 200
     assert len(client.jobs.runs(pushed.job_id).all()) == 1
     assert next(e.type for e in client.jobs.events(pushed.job_id)) == "JobPushed"
