@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
 from chronohook.ids import recuro_job_key
+from chronohook.readmodel.job_list import Direction, JobFilter, Position, position, recuro_jobs_page, runs_of
 from schemas.events import JobPushed
 from services.ingest import capped, commands
 from services.ingest import validation as v
@@ -21,6 +28,7 @@ from services.ingest.models import (
     PushJobsBatchResponse,
     RecuroJobResponse,
 )
+from services.ingest.pagination import PER_PAGE_DEFAULT, PER_PAGE_MAX
 from services.ingest.paths import IntegerId
 
 router = APIRouter(prefix="/api/jobs", tags=["Recuro jobs"])
@@ -117,3 +125,94 @@ async def get_job(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> RecuroJobRespo
     # The chain's fields (final_status, has_pending_retry, dead_lettered_at) are folded onto the original job from
     # the timer's decisions about its retries (decision 0016): read as stored.
     return commands.recuro_job(view, runs)
+
+
+# -- the list: keyset pages in Laravel's cursor-paginator shape ---------------------------------------------------
+MAX_CURSOR_CHARS = 512
+BAD_CURSOR = "The cursor is invalid."
+JobStatus = Literal["pending", "processing", "completed", "failed"]
+
+
+class CursorLinks(BaseModel):
+    first: None = Field(description="Always null: a cursor paginator has no first-page link (Laravel's).")
+    last: None = Field(description="Always null, as `first`.")
+    prev: str | None = Field(description="The newer page's URL; null on the first page.")
+    next: str | None = Field(description="The older page's URL; null on the last page.")
+
+
+class CursorMeta(BaseModel):
+    path: str
+    per_page: int
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+class RecuroJobsPage(BaseModel):
+    """Laravel's cursor-paginated API resource collection (``cursorPaginate()``)."""
+
+    data: list[RecuroJobResponse]
+    links: CursorLinks
+    meta: CursorMeta
+
+
+def encode_cursor(at: Position, direction: Direction) -> str:
+    """Opaque to clients: base64url of the sort key and the direction, as Laravel's cursors are."""
+    doc = {"created_at": at.created_at.isoformat(), "id": at.job_id, "_pointsToNextItems": direction == "next"}
+    return base64.urlsafe_b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Position, Direction]:
+    """The position and direction of a cursor this API gave; a 422 (``cursor``) for anything else."""
+    try:
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError("too long")
+        doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at = datetime.fromisoformat(doc["created_at"])
+        job_id, forward = doc["id"], doc["_pointsToNextItems"]
+        if at.tzinfo is None or not isinstance(job_id, str) or not isinstance(forward, bool):
+            raise ValueError("malformed")
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError) as exc:
+        raise invalid_input({"cursor": [BAD_CURSOR]}) from exc
+    return Position(at.astimezone(UTC), job_id), "next" if forward else "prev"
+
+
+@router.get("", response_model=RecuroJobsPage, responses=ERRORS, dependencies=[FRESH])
+async def list_jobs(
+    request: Request,
+    ctx: Ctx,
+    tenant: Tenant,
+    cursor: Annotated[str | None, Query(description="`meta.next_cursor` or `meta.prev_cursor` of a page.")] = None,
+    per_page: Annotated[int, Query(ge=1, le=PER_PAGE_MAX, description="Items per page (1-100).")] = PER_PAGE_DEFAULT,
+    queue: Annotated[str | None, Query(min_length=1, max_length=255, description="Only this queue's.")] = None,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+) -> RecuroJobsPage:
+    """The tenant's queue jobs (retry jobs too), newest first, a keyset page at a time.
+
+    Follow `links.next` (or pass `meta.next_cursor` as `cursor`) until it is null; a job created meanwhile never
+    shifts the pages. The filters stay in the links; a cursor this API did not give is a 422 naming `cursor`."""
+    after: Position | None = None
+    direction: Direction = "next"
+    if cursor is not None:
+        after, direction = decode_cursor(cursor)
+    where = JobFilter(queue=queue, status=status)
+    found = await asyncio.to_thread(recuro_jobs_page, ctx.engine, tenant, where, per_page, after, direction)
+    runs = await asyncio.to_thread(runs_of, ctx.engine, [j.job_id for j in found.jobs])
+    backward = after is not None and direction == "prev"
+    # Laravel's rule: beyond the page in the direction read, there is more when the read found more; behind it there
+    # is a page whenever the read started from a cursor.
+    has_next = found.more if not backward else True
+    has_prev = after is not None if not backward else found.more
+    next_cursor = encode_cursor(position(found.jobs[-1]), "next") if has_next and found.jobs else None
+    prev_cursor = encode_cursor(position(found.jobs[0]), "prev") if has_prev and found.jobs else None
+    url = request.url
+
+    def link(value: str | None) -> str | None:
+        return None if value is None else str(url.include_query_params(cursor=value))
+
+    return RecuroJobsPage(
+        data=[commands.recuro_job(j, runs[j.job_id]) for j in found.jobs],
+        links=CursorLinks(first=None, last=None, prev=link(prev_cursor), next=link(next_cursor)),
+        meta=CursorMeta(
+            path=str(url.replace(query="")), per_page=per_page, next_cursor=next_cursor, prev_cursor=prev_cursor
+        ),
+    )

@@ -1,0 +1,183 @@
+"""``GET /api/jobs`` through FastAPI's TestClient: an in-memory event log and a SQLite read model in tmp_path; jobs
+pushed through the API and projected when the test says so (the store's query runs on PostgreSQL too:
+tests/contracts/test_job_list.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chronohook.clock import FixedClock
+from chronohook.kafka.log import InMemoryEventLog
+from chronohook.readmodel.store import PROJECTOR_CONSUMER, Consumed
+from chronohook.settings import Settings
+from chronohook.store.tokens import create_token
+from schemas.codec import decode_event
+from services.ingest.app import build_context, create_app
+from services.ingest.context import IngestContext
+from services.ingest.routers.recuro_jobs import decode_cursor, encode_cursor
+
+NOW = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
+TARGET = "http://127.0.0.2:9/hook"
+
+
+@dataclass
+class Api:
+    client: TestClient
+    ctx: IngestContext
+    log: InMemoryEventLog
+    t1: dict[str, str]
+    t2: dict[str, str]
+
+    def project(self) -> None:
+        batch = [
+            Consumed(self.ctx.topic, 0, offset, decode_event(value))
+            for offset, (_, value, _) in enumerate(self.log.records)
+        ]
+        self.ctx.store.apply(PROJECTOR_CONSUMER, batch, NOW)
+
+    def push(self, queue: str, headers: dict[str, str], n: int = 1) -> list[int]:
+        ids = []
+        for i in range(n):
+            job = {"queue": queue, "url": TARGET, "payload": {"i": i}}
+            r = self.client.post("/api/jobs", json=job, headers=headers)
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["job_id"])
+        return ids
+
+    def all_pages(self, query: str, headers: dict[str, str]) -> tuple[list[int], int]:
+        """Every job id, following links.next from the first page; and how many pages that took."""
+        seen: list[int] = []
+        url: str | None = f"/api/jobs?{query}"
+        pages = 0
+        while url is not None and pages < 100:
+            r = self.client.get(url, headers=headers)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            seen += [j["id"] for j in body["data"]]
+            url = body["links"]["next"]
+            pages += 1
+        return seen, pages
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    # Given an ingest app on a fixed clock (every job created at the same instant: the id breaks the ties), an
+    # in-memory log and tokens for tenants t1 and t2
+    log = InMemoryEventLog()
+    ctx = build_context(Settings(data_dir=tmp_path, egress_allow="127.0.0.2/32"), FixedClock(NOW), log=log)
+    t1 = create_token(ctx.engine, "t1")
+    t2 = create_token(ctx.engine, "t2")
+    with TestClient(create_app(ctx)) as client:
+        yield Api(client, ctx, log, {"Authorization": f"Bearer {t1}"}, {"Authorization": f"Bearer {t2}"})
+
+
+def test_paging_through_all_jobs_sees_each_once_newest_first(api: Api) -> None:
+    # Given 7 jobs of t1 in two queues
+    ids = api.push("emails", api.t1, 4) + api.push("sms", api.t1, 3)
+    api.project()
+    # When t1 follows links.next from the first page, 3 per page
+    seen, pages = api.all_pages("per_page=3", api.t1)
+    # Then every job is seen once, newest first, in 3 pages
+    assert seen == sorted(ids, reverse=True) and pages == 3
+
+
+def test_the_first_page_has_laravels_cursor_shape(api: Api) -> None:
+    # Given 3 jobs
+    api.push("emails", api.t1, 3)
+    api.project()
+    # When the first page of 2 is read
+    body = api.client.get("/api/jobs?per_page=2", headers=api.t1).json()
+    # Then it has Laravel's cursor paginator keys, no previous page and a next one
+    assert set(body) == {"data", "links", "meta"}
+    assert body["links"]["first"] is None and body["links"]["last"] is None and body["links"]["prev"] is None
+    assert body["meta"]["prev_cursor"] is None and body["meta"]["per_page"] == 2
+    assert body["meta"]["path"].endswith("/api/jobs")
+    following = body["links"]["next"]
+    assert following.endswith(f"cursor={body['meta']['next_cursor']}") and "per_page=2" in following
+    assert {"id", "queue", "status", "final_status", "runs", "url"} <= set(body["data"][0])
+
+
+def test_prev_cursor_leads_back_to_the_page_before(api: Api) -> None:
+    # Given 5 jobs, and the second page of 2
+    api.push("emails", api.t1, 5)
+    api.project()
+    first = api.client.get("/api/jobs?per_page=2", headers=api.t1).json()
+    second = api.client.get(first["links"]["next"], headers=api.t1).json()
+    assert second["meta"]["prev_cursor"] is not None
+    # When the client follows its prev link
+    back = api.client.get(second["links"]["prev"], headers=api.t1).json()
+    # Then it is the first page again, which has no page before it
+    assert [j["id"] for j in back["data"]] == [j["id"] for j in first["data"]]
+    assert back["meta"]["prev_cursor"] is None and back["meta"]["next_cursor"] is not None
+
+
+def test_filters_by_queue_and_status_and_keeps_them_in_the_links(api: Api) -> None:
+    # Given 3 jobs in emails and 2 in sms, all pending
+    emails = api.push("emails", api.t1, 3)
+    api.push("sms", api.t1, 2)
+    api.project()
+    # When t1 pages through emails only, 2 per page
+    seen, pages = api.all_pages("queue=emails&per_page=2", api.t1)
+    # Then only those, over 2 pages (the filter rode in the next link)
+    assert seen == sorted(emails, reverse=True) and pages == 2
+    # And a status filter selects by status
+    assert len(api.all_pages("status=pending", api.t1)[0]) == 5
+    assert api.all_pages("status=completed", api.t1)[0] == []
+    assert api.all_pages("queue=emails&status=failed", api.t1)[0] == []
+
+
+def test_tenants_see_only_their_own_jobs(api: Api) -> None:
+    # Given jobs of t1 and t2 in queues of the same name
+    mine = api.push("emails", api.t1, 2)
+    theirs = api.push("emails", api.t2, 3)
+    api.project()
+    # When each lists its jobs
+    # Then each sees its own only
+    assert sorted(api.all_pages("", api.t1)[0]) == sorted(mine)
+    assert sorted(api.all_pages("queue=emails", api.t2)[0]) == sorted(theirs)
+    # And a cursor taken from t2's pages shows t1 nothing of t2's
+    cursor = api.client.get("/api/jobs?per_page=1", headers=api.t2).json()["meta"]["next_cursor"]
+    page = api.client.get(f"/api/jobs?cursor={cursor}", headers=api.t1).json()
+    assert not set(j["id"] for j in page["data"]) & set(theirs)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["nonsense", "e30", "!!!", "eyJpZCI6MX0", encode_cursor.__name__, "x" * 600, "bnVsbA"],
+)
+def test_a_bad_cursor_is_a_422_naming_it(api: Api, cursor: str) -> None:
+    # Given a cursor this API never gave
+    # When it is used
+    r = api.client.get("/api/jobs", params={"cursor": cursor}, headers=api.t1)
+    # Then a 422 in the Recuro shape names the cursor
+    assert r.status_code == 422, r.text
+    body: dict[str, Any] = r.json()
+    assert set(body) == {"message", "errors"} and body["errors"] == {"cursor": ["The cursor is invalid."]}
+
+
+@pytest.mark.parametrize("query", ["per_page=0", "per_page=101", "status=dead", "queue="])
+def test_bad_parameters_are_422s(api: Api, query: str) -> None:
+    r = api.client.get(f"/api/jobs?{query}", headers=api.t1)
+    assert r.status_code == 422, r.text
+
+
+def test_the_list_needs_a_token(api: Api) -> None:
+    assert api.client.get("/api/jobs").status_code == 401
+
+
+def test_a_cursor_round_trips() -> None:
+    # Given a cursor made from a position
+    from chronohook.readmodel.job_list import Position
+
+    at = Position(NOW, "rj_42")
+    # When it is decoded
+    # Then the same position and direction come back
+    assert decode_cursor(encode_cursor(at, "prev")) == (at, "prev")
+    assert decode_cursor(encode_cursor(at, "next")) == (at, "next")
