@@ -2,7 +2,7 @@
 
 A Recuro job has an integer id (``244862754729984``) and lives in a queue; a QuedUp job has a ``job_...`` id and a
 name. ``get`` reads either by its id; ``create`` makes a Recuro job with ``--queue`` and a QuedUp one with ``--name``;
-``list`` lists QuedUp jobs, or Recuro jobs with ``--api recuro`` (implied by ``--queue`` or ``--status``).
+``list`` lists both (``--api`` narrows it; ``--queue`` and ``--status`` filter Recuro jobs).
 ``delete``, ``pause`` and ``resume`` are QuedUp's: Recuro jobs have no such endpoints (pause their queue with
 ``chronohook queues pause``; delete a dead one with ``chronohook dead-letters purge``).
 """
@@ -14,7 +14,20 @@ from typing import Annotated, Any
 
 import typer
 
-from chronohook.commands.api import Exit, Json, Token, Url, client, fail, parse_headers, parse_json, show, table
+from chronohook.commands.api import (
+    Exit,
+    Json,
+    Token,
+    Url,
+    client,
+    emit_json,
+    fail,
+    parse_headers,
+    parse_json,
+    plain,
+    show,
+    table,
+)
 
 app = typer.Typer(help="Jobs of both APIs: Recuro's (integer ids, in queues) and QuedUp's (job_... ids, named).")
 
@@ -59,23 +72,37 @@ def quedup_only(job_id: str, verb: str) -> str:
 
 @app.command("list")
 def list_(
-    api: Annotated[Api | None, typer.Option(help="Which jobs: QuedUp's [default], or Recuro's.")] = None,
+    api: Annotated[Api | None, typer.Option(help="One API's jobs only (default: both).")] = None,
     queue: Annotated[str | None, typer.Option(help="Recuro jobs of this queue only.")] = None,
     status: Annotated[str | None, typer.Option(help="Recuro jobs of this status only (pending, failed, ...).")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many jobs (default: all).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many jobs of each API (default: all).")] = None,
     url: Url = None,
     token: Token = None,
     json_: Json = False,
 ) -> None:
-    """List jobs, following every page."""
-    recuro = api is Api.recuro or (api is None and (queue is not None or status is not None))
+    """List jobs, following every page: Recuro's (newest first), then QuedUp's (oldest first). With --json, one array
+    whose items carry "api": "recuro" or "quedup"."""
     if api is Api.quedup and (queue is not None or status is not None):
         fail("--queue and --status filter Recuro jobs: use --api recuro", Exit.usage)
+    if queue is not None or status is not None:
+        api = Api.recuro
     with client(url, token) as c:
-        if recuro:
-            table(c.jobs.list(queue=queue, status=status, max_items=limit), RECURO_COLUMNS, json_)
-        else:
-            table(c.quedup.list(max_items=limit), QUEDUP_COLUMNS, json_)
+        recuro = (
+            [] if api is Api.quedup else list(c.jobs.list(queue=queue, status=status, per_page=100, max_items=limit))
+        )
+        quedup = [] if api is Api.recuro else list(c.quedup.list(limit=1000, max_items=limit))
+    if json_:
+        items = [{"api": "recuro", **plain(j)} for j in recuro] + [{"api": "quedup", **plain(j)} for j in quedup]
+        emit_json(items)
+        return
+    if api is None:
+        typer.echo("Recuro jobs:")
+    if api is not Api.quedup:
+        table(recuro, RECURO_COLUMNS, False)
+    if api is None:
+        typer.echo("\nQuedUp jobs:")
+    if api is not Api.recuro:
+        table(quedup, QUEDUP_COLUMNS, False)
 
 
 @app.command()

@@ -73,8 +73,11 @@ def test_jobs_verbs_round_trip(cli: Cli) -> None:
     # When each is read back, Then it is the job created
     assert cli.json("jobs", "get", str(pushed["job_id"]))["queue"] == queue
     assert cli.json("jobs", "get", quedup["id"])["headers"] == {"X-A": "b"}
-    assert quedup["id"] in {j["id"] for j in cli.json("jobs", "list")}
-    assert quedup["id"] in cli.run("jobs", "list")  # the table too
+    listed = {(j["api"], j["id"]) for j in cli.json("jobs", "list")}
+    assert {("quedup", quedup["id"]), ("recuro", pushed["job_id"])} <= listed
+    assert {j["api"] for j in cli.json("jobs", "list", "--api", "quedup")} == {"quedup"}
+    table = cli.run("jobs", "list")  # the tables too
+    assert quedup["id"] in table and str(pushed["job_id"]) in table
     # And the QuedUp job pauses, resumes and is deleted; then it is not found (exit 3)
     assert cli.json("jobs", "pause", quedup["id"])["status"] == "paused"
     assert cli.json("jobs", "resume", quedup["id"])["status"] == "active"
@@ -85,10 +88,7 @@ def test_jobs_verbs_round_trip(cli: Cli) -> None:
     cli.run("jobs", "create", "https://example.com/", "--queue", "q", "--name", "n", code=Exit.usage)
 
 
-def test_recuro_jobs_list_when_the_api_serves_it(cli: Cli) -> None:
-    with Client(cli.url, cli.token) as c:
-        if "get" not in c.http.get("/openapi.json").json()["paths"].get("/api/jobs", {}):
-            pytest.skip("GET /api/jobs is not served by this API yet (it lands with the console, issue 18)")
+def test_recuro_jobs_list(cli: Cli) -> None:
     # Given two Recuro jobs in a queue of their own
     queue = f"cli-list-{secrets.token_hex(3)}"
     made = {
