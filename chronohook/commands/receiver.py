@@ -84,7 +84,7 @@ class SecretSource:
         self._fetch = fetch
         self._lock = threading.Lock()
         self._fetched: list[str] = []
-        self._at = 0.0
+        self._refreshed_at: float | None = None  # the last refetch a failed verification asked for
 
     def current(self) -> list[str]:
         if self._given:
@@ -95,18 +95,19 @@ class SecretSource:
             return list(self._fetched)
 
     def refreshed(self) -> list[str]:
-        """The secrets fetched anew (a rotation), unless they were given or fetched under 5 s ago."""
+        """The secrets fetched anew (a rotation), unless they were given or last refetched under 5 s ago."""
         if self._given or self._fetch is None:
             return self.current()
         with self._lock:
-            if time.monotonic() - self._at >= 5.0:
+            now = time.monotonic()
+            if self._refreshed_at is None or now - self._refreshed_at >= 5.0:
+                self._refreshed_at = now
                 self._refresh()
             return list(self._fetched)
 
     def _refresh(self) -> None:
         if self._fetch is None:
             return
-        self._at = time.monotonic()
         try:
             self._fetched = self._fetch()
         except Exception as exc:  # the API away: say so, keep what we had
