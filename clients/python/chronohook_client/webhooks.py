@@ -66,7 +66,8 @@ def verify_webhook(
 
 
 def _lower(headers: HeadersLike) -> dict[str, str]:
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    # A mapping (dict, httpx's, Starlette's), or pairs; Werkzeug's headers (Flask) have items() too.
+    pairs = headers.items() if hasattr(headers, "items") else headers
     return {str(name).lower(): str(value) for name, value in pairs}
 
 
