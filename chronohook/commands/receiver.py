@@ -20,7 +20,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from chronohook.commands.api import Exit, Token, Url, client, fail, safe
+from chronohook.commands.api import Exit, Token, Url, fail, resolve, safe
 
 BACKLOG = 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a request larger than this is answered 413 and not read
@@ -189,8 +189,13 @@ def run(
     if not loopback(host):
         fail(f"the receiver listens on a loopback address only, not {host!r}", Exit.usage)
 
+    base, api_token = (url, token) if secret else resolve(url, token)
+
     def fetch() -> list[str]:
-        with client(url, token) as c:
+        from chronohook_client import Client
+
+        assert base is not None and api_token is not None
+        with Client(base, api_token) as c:
             answer = c.signing_secret.get()
         return [answer.secret] + ([answer.recuro_secret] if answer.recuro_secret else [])
 
