@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -22,6 +24,7 @@ from chronohook_client import (
     TransportError,
     ValidationError,
 )
+from chronohook_client.errors import parse_retry_after
 
 QUEUE = {
     "id": 1,
@@ -209,3 +212,20 @@ def test_the_async_client_retries_too() -> None:
     # When a queue is paused through the async client, Then it was retried once after the backoff
     assert asyncio.run(read()) == "q"
     assert waits == [0.5] and json.loads(seen[1].content) == {"is_active": False}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2", 2.0), (" 0 ", 0.0), ("1.5", 1.5), ("-3", 0.0), ("", None), (None, None), ("soon", None),
+     ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)  # fmt: skip
+def test_retry_after_is_read_as_seconds_or_an_http_date(value: str | None, expected: float | None) -> None:
+    # A date in the past waits nothing; something unreadable is as if absent (the backoff applies)
+    assert parse_retry_after(value) == expected
+    assert RetryPolicy(backoff=0.5).wait(2, value) == (expected if expected is not None else 2.0)
+
+
+def test_an_http_date_ahead_waits_until_then() -> None:
+    ahead = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    seconds = parse_retry_after(ahead)
+    assert seconds is not None and 15 < seconds <= 20
