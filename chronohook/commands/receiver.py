@@ -125,33 +125,54 @@ def make_server(
         protocol_version = "HTTP/1.1"
 
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
+            body = self._body()
+            if body is None:
                 self.send_response(413)
                 self.send_header("Content-Length", "0")
                 self.send_header("Connection", "close")
                 self.end_headers()
+                self.close_connection = True
                 return
-            body = self.rfile.read(length) if length else b""
             pairs = list(self.headers.items())
             headers = dict(pairs)
             verdict = verify(headers, body, secrets.current(), time.time())
             if verdict.verified is False:  # perhaps rotated since: ask once more
                 verdict = verify(headers, body, secrets.refreshed(), time.time())
-            answer = b"ok\n" if status < 300 else f"status {status}\n".encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            # Printed before the answer goes out: whoever sees the answer can read what was printed.
             peer = f"{self.client_address[0]}:{self.client_address[1]}"
             with lock:
                 out.write(describe(self.command, self.path, peer, pairs, body, verdict, status))
                 out.flush()
                 seen[0] += 1
                 done = count is not None and seen[0] >= count
+            answer = b"ok\n" if status < 300 else f"status {status}\n".encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(answer)
             if done:
                 threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+        def _body(self) -> bytes | None:
+            """The request's body (Content-Length or chunked); None when it is over MAX_BODY_BYTES."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks: list[bytes] = []
+                size = 0
+                while (chunk := int(self.rfile.readline(64).split(b";")[0].strip() or b"0", 16)) > 0:
+                    size += chunk
+                    if size > MAX_BODY_BYTES:
+                        return None
+                    chunks.append(self.rfile.read(chunk))
+                    self.rfile.readline(8)  # the CRLF after the chunk
+                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(chunks)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                return None
+            return self.rfile.read(length) if length > 0 else b""
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 

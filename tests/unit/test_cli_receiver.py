@@ -109,3 +109,14 @@ def test_url_and_token_come_from_the_options_else_the_dev_stack(
     (tmp_path / "dev-token").unlink()
     result = CliRunner().invoke(app, ["queues", "list"], env={"CHRONOHOOK_URL": "http://127.0.0.1:9"})
     assert result.exit_code == Exit.usage and "dev-token" in result.stderr
+
+
+def test_a_chunked_body_is_read_whole_and_head_gets_no_body(served: tuple[str, io.StringIO, list[int]]) -> None:
+    url, out, _ = served
+    # When a body arrives chunked (no Content-Length), Then it is read and verified as sent
+    r = httpx.post(f"{url}/chunked", content=iter([BODY[:5].encode(), BODY[5:].encode()]), headers=signed())
+    assert r.status_code == 418
+    assert "POST /chunked" in out.getvalue() and '    {"hello":"world"}' in out.getvalue()
+    assert out.getvalue().count("signature: verified") == 1
+    # And a HEAD is answered without a body
+    assert httpx.head(f"{url}/h").content == b""
