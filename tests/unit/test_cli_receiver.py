@@ -102,12 +102,15 @@ def test_url_and_token_come_from_the_options_else_the_dev_stack(
     (tmp_path / "dev-token").write_text("chk_dev\n")
     monkeypatch.setenv("CHRONOHOOK_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CHRONOHOOK_API_PORT", "8123")
+    monkeypatch.delenv("CHRONOHOOK_API_HOST", raising=False)
     # Then options win, and the dev stack's URL and token fill in what is missing
     assert resolve("http://api.example:1", "t") == ("http://api.example:1", "t")
     assert resolve(None, None) == ("http://127.0.0.1:8123", "chk_dev")
     # And without a token anywhere, a verb is a usage error that says where it looked
     (tmp_path / "dev-token").unlink()
-    result = CliRunner().invoke(app, ["queues", "list"], env={"CHRONOHOOK_URL": "http://127.0.0.1:9"})
+    result = CliRunner().invoke(
+        app, ["queues", "list"], env={"CHRONOHOOK_URL": "http://127.0.0.1:9", "CHRONOHOOK_TOKEN": None}
+    )
     assert result.exit_code == Exit.usage and "dev-token" in result.stderr
 
 
