@@ -24,6 +24,7 @@ from chronohook.commands.api import Exit, Token, Url, fail, resolve, safe
 
 BACKLOG = 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a request larger than this is answered 413 and not read
+KEPT_SECRETS = 4  # the secrets fetched most recently that a request may verify with (a rotation's old ones too)
 SIGNATURE_SETS = (("Standard Webhooks", "webhook-signature"), ("Recuro", "x-recuro-signature"))
 
 
@@ -109,9 +110,13 @@ class SecretSource:
         if self._fetch is None:
             return
         try:
-            self._fetched = self._fetch()
+            fetched = self._fetch()
         except Exception as exc:  # the API away: say so, keep what we had
             print(f"chronohook receiver: could not fetch the signing secret: {exc}", file=sys.stderr, flush=True)
+            return
+        # The secrets held before stay beside the new ones: for up to 5 s after a rotation the senders still sign
+        # with the secret they cached (decision 0018), and the API shows only the new one.
+        self._fetched = (fetched + [old for old in self._fetched if old not in fetched])[:KEPT_SECRETS]
 
 
 def make_server(

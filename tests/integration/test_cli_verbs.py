@@ -170,8 +170,15 @@ def test_failures_have_their_exit_status(cli: Cli) -> None:
     assert cli.run("--version").startswith("chronohook ")
 
 
-def test_the_receiver_prints_and_verifies_a_real_delivery(cli: Cli) -> None:
-    # Given `chronohook receiver` on an address the stack may send to, answering 202, stopping after one request
+def test_the_receiver_prints_and_verifies_a_real_delivery(stack: Stack) -> None:
+    # Given a tenant of its own (the others' secrets rotate in the tests above; a sender may sign with a rotated-out
+    # secret for up to 5 s, decision 0018)
+    engine = make_engine(stack.settings.resolved_database_url)
+    try:
+        cli = Cli(stack.base_url, create_token(engine, f"cli-rx-{secrets.token_hex(3)}", "receiver test"), CliRunner())
+    finally:
+        engine.dispose()
+    # And `chronohook receiver` on an address the stack may send to, answering 202, stopping after one request
     env = dict(os.environ, CHRONOHOOK_URL=cli.url, CHRONOHOOK_TOKEN=cli.token)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "clients" / "python"), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "chronohook.cli", "receiver", "--host", RECEIVER_HOST, "--port", "0"]

@@ -20,6 +20,7 @@ from chronohook.commands.receiver import BACKLOG, SecretSource, Verdict, describ
 from chronohook.outbound.signing import SigningKeys, new_secret, signature_headers
 
 SECRET = new_secret()
+OLD = new_secret()
 BODY = '{"hello":"world"}'
 
 
@@ -30,10 +31,10 @@ def signed(secret: str = SECRET, body: str = BODY) -> dict[str, str]:
 
 @pytest.fixture
 def served() -> Iterator[tuple[str, io.StringIO, list[int]]]:
-    # Given a receiver answering 418 whose secret comes from a fetch that first knows an old secret, then SECRET
+    # Given a receiver answering 418 whose secret comes from a fetch that first knows OLD, then (rotated) SECRET
     out = io.StringIO()
     fetches: list[int] = []
-    answers = [["whsec_" + "A" * 44], [SECRET]]
+    answers = [[OLD], [SECRET]]
 
     def fetch() -> list[str]:
         fetches.append(1)
@@ -63,6 +64,9 @@ def test_the_receiver_verifies_prints_and_answers(served: tuple[str, io.StringIO
     httpx.post(f"{url}/hook", content=BODY + " ", headers=signed())
     assert "signature: NOT verified: The webhook-signature does not match the body." in out.getvalue()
     assert len(fetches) == 2
+    # And a request still signed with the secret held before the rotation (a sender's cache) verifies too
+    httpx.post(f"{url}/late", content=BODY, headers=signed(OLD))
+    assert out.getvalue().count("signature: verified") == 2
 
 
 def test_what_is_printed_escapes_control_characters() -> None:
