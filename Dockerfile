@@ -18,9 +18,11 @@ COPY pyproject.toml README.md ./
 COPY chronohook/ ./chronohook/
 COPY schemas/ ./schemas/
 COPY services/ ./services/
+# The Python client: the CLI's verbs (`chronohook jobs ...`, `chronohook receiver`) use it.
+COPY clients/python/ ./clients/python/
 
-RUN pip install . \
-    && rm -rf build *.egg-info
+RUN pip install . ./clients/python \
+    && rm -rf build *.egg-info clients/python/build clients/python/*.egg-info
 
 RUN groupadd --system --gid 10001 chronohook \
     && useradd --system --uid 10001 --gid chronohook --home-dir /data --no-create-home chronohook \

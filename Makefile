@@ -21,18 +21,21 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # `make run`: chronohook and its runtime dependencies, nothing else.
-$(RUN_MARK): pyproject.toml | $(BIN)/python
+$(RUN_MARK): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	@# Nothing to do when a larger set was installed since pyproject.toml last changed.
 	[ $(DEV_MARK) -nt pyproject.toml ] || $(BIN)/pip install -q -e .
+	@# The Python client (clients/python): the CLI's verbs (jobs, queues, crons, ...) speak to the API through it.
+	$(BIN)/pip install -q -e ./clients/python
 	touch $@
 
 # Tests, lint and types: the `dev` extra (a superset of what running needs, so it marks that done too).
-$(DEV_MARK): pyproject.toml | $(BIN)/python
+$(DEV_MARK): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	[ $(BENCH_MARK) -nt pyproject.toml ] || $(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ./clients/python
 	touch $@ $(RUN_MARK)
 
-$(BENCH_MARK): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,bench]"
+$(BENCH_MARK): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev,bench]" -e ./clients/python
 	touch $@ $(DEV_MARK) $(RUN_MARK)
 
 $(KAFKA_LIBS): deploy/kafka/pom.xml $(RUN_MARK)

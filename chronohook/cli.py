@@ -1,5 +1,6 @@
 """The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create|import|list|revoke``,
-``tenants suspend|resume``, ``replay``."""
+``tenants suspend|resume``, ``replay``; and the API verbs (``jobs``, ``queues``, ``crons``, ``dead-letters``,
+``signing-secret``, ``receiver``: chronohook/commands)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from chronohook import devstack, metrics_ports
+from chronohook import commands, devstack, metrics_ports
 from chronohook.devstack import BrokerAction, BrokerPlan
 from chronohook.settings import Settings, load_settings
 
@@ -24,6 +25,8 @@ tokens_app = typer.Typer(help="API tokens.")
 app.add_typer(tokens_app, name="tokens")
 tenants_app = typer.Typer(help="Operate on one tenant.")
 app.add_typer(tenants_app, name="tenants")
+# The API verbs (jobs, queues, crons, dead-letters, signing-secret, receiver): chronohook/commands, docs/cli.md.
+commands.register(app)
 
 DEV_TENANT = "dev"
 DEV_EGRESS_ALLOW = "127.0.0.0/8,::1/128"
