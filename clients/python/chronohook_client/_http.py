@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
+
 from chronohook_client.errors import TransportError, error_for, parse_retry_after
 
 T = TypeVar("T")
