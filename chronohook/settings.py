@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chronohook.kafka.properties import read_properties
@@ -311,12 +313,46 @@ class Settings(BaseSettings):
         "least 1).",
     )
 
+    # -- secrets at rest (issue 17, decision 0044) --------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="The key-encryption key sensitive request headers are sealed with in the job log and the read "
+        "models (32 bytes in URL-safe base64: `chronohook secrets generate-key`). Needed by every ingest and executor: "
+        "one started without it refuses to start (unless `CHRONOHOOK_SECRETS_IN_CLEAR`); `chronohook dev` keeps one in "
+        "`<data dir>/secret-key`. To rotate: the new key here, the old one in `CHRONOHOOK_SECRET_KEYS_RETIRED`.",
+    )
+    secret_keys_retired: SecretStr | None = Field(
+        default=None,
+        description="Earlier secret keys, comma-separated: they no longer seal but still open what events sealed "
+        "under them carry (docs/security.md, key rotation). Keep one as long as the job log or a pending job may hold "
+        "a value it sealed.",
+    )
+    secrets_in_clear: bool = Field(
+        default=False,
+        description="`true`: ingest and executor start without `CHRONOHOOK_SECRET_KEY` and sensitive request headers "
+        "are stored in clear (still masked in every answer), with a warning at start. Not for production.",
+    )
+
     @field_validator("kafka_properties")
     @classmethod
     def _properties_file(cls, value: Path | None) -> Path | None:
         # Read and checked at start: a missing file or a Java-only key stops the process with the line to fix.
         if value is not None:
             read_properties(value)
+        return value
+
+    @field_validator("secret_key", "secret_keys_retired")
+    @classmethod
+    def _secret_keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # Checked at start, without repeating the key: a typo stops the process instead of every later create.
+        if value is not None:
+            for part in filter(None, (p.strip() for p in value.get_secret_value().split(","))):
+                raw = _urlsafe_b64(part)
+                if raw is None or len(raw) != 32:
+                    raise ValueError(
+                        f"CHRONOHOOK_{(info.field_name or '').upper()}: a secret key is 32 bytes in URL-safe base64 "
+                        "(`chronohook secrets generate-key` makes one)"
+                    )
         return value
 
     @model_validator(mode="after")
@@ -359,6 +395,14 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return topic_name(self.topic_prefix, name)
+
+
+def _urlsafe_b64(text: str) -> bytes | None:
+    try:
+        bare = text.rstrip("=").encode("ascii")
+        return base64.b64decode(bare + b"=" * (-len(bare) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return None
 
 
 def load_settings() -> Settings:

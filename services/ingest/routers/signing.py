@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from chronohook.clock import iso8601_offset
 from chronohook.outbound.signing import DEFAULT_GRACE, InvalidSecret, SigningKeys, standard_secret
@@ -20,7 +20,14 @@ from services.ingest.signing_models import (
     UpdateSigningSecret,
 )
 
-router = APIRouter(prefix="/api/signing-secret", tags=["Signing"])
+
+async def no_store(response: Response) -> None:
+    """Every answer here holds the secret: no cache (a proxy's, the browser's) may keep it (decision 0044)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+router = APIRouter(prefix="/api/signing-secret", tags=["Signing"], dependencies=[Depends(no_store)])
 
 
 def answer(keys: SigningKeys) -> SigningSecret:

@@ -1,0 +1,94 @@
+"""Sealing at ingest (decision 0044): every job definition is appended with its sensitive headers' values sealed.
+
+``IngestContext.publish`` passes each batch of events through ``Sealing.seal`` just before the append, so every
+writer (create, PATCH, PUT, push, batch, cron, dead-letter replay) seals in one place. A value already sealed (a
+PATCH keeps the headers it does not name; a replay copies the dead letter's) is kept as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from chronohook.readmodel.queues import queue_by_name
+from chronohook.sealing import KeyRing
+from schemas.events import Envelope, HttpRequestSpec, JobCreated, JobPushed, JobUpdated
+
+# A queue's sensitive_headers reach pushes within this many seconds of its PATCH (one read per queue and interval).
+QUEUE_NAMES_TTL_S = 5.0
+_CACHE_MAX = 10_000
+
+QueueNames = Callable[[str, str], tuple[str, ...]]  # (tenant, queue name) -> the queue's sensitive_headers
+
+
+def merged(*lists: Sequence[str]) -> tuple[str, ...]:
+    """Names in order, each once (case-insensitive; the first spelling kept)."""
+    seen: dict[str, str] = {}
+    for names in lists:
+        for name in names:
+            seen.setdefault(name.lower(), name)
+    return tuple(seen.values())
+
+
+def sealed_request(ring: KeyRing, request: HttpRequestSpec, tenant: str, extra: Sequence[str] = ()) -> HttpRequestSpec:
+    """``request`` with the queue's names added to its own and every sensitive header's value sealed."""
+    names = merged(request.sensitive_headers, extra)
+    headers = ring.seal_headers(request.headers, tenant, names)
+    if headers == request.headers and names == request.sensitive_headers:
+        return request
+    return request.model_copy(update={"headers": headers, "sensitive_headers": names})
+
+
+def sealed_event(ring: KeyRing, event: Envelope, extra: Sequence[str] = ()) -> Envelope:
+    """A job definition's event with its request sealed; any other event as it is."""
+    if not isinstance(event, JobCreated | JobPushed | JobUpdated):
+        return event
+    request = sealed_request(ring, event.request, event.tenant, extra)
+    return event if request is event.request else event.model_copy(update={"request": request})
+
+
+@dataclass
+class Sealing:
+    """The process's key ring and the queues' extra names (read from the read model, cached a few seconds)."""
+
+    ring: KeyRing = field(default_factory=KeyRing)
+    queue_names: QueueNames | None = None
+    clock: Callable[[], float] = time.monotonic
+    _cache: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = field(default_factory=dict)
+
+    def _names(self, tenant: str, queue: str) -> tuple[str, ...]:
+        if self.queue_names is None:
+            return ()
+        now = self.clock()
+        hit = self._cache.get((tenant, queue))
+        if hit is not None and now - hit[0] < QUEUE_NAMES_TTL_S:
+            return hit[1]
+        names = self.queue_names(tenant, queue)
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[(tenant, queue)] = (now, names)
+        return names
+
+    async def seal(self, events: list[Envelope]) -> list[Envelope]:
+        queues = {(e.tenant, e.queue) for e in events if isinstance(e, JobPushed)}
+        extra: dict[tuple[str, str], tuple[str, ...]] = {}
+        if queues and self.queue_names is not None:
+            extra = await asyncio.to_thread(lambda: {q: self._names(*q) for q in queues})
+        return [
+            sealed_event(self.ring, e, extra.get((e.tenant, e.queue), ()) if isinstance(e, JobPushed) else ())
+            for e in events
+        ]
+
+
+def stored_queue_names(engine: Engine) -> QueueNames:
+    """The queues' sensitive_headers as the read model holds them (a queue never PATCHed has none)."""
+
+    def names(tenant: str, queue: str) -> tuple[str, ...]:
+        view = queue_by_name(engine, tenant, queue)
+        return () if view is None else view.settings.sensitive_headers
+
+    return names
