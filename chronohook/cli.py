@@ -81,11 +81,11 @@ def serve(service: Service) -> None:
         from services.executor.service import serve as run
     else:
         from services.projector.service import serve as run
-    from chronohook.sealing import SecretKeyMissing
+    from chronohook.sealing import SecretKeyInvalid, SecretKeyMissing
 
     try:
         run(settings, clock)
-    except SecretKeyMissing as exc:  # one line naming the way out, no traceback (decision 0044)
+    except (SecretKeyMissing, SecretKeyInvalid) as exc:  # one line naming the way out, never the key (decision 0044)
         _refuse(exc)
 
 
@@ -462,6 +462,13 @@ def _child_env(settings: Settings, bootstrap: str, api_port: int) -> dict[str, s
     )
     if settings.secret_key is None:  # the dev stack seals with a key of its own, kept in its data directory
         env["CHRONOHOOK_SECRET_KEY"] = dev_secret_key(settings.data_dir)
+    else:  # a malformed key stops dev here, in one line, rather than every ingest and executor in a restart loop
+        from chronohook.sealing import SecretKeyInvalid, settings_ring
+
+        try:
+            settings_ring(settings)
+        except SecretKeyInvalid as exc:
+            _refuse(exc)
     env.pop("CHRONOHOOK_API_SOCKET_FD", None)  # only the supervisor hands one out, to each ingest worker its own
     # On one's own machine the targets are usually local: allow loopback unless the variable is set, even to empty.
     env.setdefault("CHRONOHOOK_EGRESS_ALLOW", DEV_EGRESS_ALLOW)

@@ -111,8 +111,19 @@ class KeyRing:
 
     @classmethod
     def of(cls, current: str | None, retired: str | None = None) -> KeyRing:
-        old = tuple(parse_key(part) for part in (retired or "").split(",") if part.strip())
-        return cls(None if current is None else parse_key(current), old)
+        """The ring of ``current`` and the comma-separated ``retired``; SecretKeyInvalid naming which is malformed
+        (never repeating it)."""
+        try:
+            key = None if current is None else parse_key(current)
+        except SecretKeyInvalid as exc:
+            raise SecretKeyInvalid(f"CHRONOHOOK_SECRET_KEY: {exc}") from None
+        old = []
+        for n, part in enumerate(p for p in (retired or "").split(",") if p.strip()):
+            try:
+                old.append(parse_key(part))
+            except SecretKeyInvalid as exc:
+                raise SecretKeyInvalid(f"CHRONOHOOK_SECRET_KEYS_RETIRED, key {n + 1}: {exc}") from None
+        return cls(key, tuple(old))
 
     @property
     def seals(self) -> bool:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chronohook.kafka.properties import read_properties
@@ -341,20 +339,6 @@ class Settings(BaseSettings):
             read_properties(value)
         return value
 
-    @field_validator("secret_key", "secret_keys_retired")
-    @classmethod
-    def _secret_keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        # Checked at start, without repeating the key: a typo stops the process instead of every later create.
-        if value is not None:
-            for part in filter(None, (p.strip() for p in value.get_secret_value().split(","))):
-                raw = _urlsafe_b64(part)
-                if raw is None or len(raw) != 32:
-                    raise ValueError(
-                        f"CHRONOHOOK_{(info.field_name or '').upper()}: a secret key is 32 bytes in URL-safe base64 "
-                        "(`chronohook secrets generate-key` makes one)"
-                    )
-        return value
-
     @model_validator(mode="after")
     def _replicas(self) -> Settings:
         rf, misr = self.replication_factor, self.min_insync_replicas
@@ -395,14 +379,6 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return topic_name(self.topic_prefix, name)
-
-
-def _urlsafe_b64(text: str) -> bytes | None:
-    try:
-        bare = text.rstrip("=").encode("ascii")
-        return base64.b64decode(bare + b"=" * (-len(bare) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        return None
 
 
 def load_settings() -> Settings:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from chronohook.cli import dev_secret_key
 from chronohook.sealing import (
     MASK,
     PREFIX,
@@ -269,3 +271,26 @@ def test_executor_fails_the_attempt_when_a_value_does_not_open() -> None:
     result = unopened(caught.value)
     assert result.failure_reason == "unknown" and result.status is None
     assert result.error_message is not None and "CHRONOHOOK_SECRET_KEYS_RETIRED" in result.error_message
+
+
+@pytest.mark.parametrize(
+    ("current", "retired", "names"),
+    [
+        ("not-a-key", None, "CHRONOHOOK_SECRET_KEY:"),
+        (NEW, f"{OLD},short", "CHRONOHOOK_SECRET_KEYS_RETIRED, key 2:"),
+    ],
+)
+def test_a_malformed_key_is_named_never_printed(current: str, retired: str | None, names: str) -> None:
+    with pytest.raises(SecretKeyInvalid) as caught:
+        KeyRing.of(current, retired)
+    assert str(caught.value).startswith(names)
+    assert "not-a-key" not in str(caught.value) and "short" not in str(caught.value)
+
+
+def test_dev_keeps_its_key_in_the_data_directory(tmp_path: Path) -> None:
+    # Given a fresh data directory, When dev asks for its key twice
+    first = dev_secret_key(tmp_path)
+    again = dev_secret_key(tmp_path)
+    # Then it made one, kept it owner-only, and gave the same one back (what it sealed still opens after a restart)
+    assert first == again and parse_key(first)
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
