@@ -188,6 +188,8 @@ def masked_headers(headers: Mapping[str, str], extra: Iterable[str] = ()) -> dic
 
 
 _HEADER_FIELDS = frozenset({"headers", "request_headers"})
+# A Recuro job's JSON payload is a body: shown as it is, whatever keys it holds.
+_BODY_FIELDS = frozenset({"payload"})
 
 
 def masked_document(doc: Any, extra: Iterable[str] = ()) -> Any:
@@ -200,6 +202,8 @@ def masked_document(doc: Any, extra: Iterable[str] = ()) -> Any:
         for k, v in doc.items():
             if k in _HEADER_FIELDS and isinstance(v, dict) and all(isinstance(x, str) for x in v.values()):
                 out[k] = masked_headers(v, names)
+            elif k in _BODY_FIELDS:
+                out[k] = v
             else:
                 out[k] = masked_document(v, names)
         return out

@@ -182,6 +182,7 @@ def test_masked_document_masks_headers_anywhere_and_leaves_bodies() -> None:
         },
         "outcome": {"request_headers": {"Cookie": "c=1", "X-Chronohook-Run-Id": "r"}, "response_headers": {"A": "b"}},
         "list": [{"headers": {"X-Api-Key": "k"}}, "chs1:a:b:c"],
+        "payload": {"headers": {"Authorization": "a body's own"}},
     }
     # When it is masked
     out = masked_document(payload)
@@ -191,6 +192,7 @@ def test_masked_document_masks_headers_anywhere_and_leaves_bodies() -> None:
     assert out["outcome"]["request_headers"] == {"Cookie": MASK, "X-Chronohook-Run-Id": "r"}
     assert out["outcome"]["response_headers"] == {"A": "b"}
     assert out["list"] == [{"headers": {"X-Api-Key": MASK}}, MASK]
+    assert out["payload"] == payload["payload"]  # a Recuro payload is a body: as it is
 
 
 def _created(headers: dict[str, str], sensitive: tuple[str, ...] = ()) -> JobCreated:
