@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from chronohook.cli import dev_secret_key
+from chronohook.clock import FixedClock
+from chronohook.outbound.sender import SendResult
 from chronohook.sealing import (
     MASK,
     PREFIX,
@@ -25,10 +27,13 @@ from chronohook.sealing import (
     masked_headers,
     parse_key,
 )
+from chronohook.settings import Settings
 from schemas.codec import decode_event, encode_event
-from schemas.events import HttpRequestSpec, JobCreated, JobDue, JobPushed
+from schemas.events import HttpRequestSpec, JobCreated, JobDue, JobFailed, JobPushed, JobSucceeded
 from services.executor.secrets import opened, unopened
+from services.executor.service import ExecutorService
 from services.ingest.secrets import Sealing, merged, sealed_event
+from tests.support.fakes import ListProducer
 
 OLD, NEW, OTHER = generate_key(), generate_key(), generate_key()
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -296,3 +301,51 @@ def test_dev_keeps_its_key_in_the_data_directory(tmp_path: Path) -> None:
     # Then it made one, kept it owner-only, and gave the same one back (what it sealed still opens after a restart)
     assert first == again and parse_key(first)
     assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
+
+
+class _Sender:
+    """Keeps what each send put on the wire."""
+
+    def __init__(self) -> None:
+        self.wire: list[tuple[dict[str, str], dict[str, str]]] = []
+
+    async def send(self, request: HttpRequestSpec, headers: dict[str, str]) -> SendResult:
+        self.wire.append((dict(request.headers), headers))
+        return SendResult(started_at_monotonic=0.0, duration_ms=1.0, status=200, headers={}, body="ok")
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("ring", "sealed_by", "sent"),
+    [
+        (KeyRing.of(NEW, OLD), KeyRing.of(OLD), True),  # rotated: the old key is retired, still opens
+        (KeyRing.of(NEW), KeyRing(), True),  # an event from before sealing: clear, sent as it is
+        (KeyRing.of(NEW), KeyRing.of(OTHER), False),  # a key this executor lacks: the attempt fails unsent
+    ],
+)
+def test_the_executor_sends_clear_and_records_sealed(
+    tmp_path: Path, ring: KeyRing, sealed_by: KeyRing, sent: bool
+) -> None:
+    # Given an executor with its key ring, and a due job whose Authorization was sealed (or not) by an ingest
+    sender, producer = _Sender(), ListProducer()
+    service = ExecutorService(
+        Settings(data_dir=tmp_path), FixedClock(NOW), sender, producer,  # type: ignore[arg-type]
+        secrets=ring,
+    )  # fmt: skip
+    stored = sealed_by.seal("Bearer s3cret", "acme", "Authorization")
+    # When it executes the attempt
+    asyncio.run(service.execute(_due({"Authorization": stored})))
+    [result] = producer.events
+    assert isinstance(result, JobSucceeded | JobFailed)
+    if sent:
+        # Then the wire and the request it sent carried the clear value, and the run records the stored one
+        [(request_headers, wire)] = sender.wire
+        assert wire["Authorization"] == request_headers["Authorization"] == "Bearer s3cret"
+        assert isinstance(result, JobSucceeded) and result.outcome.request_headers["Authorization"] == stored
+    else:
+        # Then nothing went out and the attempt failed, saying which key it lacks, without the value
+        assert sender.wire == [] and isinstance(result, JobFailed) and result.failure_reason == "unknown"
+        assert result.error_message is not None and stored.split(":")[1] in result.error_message
+        assert b"s3cret" not in encode_event(result)
