@@ -5,19 +5,25 @@ read-model table, not in the timer's files, not in a service's log."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import select
 
-from chronohook.kafka.config import admin_config, consumer_config
+from chronohook.ids import queue_id, recuro_job_key
+from chronohook.kafka.config import admin_config, consumer_config, producer_config
+from chronohook.kafka.records import record_of
+from chronohook.kafka.topics import Topics
 from chronohook.sealing import MASK
 from chronohook.settings import Settings
 from chronohook.store.engine import make_engine
 from chronohook.store.tables import metadata
+from schemas.events import HttpRequestSpec, JobPushed
 from tests.conftest import Stack
 from tests.support.polling import eventually
 from tests.support.receiver import Received, Receiver
@@ -149,3 +155,35 @@ def test_an_authorization_header_is_sent_clear_shown_masked_and_kept_sealed(stac
     for path, data in (files_bytes(stack.data_dir / "timer") | files_bytes(stack.data_dir / "logs")).items():
         for needle in values:
             assert needle not in data, f"a clear value in {path}"
+
+
+def test_an_event_written_before_sealing_still_delivers_and_reads_masked(stack: Stack, receiver: Receiver) -> None:
+    # Given a Recuro push as ingest wrote it before decision 0044: a clear Authorization, no sensitive_headers field
+    tag = secrets.token_hex(4)
+    integer_id = 7_000_000_000_000 + int(tag, 16)
+    key = recuro_job_key(integer_id)
+    old_secret = f"Bearer before-sealing-{tag}"
+    now = datetime.now(UTC)
+    pushed = JobPushed(
+        event_id=f"evt_old_{tag}", job_id=key, tenant="tenant-a", occurred_at=now, integer_id=integer_id,
+        queue=f"old-{tag}", queue_id=queue_id("tenant-a", f"old-{tag}"), scheduled_at=now,
+        request=HttpRequestSpec(
+            method="POST", url=receiver.url(f"/secrets/{tag}/old"), headers={"Authorization": old_secret}
+        ),
+    )  # fmt: skip
+    record_key, value, headers = record_of(pushed)
+    doc = json.loads(value)
+    del doc["request"]["sensitive_headers"]
+    producer = Producer(producer_config(stack.settings))
+    topic = Topics.from_settings(stack.settings).events
+    producer.produce(topic, json.dumps(doc).encode(), key=record_key, headers=headers)
+    assert producer.flush(30) == 0, "the broker did not take the record"
+    # When the stack reads it, Then the receiver gets the clear value, sent as it is
+    [got] = receiver.wait_for(lambda g: g.path == f"/secrets/{tag}/old", timeout=60)
+    assert _header(got, "Authorization") == old_secret
+    # And every answer about it shows the value masked
+    with stack.client() as c:
+        eventually(lambda: c.get(f"/api/jobs/{integer_id}/runs").json().get("data") or None, timeout=60, what="run")
+        for path in (f"/api/jobs/{integer_id}", f"/api/jobs/{integer_id}/runs", f"/api/jobs/{integer_id}/events"):
+            got_page = c.get(path)
+            assert got_page.status_code == 200 and old_secret not in got_page.text and MASK in got_page.text, path
