@@ -1,5 +1,5 @@
 """The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create|import|list|revoke``,
-``tenants suspend|resume``, ``secrets generate-key``, ``replay``."""
+``tenants suspend|resume``, ``secrets generate-key|usage``, ``replay``."""
 
 from __future__ import annotations
 
@@ -278,6 +278,31 @@ def secrets_generate_key() -> None:
     from chronohook.sealing import generate_key
 
     typer.echo(generate_key())
+
+
+@secrets_app.command("usage")
+def secrets_usage() -> None:
+    """Count the jobs whose stored definition holds a value sealed under each key: a retired key with none left can
+    be dropped from CHRONOHOOK_SECRET_KEYS_RETIRED (docs/security.md, key rotation)."""
+    from chronohook.readmodel.sealed import jobs_by_key
+    from chronohook.sealing import SecretKeyInvalid, settings_ring
+    from chronohook.store.engine import make_engine
+
+    settings = load_settings()
+    _stack_data(settings)
+    try:
+        ring = settings_ring(settings)
+    except SecretKeyInvalid as exc:
+        _refuse(exc)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        counts = jobs_by_key(engine)
+    finally:
+        engine.dispose()
+    for kid, role in ring.roles().items():
+        typer.echo(f"{kid} ({role}): {counts.pop(kid, 0)} jobs")
+    for kid, count in sorted(counts.items()):
+        typer.echo(f"{kid} (not configured: these jobs' sealed headers cannot be sent): {count} jobs")
 
 
 def use_broker(settings: Settings, plan: BrokerPlan) -> object | None:

@@ -133,6 +133,13 @@ class KeyRing:
     def current_id(self) -> str | None:
         return None if self.current is None else key_id(self.current)
 
+    def roles(self) -> dict[str, str]:
+        """Each configured key's id and role, ``current`` first, then ``retired`` in the order given."""
+        out = {} if self.current is None else {key_id(self.current): "current"}
+        for key in self.retired:
+            out.setdefault(key_id(key), "retired")
+        return out
+
     def seal(self, value: str, tenant: str, name: str) -> str:
         """``value`` sealed under the current key; as it is when already sealed or when there is no key."""
         if self.current is None or is_sealed(value):

@@ -15,11 +15,13 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
 
+from chronohook.cli import app
 from chronohook.clock import FixedClock
 from chronohook.kafka.log import InMemoryEventLog
 from chronohook.readmodel.store import PROJECTOR_CONSUMER, Consumed
-from chronohook.sealing import MASK, KeyRing, SecretKeyMissing, generate_key, is_sealed
+from chronohook.sealing import MASK, KeyRing, SecretKeyMissing, generate_key, is_sealed, key_id, parse_key
 from chronohook.settings import Settings
 from chronohook.store.engine import make_engine
 from chronohook.store.tokens import create_token
@@ -183,3 +185,28 @@ def test_a_real_ingest_without_a_key_refuses_to_start(tmp_path: Path) -> None:
     # Then it refuses, naming the setting, before it connects to anything
     with pytest.raises(SecretKeyMissing, match="CHRONOHOOK_SECRET_KEY"):
         build_context(settings, FixedClock(NOW))
+
+
+def test_secrets_usage_counts_the_jobs_each_key_sealed(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two jobs sealed under the stack's key and one with no sensitive header
+    for n, headers in enumerate(({"Authorization": SECRET}, {"Cookie": "c=1", "X-Api-Key": "k"}, {"Accept": "json"})):
+        body = {"method": "POST", "name": f"u{n}", "url": "https://example.com/u", "headers": headers}
+        assert api.client.post("/jobs", json=body, headers=api.auth).status_code == 200
+    api.project()
+    # When the key was rotated (the old one retired) and an operator asks which keys are in use
+    new = generate_key()
+    monkeypatch.setenv("CHRONOHOOK_DATA_DIR", str(api.ctx.settings.data_dir))
+    monkeypatch.delenv("CHRONOHOOK_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CHRONOHOOK_SECRET_KEY", new)
+    monkeypatch.setenv("CHRONOHOOK_SECRET_KEYS_RETIRED", KEY)
+    out = CliRunner().invoke(app, ["secrets", "usage"])
+    # Then the retired key still seals two jobs (it cannot be dropped yet), the new one none
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines() == [
+        f"{key_id(parse_key(new))} (current): 0 jobs",
+        f"{key_id(parse_key(KEY))} (retired): 2 jobs",
+    ]
+    # And without the old key configured, the jobs it sealed are named as unsendable
+    monkeypatch.delenv("CHRONOHOOK_SECRET_KEYS_RETIRED")
+    out = CliRunner().invoke(app, ["secrets", "usage"])
+    assert f"{key_id(parse_key(KEY))} (not configured" in out.output
