@@ -349,3 +349,21 @@ def test_the_executor_sends_clear_and_records_sealed(
         assert sender.wire == [] and isinstance(result, JobFailed) and result.failure_reason == "unknown"
         assert result.error_message is not None and stored.split(":")[1] in result.error_message
         assert b"s3cret" not in encode_event(result)
+
+
+def test_a_large_batch_is_sealed_whole() -> None:
+    # Given a batch of 200 pushes (sealed in a worker thread past 64), each with an Authorization header
+    pushes = [
+        JobPushed(
+            event_id=f"e{n}", job_id=f"rj_{n}", tenant="acme", occurred_at=NOW, integer_id=n, queue="q", queue_id=7,
+            request=HttpRequestSpec(method="POST", url="http://127.0.0.1/x", headers={"Authorization": f"t{n}"}),
+            scheduled_at=NOW,
+        )
+        for n in range(200)
+    ]  # fmt: skip
+    # When it is sealed, Then every one is, in order, and opens to its own value
+    out = asyncio.run(Sealing(KeyRing.of(NEW)).seal(list(pushes)))
+    ring = KeyRing.of(NEW)
+    assert [ring.open(e.request.headers["Authorization"], "acme", "Authorization") for e in out] == [  # type: ignore[attr-defined]
+        f"t{n}" for n in range(200)
+    ]
