@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from fastapi import Response
 from sqlalchemy import Engine
 
 from chronohook.readmodel.queues import queue_by_name
@@ -103,3 +104,10 @@ def stored_queue_names(engine: Engine) -> QueueNames:
         return () if view is None else view.settings.sensitive_headers
 
     return names
+
+
+async def no_store(response: Response) -> None:
+    """A route dependency for answers that hold a secret (a signing secret, an alert destination's URL): no cache, a
+    proxy's or the browser's, may keep them (decision 0044)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"

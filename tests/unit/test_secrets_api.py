@@ -151,6 +151,17 @@ def test_signing_secret_answers_are_never_cached(api: Api) -> None:
         assert r.headers["cache-control"] == "no-store", (method, path)
 
 
+def test_alert_destination_answers_are_never_cached(api: Api) -> None:
+    # A Slack-style incoming webhook URL carries its own credential
+    destination = {"url": "https://hooks.example.com/services/T000/B000/secret-part", "format": "slack"}
+    put = api.client.put("/api/alert-destination", json=destination, headers=api.auth)
+    assert put.status_code == 200, put.text
+    api.project()
+    got = api.client.get("/api/alert-destination", headers=api.auth)
+    assert got.status_code == 200, got.text
+    assert put.headers["cache-control"] == got.headers["cache-control"] == "no-store"
+
+
 def test_a_database_error_during_a_rotation_logs_no_secret(api: Api) -> None:
     # Given a tenant with a secret imported from its receivers
     imported = "whsec_" + base64.b64encode(b"secret-that-must-not-leak-123456").decode()

@@ -6,26 +6,20 @@ import asyncio
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query
 
 from chronohook.clock import iso8601_offset
 from chronohook.outbound.signing import DEFAULT_GRACE, InvalidSecret, SigningKeys, standard_secret
 from chronohook.store import signing_secrets as store
 from services.ingest.context import Ctx, Tenant
 from services.ingest.errors import RECURO_RESPONSES, invalid_input
+from services.ingest.secrets import no_store
 from services.ingest.signing_models import (
     MAX_GRACE_SECONDS,
     RotateSigningSecret,
     SigningSecret,
     UpdateSigningSecret,
 )
-
-
-async def no_store(response: Response) -> None:
-    """Every answer here holds the secret: no cache (a proxy's, the browser's) may keep it (decision 0044)."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-
 
 router = APIRouter(prefix="/api/signing-secret", tags=["Signing"], dependencies=[Depends(no_store)])
 
