@@ -1,6 +1,6 @@
 """The ``chronohook`` command: ``dev``, ``serve SERVICE``, ``tokens create|import|list|revoke``,
-``tenants suspend|resume``, ``replay``; and the API verbs (``jobs``, ``queues``, ``crons``, ``dead-letters``,
-``signing-secret``, ``receiver``: chronohook/commands)."""
+``tenants suspend|resume``, ``secrets generate-key|usage``, ``replay``; and the API verbs (``jobs``, ``queues``,
+``crons``, ``dead-letters``, ``signing-secret``, ``receiver``: chronohook/commands)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ tenants_app = typer.Typer(help="Operate on one tenant.")
 app.add_typer(tenants_app, name="tenants")
 # The API verbs (jobs, queues, crons, dead-letters, signing-secret, receiver): chronohook/commands, docs/cli.md.
 commands.register(app)
+secrets_app = typer.Typer(help="The key sensitive request headers are sealed with (docs/security.md).")
+app.add_typer(secrets_app, name="secrets")
 
 DEV_TENANT = "dev"
 DEV_EGRESS_ALLOW = "127.0.0.0/8,::1/128"
@@ -116,7 +118,12 @@ def serve(service: Service) -> None:
         from services.executor.service import serve as run
     else:
         from services.projector.service import serve as run
-    run(settings, clock)
+    from chronohook.sealing import SecretKeyInvalid, SecretKeyMissing
+
+    try:
+        run(settings, clock)
+    except (SecretKeyMissing, SecretKeyInvalid) as exc:  # one line naming the way out, never the key (decision 0044)
+        _refuse(exc)
 
 
 @tokens_app.command("create")
@@ -279,6 +286,60 @@ def dev_token(settings: Settings) -> str:
         handle.write(token + "\n")
     os.chmod(path, 0o600)
     return token
+
+
+def dev_secret_key(data_dir: Path) -> str:
+    """The dev stack's secret key (decision 0044), kept in ``<data dir>/secret-key`` (mode 0600) across restarts: the
+    events it sealed stay readable. Made on first use; ``CHRONOHOOK_SECRET_KEY``, when set, is used instead."""
+    from chronohook.sealing import SecretKeyInvalid, generate_key, parse_key
+
+    path = data_dir / "secret-key"
+    if path.exists():
+        key = path.read_text().strip()
+        try:
+            parse_key(key)
+        except SecretKeyInvalid as exc:
+            _refuse(SecretKeyInvalid(f"{path}: {exc}"))
+        return key
+    key = generate_key()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+@secrets_app.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new secret key for CHRONOHOOK_SECRET_KEY (32 random bytes, URL-safe base64); nothing is stored."""
+    from chronohook.sealing import generate_key
+
+    typer.echo(generate_key())
+
+
+@secrets_app.command("usage")
+def secrets_usage() -> None:
+    """Count the jobs whose stored definition holds a value sealed under each key: a retired key with none left can
+    be dropped from CHRONOHOOK_SECRET_KEYS_RETIRED (docs/security.md, key rotation)."""
+    from chronohook.readmodel.sealed import jobs_by_key
+    from chronohook.sealing import SecretKeyInvalid, settings_ring
+    from chronohook.store.engine import make_engine
+
+    settings = load_settings()
+    _stack_data(settings)
+    try:
+        ring = settings_ring(settings)
+    except SecretKeyInvalid as exc:
+        _refuse(exc)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        counts = jobs_by_key(engine)
+    finally:
+        engine.dispose()
+    for kid, role in ring.roles().items():
+        typer.echo(f"{kid} ({role}): {counts.pop(kid, 0)} jobs")
+    for kid, count in sorted(counts.items()):
+        typer.echo(f"{kid} (not configured: these jobs' sealed headers cannot be sent): {count} jobs")
 
 
 def use_broker(settings: Settings, plan: BrokerPlan) -> object | None:
@@ -470,6 +531,15 @@ def _child_env(settings: Settings, bootstrap: str, api_port: int) -> dict[str, s
         CHRONOHOOK_API_PORT=str(api_port),
         CHRONOHOOK_API_HOST=settings.api_host,
     )
+    if settings.secret_key is None:  # the dev stack seals with a key of its own, kept in its data directory
+        env["CHRONOHOOK_SECRET_KEY"] = dev_secret_key(settings.data_dir)
+    else:  # a malformed key stops dev here, in one line, rather than every ingest and executor in a restart loop
+        from chronohook.sealing import SecretKeyInvalid, settings_ring
+
+        try:
+            settings_ring(settings)
+        except SecretKeyInvalid as exc:
+            _refuse(exc)
     env.pop("CHRONOHOOK_API_SOCKET_FD", None)  # only the supervisor hands one out, to each ingest worker its own
     # On one's own machine the targets are usually local: allow loopback unless the variable is set, even to empty.
     env.setdefault("CHRONOHOOK_EGRESS_ALLOW", DEV_EGRESS_ALLOW)

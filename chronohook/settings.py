@@ -400,6 +400,26 @@ class Settings(BaseSettings):
         "stuck one: `/readyz` stops counting it. A cleanly stopped process removes its row at once.",
     )
 
+    # -- secrets at rest (issue 17, decision 0044) --------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="The key-encryption key sensitive request headers are sealed with in the job log and the read "
+        "models (32 bytes in URL-safe base64: `chronohook secrets generate-key`). Needed by every ingest and executor: "
+        "one started without it refuses to start (unless `CHRONOHOOK_SECRETS_IN_CLEAR`); `chronohook dev` keeps one in "
+        "`<data dir>/secret-key`. To rotate: the new key here, the old one in `CHRONOHOOK_SECRET_KEYS_RETIRED`.",
+    )
+    secret_keys_retired: SecretStr | None = Field(
+        default=None,
+        description="Earlier secret keys, comma-separated: they no longer seal but still open what events sealed "
+        "under them carry (docs/security.md, key rotation). Keep one as long as the job log or a pending job may hold "
+        "a value it sealed.",
+    )
+    secrets_in_clear: bool = Field(
+        default=False,
+        description="`true`: ingest and executor start without `CHRONOHOOK_SECRET_KEY` and sensitive request headers "
+        "are stored in clear (still masked in every answer), with a warning at start. Not for production.",
+    )
+
     @field_validator("kafka_properties")
     @classmethod
     def _properties_file(cls, value: Path | None) -> Path | None:

@@ -90,6 +90,12 @@ class HttpRequestSpec(Frozen):
     body: str | None = None
     timeout_seconds: float = 30.0
     assertions: tuple[SuccessAssertion, ...] = ()
+    sensitive_headers: tuple[str, ...] = Field(
+        default=(),
+        description="Header names sealed and masked besides the defaults (Authorization, Proxy-Authorization, Cookie, "
+        "X-Api-Key): the job's own and its queue's at push (decision 0044). A sensitive header's value is sealed "
+        "(``chs1:<key id>:...``, opened by the executor just before it sends); older records hold clear values.",
+    )
 
 
 class QueueSettings(Frozen):
@@ -103,6 +109,10 @@ class QueueSettings(Frozen):
     alerts_enabled: bool = False
     max_parallelism: int | None = Field(default=None, ge=1)
     dlq_retention_days: Literal[3, 7, 14, 30] = 14
+    sensitive_headers: tuple[str, ...] = Field(
+        default=(),
+        description="Header names sealed and masked in this queue's jobs besides the defaults (decision 0044).",
+    )
 
 
 class RetryPolicy(Frozen):

@@ -22,6 +22,10 @@ from tests.support.postgres import require_server, throwaway_postgres
 from tests.support.receiver import Receiver
 from tests.support.services import running_services, services_env
 
+# Every service a test starts (they inherit this environment) seals sensitive headers, as a production one must: an
+# ingest or executor without a key refuses to start (decision 0044). One key for the session, never a real one.
+os.environ.setdefault("CHRONOHOOK_SECRET_KEY", "dGVzdC1vbmx5LWtleS1jaHJvbm9ob29rLXRlc3RzLTE=")
+
 
 def _docker_engine() -> bool:
     if shutil.which("docker") is None:

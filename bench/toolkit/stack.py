@@ -20,6 +20,7 @@ from bench.toolkit.expect import expect_status
 from bench.toolkit.receiver import HOST as RECEIVER_HOST
 from chronohook.broker import LocalBroker
 from chronohook.kafka.topics import ensure_topics
+from chronohook.sealing import generate_key
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.tokens import create_token
@@ -35,6 +36,8 @@ BENCH_ENV = {
     # The bench measures capacity: one tenant creating far beyond the per-tenant limits (decision 0014).
     "CHRONOHOOK_TENANT_CREATE_RATE": "0",
     "CHRONOHOOK_TENANT_MAX_PENDING": "0",
+    # Ingest and executor refuse to start without a key (decision 0044): the caller's, else one for this bench.
+    "CHRONOHOOK_SECRET_KEY": os.environ.get("CHRONOHOOK_SECRET_KEY") or generate_key(),
 }
 
 

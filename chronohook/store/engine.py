@@ -45,7 +45,10 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             private_sqlite_file(Path(path))
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, json_serializer=json_serializer
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            json_serializer=json_serializer,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -57,7 +60,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=json_serializer)
+    # hide_parameters: an SQL error never prints bound values (a signing secret, a header) into a log (decision 0044).
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=json_serializer, hide_parameters=True
+    )
 
 
 def create_schema(engine: Engine) -> None:

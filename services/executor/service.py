@@ -32,6 +32,7 @@ from chronohook.outbound.resolver import SystemResolver
 from chronohook.outbound.sender import AiohttpSender, HttpSender
 from chronohook.outbound.signing import InMemorySigningKeys, SigningKeysSource, signed
 from chronohook.readmodel.alerts import DatabaseAlertDestinations
+from chronohook.sealing import KeyRing, SealError, settings_ring
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.queue_slots import MemorySlotStore, SqlSlotStore
@@ -58,6 +59,7 @@ from services.executor.outcome_log import delivered
 from services.executor.queue_gate import QueueGate, queue_key
 from services.executor.runs import result_event, signed_request_headers
 from services.executor.tracing import handling, traced
+from services.executor.secrets import opened, unopened
 
 log = logging.getLogger("chronohook.executor")
 GROUP = "executor"  # the role: the group id is <prefix>.executor (chronohook/kafka/groups.py)
@@ -89,6 +91,7 @@ class ExecutorService:
         signing: SigningKeysSource | None = None,
         alert_destinations: DestinationSource | None = None,
         intake: IntakeFactory = ConsumerThread,
+        secrets: KeyRing | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -117,6 +120,8 @@ class ExecutorService:
         # Where due records come from: the job log's consumer thread (a fake in tests).
         self.intake = intake
         self.run_metrics = RunMetrics(QueueLabels.from_settings(settings))  # (metrics.py, decision 0042)
+        # Opens sealed request headers just before a send (decision 0044); _main requires a key.
+        self.secrets = secrets if secrets is not None else settings_ring(settings)
 
     async def run(self) -> None:
         if self.dead is None:
@@ -264,7 +269,10 @@ class ExecutorService:
             started_at = self.clock.now()
             # Signed at the send: webhook-timestamp is this attempt's, however long the slots took.
             headers = signed_request_headers(due, keys, started_at)
-            result = await self.sender.send(due.request, headers)
+            try:  # sealed headers opened just before the send; the run records them sealed (decision 0044)
+                result = await self.sender.send(*opened(self.secrets, due.request, headers, due.tenant))
+            except SealError as exc:
+                result = unopened(exc)
         delivered(self.settings, due, result, started_at)
         self.run_metrics.ran(due, result, started_at)
         await self.producer.publish(self.topics.events, [result_event(due, headers, result, started_at)])
@@ -328,6 +336,7 @@ def _decoded(record: Record) -> Due:
 
 
 async def _main(settings: Settings, clock: Clock) -> None:
+    secrets = settings_ring(settings, "executor")  # no key: refused before anything starts
     ensure_topics(settings)
     producer = AsyncEventProducer(producer_config(settings, **{"linger.ms": RESULT_LINGER_MS}))
     sender: HttpSender = AiohttpSender(  # wrapped in client spans when tracing is on (below)
@@ -348,6 +357,7 @@ async def _main(settings: Settings, clock: Clock) -> None:
         queues=QueueGate(SqlSlotStore(engine), clock),
         signing=StoredSigningKeys(engine, clock.now),
         alert_destinations=DatabaseAlertDestinations(engine),
+        secrets=secrets,
     )
     pulse = Pulse()
     service.stopping = PulsingAsyncEvent(pulse)  # asked once per loop turn: the heartbeat's pulse

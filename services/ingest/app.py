@@ -20,6 +20,7 @@ from chronohook.kafka.producer import AsyncEventProducer, TransactionalAppender
 from chronohook.kafka.topics import Topics, ensure_topics
 from chronohook.readmodel.store import ReadModelStore
 from chronohook.schedule import ScheduleError
+from chronohook.sealing import settings_ring
 from chronohook.settings import Settings
 from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.leases import NodeLeaseError, leased_ids
@@ -54,6 +55,7 @@ from services.ingest.routers import (
     signing,
 )
 from services.ingest.schedules import handle_schedule_error
+from services.ingest.secrets import Sealing, stored_queue_names
 
 DESCRIPTION = """\
 chronohook sends HTTP requests for you: now, after a delay, at a time, or on a cron schedule.
@@ -70,6 +72,8 @@ def build_context(settings: Settings, clock: Clock, log: EventLog | None = None)
     the one asked for and start-up fails if a live process holds it; unset, any free one. A real process (no log
     given) that loses its lease stops itself, so its supervisor starts it afresh under a new one.
     """
+    # A real process (no log given) refuses to start without a secret key (decision 0044), before it leases anything.
+    ring = settings_ring(settings, "ingest" if log is None else None)
     topics = Topics.from_settings(settings)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
@@ -99,6 +103,7 @@ def build_context(settings: Settings, clock: Clock, log: EventLog | None = None)
         topic=topics.events,
         queue_log=queue_log,
         queue_topic=queue_topic,
+        sealing=Sealing(ring, stored_queue_names(engine)),
     )
 
 

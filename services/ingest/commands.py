@@ -10,6 +10,7 @@ from chronohook.ids import deterministic_event_id, queue_id, random_event_id, re
 from chronohook.readmodel.views import JobView, RunView
 from chronohook.retries import QUEDUP_RETRIES, RECURO_QUEUE_RETRIES
 from chronohook.schedule import first_run_at
+from chronohook.sealing import masked_headers
 from schemas.codec import encode_event
 from schemas.events import (
     Envelope,
@@ -52,6 +53,7 @@ def create_quedup_job(req: CreateJobRequest, tenant: str, job_id: str, now: date
             headers=req.headers or {},
             body=req.body,
             timeout_seconds=QUEDUP_TIMEOUT_SECONDS,
+            sensitive_headers=tuple(req.sensitive_headers or ()),
         ),
         schedule=req.schedule,
         timezone=req.timezone,
@@ -99,6 +101,7 @@ def update_quedup_job(view: JobView, req: UpdateJobRequest, now: datetime) -> Jo
             for k in ("method", "url", "body", "headers")
             if k in given and (getattr(req, k) is not None or k == "body")
         }
+        | ({"sensitive_headers": tuple(req.sensitive_headers or ())} if "sensitive_headers" in given else {})
         | {"timeout_seconds": QUEDUP_TIMEOUT_SECONDS}
     )
     schedule = req.schedule if "schedule" in given else view.schedule
@@ -181,6 +184,7 @@ def push_recuro_job(req: PushJobRequest, tenant: str, integer_id: int, now: date
             headers=headers,
             body=body,
             timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+            sensitive_headers=tuple(req.sensitive_headers or ()),
         ),
         payload=req.payload,
         scheduled_at=scheduled,
@@ -206,6 +210,7 @@ def create_recuro_cron(req: CreateCronRequest, tenant: str, cron_id: int, now: d
             body=req.payload,
             timeout_seconds=float(req.timeout_seconds),
             assertions=tuple(SuccessAssertion(type=a.type, value=a.value) for a in req.success_assertions),
+            sensitive_headers=tuple(req.sensitive_headers or ()),
         ),
         schedule=req.cron_expression,
         timezone=req.timezone,
@@ -261,7 +266,7 @@ def quedup_job(view: JobView) -> Job:
         method=view.request.method,
         url=view.request.url,
         body=view.request.body or "",
-        headers=view.request.headers,
+        headers=masked_headers(view.request.headers, view.request.sensitive_headers),
         schedule=view.schedule,
         timezone=view.timezone,
         catch_up=view.catch_up,
@@ -279,7 +284,7 @@ def quedup_job_from_event(event: JobCreated | JobUpdated, status: str = "active"
         method=event.request.method,
         url=event.request.url,
         body=event.request.body or "",
-        headers=event.request.headers,
+        headers=masked_headers(event.request.headers, event.request.sensitive_headers),
         schedule=event.schedule,
         timezone=event.timezone,
         catch_up=event.catch_up,
@@ -313,7 +318,7 @@ def recuro_job(view: JobView, runs: list[RunView]) -> RecuroJobResponse:
         queue=view.queue,
         url=view.request.url,
         method=view.request.method,
-        headers={k: v for k, v in view.request.headers.items()},
+        headers=masked_headers(view.request.headers, view.request.sensitive_headers),
         payload=view.payload,
         callback_url=view.callback_url,
         status=view.status,
@@ -335,7 +340,7 @@ def recuro_job(view: JobView, runs: list[RunView]) -> RecuroJobResponse:
                 response_status=r.response_status,
                 response_body=r.response_body,
                 response_headers=r.response_headers,
-                request_headers=r.request_headers,
+                request_headers=masked_headers(r.request_headers, view.request.sensitive_headers),
                 request_body=r.request_body,
                 started_at=iso8601_offset(r.started_at),
                 executed_at=iso8601_offset(r.executed_at),

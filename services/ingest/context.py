@@ -30,6 +30,7 @@ from services.ingest.consistency import AppliedOffsets, Watermarks, record_writt
 from services.ingest.errors import Unavailable
 from services.ingest.metrics import CreatedJobs
 from services.ingest.quotas import TenantQuotas
+from services.ingest.secrets import Sealing
 
 log = logging.getLogger(__name__)
 READ_YOUR_WRITES_WAIT = 3.0  # caught_up_all's (DELETE of a queue); reads wait settings.read_your_writes_wait_s
@@ -67,6 +68,8 @@ class IngestContext:
     # Where queue settings changes go (decision 0015), and that topic's name; a test's one log may take both.
     queue_log: EventLog | None = None
     queue_topic: str = ""
+    # Seals sensitive request headers just before every append (decision 0044; services/ingest/secrets.py).
+    sealing: Sealing = field(default_factory=Sealing)
     auth: TokenAuthenticator = field(init=False)
     quotas: TenantQuotas = field(init=False)
     caps: TenantCaps = field(init=False)  # active schedules and queues per tenant (decision 0030)
@@ -123,6 +126,7 @@ class IngestContext:
                 new_jobs[event.tenant] = new_jobs.get(event.tenant, 0) + 1
         for tenant, count in new_jobs.items():
             await self.quotas.admit(tenant, count)
+        events = await self.sealing.seal(events)
         try:
             positions = await (self.log.append_atomically(events) if atomically else self.log.append(events))
         except PublishFailed as exc:

@@ -9,6 +9,7 @@ from chronohook.clock import iso8601_offset
 from chronohook.ids import random_event_id
 from chronohook.readmodel.views import JobView, evolve
 from chronohook.schedule import Schedule, first_run_at, resumed_due
+from chronohook.sealing import masked_headers
 from schemas.events import JobPaused, JobResumed, JobUpdated, SuccessAssertion
 from services.ingest.models import CronAssertion, CronDetail, UpdateCronRequest
 
@@ -44,6 +45,8 @@ def _updated(view: JobView, req: UpdateCronRequest, given: set[str], active: boo
         spec["url"] = req.url
     if "headers" in given:
         spec["headers"] = req.headers or {}
+    if "sensitive_headers" in given:
+        spec["sensitive_headers"] = tuple(req.sensitive_headers or ())
     if "payload" in given:
         spec["body"] = req.payload
     if "timeout_seconds" in given and req.timeout_seconds is not None:
@@ -80,7 +83,7 @@ def cron_detail(view: JobView) -> CronDetail:
         name=view.name or "",
         url=view.request.url,
         method=view.request.method,
-        headers=dict(view.request.headers),
+        headers=masked_headers(view.request.headers, view.request.sensitive_headers),
         payload=view.request.body,
         cron_expression=view.schedule or "",
         timezone=view.timezone,

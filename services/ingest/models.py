@@ -35,6 +35,13 @@ RecuroHeaders = Annotated[
     dict[StrictStr, StrictStr], BeforeValidator(v.scalar_header_values), AfterValidator(v.http_headers)
 ]
 Text = Annotated[StrictStr, AfterValidator(v.body_text)]
+# chronohook extension (decision 0044): header names sealed at rest and masked in every answer besides the defaults.
+HeaderName = Annotated[StrictStr, Field(min_length=1, max_length=256, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
+SensitiveHeaders = Annotated[list[HeaderName], Field(max_length=32)]
+SENSITIVE_DOC = (
+    "chronohook extension: more header names whose values are encrypted at rest and shown as `***`, besides "
+    "Authorization, Proxy-Authorization, Cookie and X-Api-Key (always)."
+)
 Payload = Annotated[dict[str, Any], BeforeValidator(v.empty_array_as_object), AfterValidator(v.json_payload)]
 # Recuro's integers and booleans, as Laravel's ``integer`` and ``boolean`` rules take them ("300", 300.0; 1, "0").
 LaravelInt = Annotated[StrictInt, BeforeValidator(v.laravel_integer)]
@@ -100,6 +107,7 @@ class CreateJobRequest(Request):
     url: Url = Field(description="The URL the job will send a request to.", examples=["https://example.com"])
     body: Text | None = Field(default=None, description="Optional request body to include when sending the job.")
     headers: Headers | None = Field(default=None, description="Optional HTTP headers to send.")
+    sensitive_headers: SensitiveHeaders | None = Field(default=None, description=SENSITIVE_DOC)
     run_at: Rfc3339 | None = Field(
         default=None, description="Run once at this RFC 3339 time. Ignored if schedule is provided."
     )
@@ -122,6 +130,7 @@ class UpdateJobRequest(Request):
     url: Url | None = None
     body: Text | None = None
     headers: Headers | None = None
+    sensitive_headers: SensitiveHeaders | None = Field(default=None, description=SENSITIVE_DOC)
     run_at: Rfc3339 | None = None
     schedule: Cron | None = None
     timezone: TimeZone | None = Field(default=None, description=TIMEZONE_DOC)
@@ -159,6 +168,7 @@ class PushJobRequest(Request):
         default=None,
         description="Sent as request headers. `[]` is none; a number or boolean value is sent as its JSON text.",
     )
+    sensitive_headers: SensitiveHeaders | None = Field(default=None, description=SENSITIVE_DOC)
     payload: Payload | None = Field(default=None, description="JSON body sent with the request; `[]` is `{}`.")
     callback_url: Url | None = Field(default=None, description="Receives a POST when the job completes.")
     delay: LaravelInt = Field(
@@ -237,6 +247,7 @@ class CreateCronRequest(Request):
     catch_up: CatchUp = Field(default="latest", description=CATCH_UP_DOC)
     method: Method = "POST"
     headers: RecuroHeaders | None = None
+    sensitive_headers: SensitiveHeaders | None = Field(default=None, description=SENSITIVE_DOC)
     payload: Text | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
     callback_url: Url | None = None
     timeout_seconds: LaravelInt = Field(default=30, ge=1, le=300)
@@ -345,6 +356,7 @@ class UpdateCronRequest(Request):
     catch_up: CatchUp | None = Field(default=None, description=CATCH_UP_DOC)
     method: Method | None = None
     headers: RecuroHeaders | None = None
+    sensitive_headers: SensitiveHeaders | None = Field(default=None, description=SENSITIVE_DOC)
     payload: Text | None = Field(default=None, description="Raw request body (a string, unlike jobs).")
     callback_url: Url | None = None
     timeout_seconds: LaravelInt | None = Field(default=None, ge=1, le=300)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from services.ingest import validation as v
-from services.ingest.models import LaravelBool, LaravelInt, Request, SuccessAssertion
+from services.ingest.models import SENSITIVE_DOC, LaravelBool, LaravelInt, Request, SensitiveHeaders, SuccessAssertion
 
 # A retry waits at least a second and at most 30 days (a dead letter is kept 30 days at the longest).
 RETRY_DELAY_MAX = 30 * 24 * 3600
@@ -57,6 +57,16 @@ class UpdateQueueRequest(Request):
         default=None, description="Days a dead-lettered job is kept: 3, 7, 14 or 30."
     )
 
+    sensitive_headers: SensitiveHeaders | None = Field(
+        default=None,
+        description=SENSITIVE_DOC.replace("values are", "values in jobs pushed from now on are") + " `null`: none.",
+    )
+
+    @field_validator("sensitive_headers")
+    @classmethod
+    def _none_is_empty(cls, value: list[str] | None) -> list[str]:
+        return [] if value is None else value
+
     @field_validator(*_NOT_NULL)
     @classmethod
     def _not_null(cls, value: object) -> object:
@@ -84,5 +94,8 @@ class QueueResponse(BaseModel):
     alerts_enabled: bool
     max_parallelism: int | None = Field(description="null: unlimited.")
     dlq_retention_days: int
+    sensitive_headers: list[str] = Field(
+        default_factory=list, description="chronohook extension: header names sealed and masked in its jobs."
+    )
     created_at: str
     updated_at: str

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from chronohook.clock import iso8601_offset, rfc3339
 from chronohook.readmodel.views import RunView
+from chronohook.sealing import masked_headers
 from services.ingest.models import QuedupRun, RecuroRunResponse
 
 
@@ -19,7 +20,7 @@ def recuro_run(run: RunView) -> RecuroRunResponse:
         response_body=run.response_body,
         response_headers=run.response_headers,
         response_truncated=run.response_truncated,
-        request_headers=run.request_headers,
+        request_headers=masked_headers(run.request_headers),
         request_body=run.request_body,
         due_at=iso8601_offset(run.due_at),
         started_at=iso8601_offset(run.started_at),
@@ -45,7 +46,7 @@ def quedup_run(run: RunView) -> QuedupRun:
         response_headers=run.response_headers,
         response_body=run.response_body,
         response_truncated=run.response_truncated,
-        request_headers=run.request_headers,
+        request_headers=masked_headers(run.request_headers),
         request_body=run.request_body,
         error_message=run.error_message,
         failure_reason=run.failure_reason,

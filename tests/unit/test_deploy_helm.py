@@ -29,6 +29,7 @@ CHART = REPO_ROOT / "deploy" / "helm" / "chronohook"
 EXAMPLE = REPO_ROOT / "deploy" / "helm" / "values-example.yaml"
 KUBERNETES = "1.37.0"  # the newest schemas kubernetes-validate ships
 DATABASE = "postgresql+psycopg://chronohook:secret@postgres:5432/chronohook"
+SECRET_KEY = "c2VhbGluZy1rZXktZm9yLXRoZS1jaGFydHMtdGVzdHM="  # 32 bytes, URL-safe base64
 SETTINGS_VARIABLES = {f"CHRONOHOOK_{name.upper()}" for name in Settings.model_fields}
 COMPONENTS = ("ingest", "timer", "executor", "projector")
 
@@ -62,7 +63,7 @@ def render(*args: str) -> list[dict[str, Any]]:
 
 
 RENDERINGS = {
-    "defaults": ("--set", f"secrets.databaseUrl={DATABASE}"),
+    "defaults": ("--set", f"secrets.databaseUrl={DATABASE}", "--set", f"secrets.secretKey={SECRET_KEY}"),
     "example": ("-f", str(EXAMPLE)),
 }
 
@@ -160,7 +161,7 @@ def test_a_secret_given_as_a_setting_is_refused() -> None:
     # When a password is put among the plain settings
     result = helm(
         "template", "chronohook", str(CHART), "--set", f"secrets.databaseUrl={DATABASE}",
-        "--set", "settings.CHRONOHOOK_KAFKA_SASL_PASSWORD=oops",
+        "--set", f"secrets.secretKey={SECRET_KEY}", "--set", "settings.CHRONOHOOK_KAFKA_SASL_PASSWORD=oops",
     )  # fmt: skip
     # Then the chart refuses to render, naming where it belongs
     assert result.returncode != 0 and "is a secret: set it under secrets" in result.stderr, result.stderr
@@ -168,9 +169,16 @@ def test_a_secret_given_as_a_setting_is_refused() -> None:
 
 def test_the_database_url_is_required() -> None:
     # When no database is given
-    result = helm("template", "chronohook", str(CHART))
+    result = helm("template", "chronohook", str(CHART), "--set", f"secrets.secretKey={SECRET_KEY}")
     # Then the chart refuses to render, saying what to set
     assert result.returncode != 0 and "secrets.databaseUrl is required" in result.stderr, result.stderr
+
+
+def test_the_secret_key_is_required() -> None:
+    # When no key to seal sensitive headers with is given (ingest and executor would refuse to start)
+    result = helm("template", "chronohook", str(CHART), "--set", f"secrets.databaseUrl={DATABASE}")
+    # Then the chart refuses to render, saying what to set
+    assert result.returncode != 0 and "secrets.secretKey is required" in result.stderr, result.stderr
 
 
 def test_pods_are_unprivileged_probed_and_sized(rendered: list[dict[str, Any]]) -> None:

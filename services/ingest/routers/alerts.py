@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from chronohook.clock import iso8601_offset
@@ -19,8 +19,10 @@ from services.ingest.errors import RECURO_RESPONSES, NotFound, RecuroErrorBody, 
 from services.ingest.fresh_reads import FRESH
 from services.ingest.models import Request, Url
 from services.ingest.pagination import Page, Paging, laravel_page
+from services.ingest.secrets import no_store
 
 router = APIRouter(tags=["Recuro alerts"])
+NO_STORE = Depends(no_store)
 
 NOT_SET: Responses = {404: {"model": RecuroErrorBody, "description": "No alert destination is set"}}
 
@@ -77,7 +79,12 @@ def _alert(view: AlertView) -> AlertResponse:
     )
 
 
-@router.put("/api/alert-destination", response_model=AlertDestinationResponse, responses=RECURO_RESPONSES)
+@router.put(
+    "/api/alert-destination",
+    response_model=AlertDestinationResponse,
+    responses=RECURO_RESPONSES,
+    dependencies=[NO_STORE],  # a Slack-style URL is a credential (decision 0044)
+)
 async def set_alert_destination(req: AlertDestinationRequest, ctx: Ctx, tenant: Tenant) -> AlertDestinationResponse:
     """Send this tenant's alerts to ``url``: Recuro-style JSON, or ``format: "slack"`` for ``{"text": ...}``."""
     if errors := v.egress_errors(v.egress_policy(ctx.settings.egress_allow), {"url": req.url}):
@@ -99,7 +106,7 @@ async def set_alert_destination(req: AlertDestinationRequest, ctx: Ctx, tenant: 
     "/api/alert-destination",
     response_model=AlertDestinationResponse,
     responses=RECURO_RESPONSES | NOT_SET,
-    dependencies=[FRESH],
+    dependencies=[FRESH, NO_STORE],
 )
 async def get_alert_destination(ctx: Ctx, tenant: Tenant) -> AlertDestinationResponse:
     """Where this tenant's alerts go; 404 when none is set."""

@@ -19,6 +19,7 @@ from chronohook.clock import rfc3339
 from chronohook.ids import recuro_cron_key, recuro_job_key
 from chronohook.readmodel.history import HistoryEntry, HistoryPage, history_page
 from chronohook.readmodel.views import JobView
+from chronohook.sealing import masked_document
 from services.ingest.context import Ctx, IngestContext, Tenant
 from services.ingest.errors import QUEDUP_RESPONSES, RECURO_RESPONSES, NotFound, RecuroErrorBody, Responses
 from services.ingest.fresh_reads import FRESH
@@ -80,7 +81,7 @@ def recuro_event(entry: HistoryEntry) -> RecuroJobEvent:
         occurred_at=_offset_ms(entry.occurred_at),
         run_id=entry.run_id,
         schema_version=entry.schema_version,
-        payload=entry.payload,
+        payload=masked_document(entry.payload),
     )
 
 
@@ -92,7 +93,7 @@ def quedup_event(entry: HistoryEntry) -> QuedupJobEvent:
         occurred_at=rfc3339(entry.occurred_at) or "",
         run_id=entry.run_id,
         schema_version=entry.schema_version,
-        payload=entry.payload,
+        payload=masked_document(entry.payload),
     )
 
 

@@ -61,6 +61,7 @@ def queue_response(view: QueueView) -> QueueResponse:
         alerts_enabled=s.alerts_enabled,
         max_parallelism=s.max_parallelism,
         dlq_retention_days=s.dlq_retention_days,
+        sensitive_headers=list(s.sensitive_headers),
         created_at=iso8601_offset(view.created_at),
         updated_at=iso8601_offset(view.updated_at),
     )

@@ -6,13 +6,14 @@ import asyncio
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 
 from chronohook.clock import iso8601_offset
 from chronohook.outbound.signing import DEFAULT_GRACE, InvalidSecret, SigningKeys, standard_secret
 from chronohook.store import signing_secrets as store
 from services.ingest.context import Ctx, Tenant
 from services.ingest.errors import RECURO_RESPONSES, invalid_input
+from services.ingest.secrets import no_store
 from services.ingest.signing_models import (
     MAX_GRACE_SECONDS,
     RotateSigningSecret,
@@ -20,7 +21,7 @@ from services.ingest.signing_models import (
     UpdateSigningSecret,
 )
 
-router = APIRouter(prefix="/api/signing-secret", tags=["Signing"])
+router = APIRouter(prefix="/api/signing-secret", tags=["Signing"], dependencies=[Depends(no_store)])
 
 
 def answer(keys: SigningKeys) -> SigningSecret:

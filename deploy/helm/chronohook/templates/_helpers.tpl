@@ -43,6 +43,17 @@ env:
       secretKeyRef:
         name: {{ include "chronohook.secretName" . }}
         key: CHRONOHOOK_DATABASE_URL
+  - name: CHRONOHOOK_SECRET_KEY
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "chronohook.secretName" . }}
+        key: CHRONOHOOK_SECRET_KEY
+  - name: CHRONOHOOK_SECRET_KEYS_RETIRED
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "chronohook.secretName" . }}
+        key: CHRONOHOOK_SECRET_KEYS_RETIRED
+        optional: true
   - name: CHRONOHOOK_KAFKA_SASL_PASSWORD
     valueFrom:
       secretKeyRef:
