@@ -58,8 +58,8 @@ from services.executor.offsets import OffsetTracker
 from services.executor.outcome_log import delivered
 from services.executor.queue_gate import QueueGate, queue_key
 from services.executor.runs import result_event, signed_request_headers
-from services.executor.tracing import handling, traced
 from services.executor.secrets import opened, unopened
+from services.executor.tracing import handling, traced
 
 log = logging.getLogger("chronohook.executor")
 GROUP = "executor"  # the role: the group id is <prefix>.executor (chronohook/kafka/groups.py)
