@@ -459,6 +459,7 @@ def dev(
             lambda: devstack.answers_ready(f"{url}/readyz"), timeout=devstack.READY_TIMEOUT_S, between=between
         ):
             _say(f"chronohook is up: API {url} (docs {url}/docs)")
+            _say(f"  console: {url}/console/ (log in with the dev token, or open {url}/console/#token=TOKEN)")
             _say(f"  metrics: {url}/metrics (API)")
             for name, port in supervisor.metrics_ports().items():
                 _say(f"  metrics: {metrics_ports.metrics_url(settings.metrics_host, port)} ({name})")
