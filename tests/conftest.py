@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from chronohook.broker import LocalBroker
 from chronohook.settings import Settings
@@ -111,3 +112,20 @@ def postgres_url() -> Iterator[str]:
     require_server()
     with throwaway_postgres() as url:
         yield url
+
+
+# Every read-model contract runs on SQLite and on PostgreSQL (a test module with an ``engine`` of its own keeps it).
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        create_schema(eng)
+        yield eng
+        eng.dispose()
+        return
+    require_server()
+    with throwaway_postgres() as url:
+        eng = make_engine(url)
+        create_schema(eng)
+        yield eng
+        eng.dispose()

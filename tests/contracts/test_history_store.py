@@ -10,9 +10,7 @@ from sqlalchemy import Engine
 from chronohook.readmodel.history import history_page
 from chronohook.readmodel.store import Consumed, ReadModelStore
 from schemas.events import Envelope, JobDeleted, JobPushed
-from tests.contracts.test_read_model_store import T0, _due, _pushed, _succeeded, engine
-
-__all__ = ["engine"]  # the fixture: SQLite and PostgreSQL
+from tests.contracts.test_read_model_store import T0, _due, _pushed, _succeeded
 
 
 def _apply(store: ReadModelStore, events: list[Envelope], first_offset: int = 0) -> None:

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from chronohook.readmodel.job_list import JobFilter, Position, position, recuro_jobs_page, runs_of
 from chronohook.readmodel.store import Consumed, ReadModelStore
-from chronohook.store.engine import create_schema, make_engine
 from schemas.events import HttpRequestSpec, JobPushed
-from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 REQUEST = HttpRequestSpec(method="POST", url="http://127.0.0.1:9/x", body="{}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        create_schema(eng)
-        yield eng
-        eng.dispose()
-        return
-    require_server()
-    with throwaway_postgres() as url:
-        eng = make_engine(url)
-        create_schema(eng)
-        yield eng
-        eng.dispose()
 
 
 def _pushed(job: int, tenant: str, queue: str, at: datetime) -> JobPushed:

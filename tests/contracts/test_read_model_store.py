@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
 
 from chronohook.readmodel.store import Consumed, ReadModelStore
-from chronohook.store.engine import create_schema, make_engine, ping
+from chronohook.store.engine import ping
 from chronohook.store.tables import queues
 from chronohook.store.tokens import create_token, tenant_for_token
 from schemas.events import HttpRequestSpec, JobDeleted, JobDue, JobPushed, JobSucceeded, RunOutcome
 from services.ingest import names
-from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 REQUEST = HttpRequestSpec(method="POST", url="http://127.0.0.1:9/x", body='{"a":1}')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        create_schema(eng)
-        yield eng
-        eng.dispose()
-        return
-    require_server()
-    with throwaway_postgres() as url:
-        eng = make_engine(url)
-        create_schema(eng)
-        yield eng
-        eng.dispose()
 
 
 def _pushed(job: int, tenant: str = "t1", at: datetime = T0) -> JobPushed:

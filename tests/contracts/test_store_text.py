@@ -8,22 +8,17 @@ in names and URLs) is refused before it gets here (tests/unit/test_ingest_guard.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 
 from chronohook.readmodel.store import Consumed, ReadModelStore
-from chronohook.store.engine import create_schema, make_engine
 from chronohook.store.tables import queues
 from schemas.events import JobCreated, JobPushed
 from services.ingest import commands, names
 from services.ingest.models import CreateCronRequest, CreateJobRequest, PushJobRequest
 from services.ingest.validation import NAME_MAX, URL_MAX
-from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EMOJI = "😀🎉👩‍👩‍👧‍👦🏳️‍🌈"
@@ -50,22 +45,6 @@ CASES: list[tuple[str, dict[str, Any]]] = [
               "success_assertions": [{"type": "body_contains", "value": ODD}]}),
     ("cron", {"name": LONGEST_NAME, "url": LONGEST_URL, "cron_expression": "0 0 * * 0"}),
 ]  # fmt: skip
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        create_schema(eng)
-        yield eng
-        eng.dispose()
-        return
-    require_server()
-    with throwaway_postgres() as url:
-        eng = make_engine(url)
-        create_schema(eng)
-        yield eng
-        eng.dispose()
 
 
 def _accepted(kind: str, body: dict[str, Any], n: int) -> JobCreated | JobPushed:

@@ -7,9 +7,6 @@ from sqlalchemy import Engine
 
 from chronohook.readmodel.store import PROJECTOR_CONSUMER, ReadModelStore
 from chronohook.store.write_positions import advance, unapplied
-from tests.contracts.test_read_model_store import engine
-
-__all__ = ["engine"]  # the fixture: SQLite and PostgreSQL
 
 
 def _projector_at(engine: Engine, offsets: dict[tuple[str, int], int]) -> None:

@@ -4,7 +4,6 @@ failures (a lost connection) still stop it."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,26 +22,9 @@ from chronohook.store.tables import jobs
 from schemas import CodecError
 from schemas.events import Envelope, HttpRequestSpec, JobPushed
 from services.projector.service import Projector, is_the_records_fault
-from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TOPIC = "p.job-events"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        create_schema(eng)
-        yield eng
-        eng.dispose()
-        return
-    require_server()
-    with throwaway_postgres() as url:
-        eng = make_engine(url)
-        create_schema(eng)
-        yield eng
-        eng.dispose()
 
 
 class Sink:

@@ -4,7 +4,6 @@ the projector removes its row; and the read-model counts the tenant caps use, on
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from chronohook.readmodel.counts import (
 from chronohook.readmodel.queues import queue_by_name
 from chronohook.readmodel.store import PROJECTOR_CONSUMER, Consumed, ReadModelStore
 from chronohook.settings import Settings
-from chronohook.store.engine import create_schema, make_engine
 from schemas.events import (
     Event,
     HttpRequestSpec,
@@ -38,7 +36,6 @@ from schemas.events import (
 from schemas.topics import queue_of_settings_key, queue_settings_key
 from services.projector.service import Projector
 from services.timer.queues import DEFAULT_SETTINGS, QueueBook
-from tests.support.postgres import require_server, throwaway_postgres
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS_TOPIC = "chronohook.queue-settings"
@@ -130,22 +127,6 @@ def test_a_record_that_is_neither_settings_nor_a_queues_tombstone_raises_to_be_s
 
 
 # -- the projector -----------------------------------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        create_schema(eng)
-        yield eng
-        eng.dispose()
-        return
-    require_server()
-    with throwaway_postgres() as url:
-        eng = make_engine(url)
-        create_schema(eng)
-        yield eng
-        eng.dispose()
-
-
 class Sink:
     def __init__(self) -> None:
         self.aside: list[Record] = []
