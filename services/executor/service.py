@@ -322,6 +322,7 @@ class ExecutorService:
             started_at = self.clock.now()
             headers = signed(alert_headers(due), keys, due.alert_id, request.body, started_at)
             result = await self.sender.send(request, headers)
+        delivered(self.settings, due, result, started_at)
         await self.producer.publish(
             self.topics.events, [alert_result_event(due, result, started_at, destination.format)]
         )

@@ -128,7 +128,15 @@ class Tally:
         return usage, applied, self.timer() - started
 
 
-def refused(refusal: Refusal, field_name: str) -> InvalidInput:
+refusals = logging.getLogger("chronohook.refusals")
+
+
+def refused(refusal: Refusal, field_name: str, tenant: str) -> InvalidInput:
+    """The 422 for a cap reached, and its refusal line (decision 0043: one INFO line per refusal)."""
+    refusals.info(
+        "refused %s: %s %g", tenant, refusal.setting, refusal.limit,
+        extra={"refusal": "cap", "reason": refusal.setting, "tenant": tenant},
+    )  # fmt: skip
     return InvalidInput(refusal.message, {field_name: [refusal.message]})
 
 
@@ -147,7 +155,7 @@ class ScheduleCaps:
             return _Admitted(None, tenant, change.delta)
         usage = await self.tally.usage(tenant)
         if (refusal := decide_schedule(usage, change, self.limits)) is not None:
-            raise refused(refusal, field_name)
+            raise refused(refusal, field_name, tenant)
         return _Admitted(self.tally, tenant, change.delta)
 
 
@@ -176,7 +184,7 @@ class QueueCaps:
         if not unknown:
             return _Admitted(None, tenant, Usage())
         if (refusal := decide_queues(usage.count, len(unknown), self.max_queues)) is not None:
-            raise refused(refusal, field_name)
+            raise refused(refusal, field_name, tenant)
         for name in unknown:
             self._known[(tenant, name)] = True  # a second push to it before it is projected is no new queue
         return _Admitted(self.tally, tenant, Usage(len(unknown)), on_fail=lambda: self._forget(tenant, unknown))

@@ -4,6 +4,7 @@ not applied when it counted; a write that fails is not counted."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -104,5 +105,23 @@ def test_concurrent_pushes_to_one_new_queue_count_it_once_and_a_failed_write_unc
     async def push_to(caps: QueueCaps, name: str) -> None:
         with await caps.admit("t1", [name], "queue") as admitted:
             admitted.wrote([(TOPIC, 0, 2)])
+
+    asyncio.run(scenario())
+
+
+def test_a_cap_refusal_writes_one_refusal_line(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        # Given a tenant at its cap of one queue
+        model = ReadModel()
+        model.usage = Usage(1)
+        caps = QueueCaps(1, Tally(model.count, lambda: model.applied, FakeTimer()), lambda _t, _names: set())
+        caplog.set_level(logging.INFO, logger="chronohook.refusals")
+        # When a push names a second queue
+        with pytest.raises(InvalidInput):
+            await caps.admit("t1", ["second"], "queue")
+        # Then one refusal line names the tenant and the setting (decision 0043), and nothing secret
+        [line] = [r for r in caplog.records if r.name == "chronohook.refusals"]
+        assert line.__dict__["refusal"] == "cap" and line.__dict__["reason"] == "CHRONOHOOK_TENANT_MAX_QUEUES"
+        assert line.__dict__["tenant"] == "t1"
 
     asyncio.run(scenario())

@@ -9,7 +9,7 @@ import pytest
 
 from chronohook.outbound.sender import SendResult
 from chronohook.settings import Settings
-from schemas.events import HttpRequestSpec, JobDue
+from schemas.events import Alert, AlertDue, HttpRequestSpec, JobDue
 from services.executor.outcome_log import delivered
 
 T0 = datetime(2026, 4, 10, 14, 5, tzinfo=UTC)
@@ -70,3 +70,22 @@ def test_the_outcome_line_can_be_turned_down_to_debug(caplog: pytest.LogCaptureF
     # Given CHRONOHOOK_DELIVERY_LOG_LEVEL=DEBUG and an INFO log / When a job is delivered / Then no line
     delivered(Settings(delivery_log_level="DEBUG"), DUE, SendResult(0.0, 1.0, status=200), T0)
     assert caplog.records == []
+
+
+def test_an_alerts_delivery_has_its_line_too(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    # Given an alert's POST due now
+    alert = Alert(
+        kind="failure", job_id="rc_9", cron_id=9, consecutive_failures=3, alert_threshold=3, run_id="rc_9:1:3",
+        response_status=500, failure_reason="http_server_error", raised_at=T0,
+    )  # fmt: skip
+    due = AlertDue(
+        event_id="evt_a", job_id="rc_9", tenant="t1", occurred_at=T0, alert_id="alert:rc_9:1:3", alert=alert,
+        due_at=T0,
+    )  # fmt: skip
+    # When its destination answered 204
+    delivered(Settings(), due, SendResult(0.0, 3.0, status=204), T0 + timedelta(milliseconds=5))
+    # Then one delivery line says it was an alert, with its id, status and lateness
+    [line] = [r for r in caplog.records if r.name == "chronohook.executor.deliveries"]
+    assert line.__dict__["kind"] == "alert" and line.__dict__["alert_id"] == "alert:rc_9:1:3"
+    assert line.__dict__["status_code"] == 204 and line.__dict__["lateness_ms"] == 5.0
