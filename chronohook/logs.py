@@ -175,10 +175,14 @@ def setup(service: str, log_format: LogFormat = "text", level: LogLevel = "INFO"
     # Fields no line of ours shows, each looked up for every record (the thread's name, the multiprocessing name,
     # the pid: JsonFormatter keeps its own).
     logging.logThreads = logging.logMultiprocessing = logging.logProcesses = False
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    # Uvicorn's own logging set-up (a server configured before this call) leaves its loggers with handlers of their
+    # own, no propagation and levels of their own: all of them give way to the one handler and level here.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_thread_uncaught

@@ -346,7 +346,9 @@ def test_a_data_dir_holding_the_database_or_a_named_database_is_used(tmp_path: P
 
 def _dev(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOHOOK_")}
-    env.update(CHRONOHOOK_DATA_DIR=str(tmp_path / "data"), **settings)
+    # Metrics ports off unless a test names them: the default ones may be another stack's on this machine.
+    env.update(CHRONOHOOK_DATA_DIR=str(tmp_path / "data"), CHRONOHOOK_METRICS_BASE_PORT="0")
+    env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "chronohook.cli", "dev"],
         env=env,

@@ -101,6 +101,7 @@ def test_json_covers_uvicorn_warnings_librdkafka_and_uncaught_exceptions(capture
     uvicorn_error = logging.getLogger("uvicorn.error")
     uvicorn_error.addHandler(logging.StreamHandler(io.StringIO()))
     uvicorn_error.propagate = False
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # as uvicorn.Config(log_level="warning") leaves it
     logs.setup("ingest", "json", "INFO", stream=captured)
     # When uvicorn, Python's warnings, librdkafka's logger and an uncaught exception each write
     uvicorn_error.info("Started server process [1]")

@@ -63,6 +63,11 @@ def _body(**fields: Any) -> dict[str, Any]:
     return {k: _wire(v) for k, v in fields.items() if v is not None}
 
 
+def _names(names: Sequence[str] | None) -> list[str] | None:
+    """Header names whose values the server seals and masks, besides its defaults (Authorization, Cookie, ...)."""
+    return None if names is None else list(names)
+
+
 def _wire(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -118,6 +123,7 @@ class AsyncJobs(_Resource):
         callback_url: str | None = None,
         delay: int | None = None,
         run_at: datetime | str | None = None,
+        sensitive_headers: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> PushedJob:
         """Push one job: now, after ``delay`` seconds, or at ``run_at``. With ``idempotency_key``, sending it again
@@ -131,6 +137,7 @@ class AsyncJobs(_Resource):
             callback_url=callback_url,
             delay=delay,
             run_at=run_at,
+            sensitive_headers=_names(sensitive_headers),
         )
         call = Call("POST", "/api/jobs", _parser(PushedJob), json=body, headers=_idempotent(idempotency_key))
         return await self._s.send(call)
@@ -194,6 +201,7 @@ class AsyncQuedUp(_Resource):
         schedule: str | None = None,
         timezone: str | None = None,
         catch_up: str | None = None,
+        sensitive_headers: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Create a job: now, at ``run_at``, or on ``schedule`` (cron, in ``timezone``)."""
@@ -207,6 +215,7 @@ class AsyncQuedUp(_Resource):
             schedule=schedule,
             timezone=timezone,
             catch_up=catch_up,
+            sensitive_headers=_names(sensitive_headers),
         )
         call = Call("POST", "/jobs", _parser(Job), json=fields, headers=_idempotent(idempotency_key))
         return await self._s.send(call)
@@ -295,6 +304,7 @@ class AsyncCrons(_Resource):
         alert_threshold: int | None = None,
         success_assertions: Sequence[Mapping[str, str]] | None = None,
         is_active: bool | None = None,
+        sensitive_headers: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> CreatedCron:
         body = _body(
@@ -311,6 +321,7 @@ class AsyncCrons(_Resource):
             alert_threshold=alert_threshold,
             success_assertions=None if success_assertions is None else [dict(a) for a in success_assertions],
             is_active=is_active,
+            sensitive_headers=_names(sensitive_headers),
         )
         call = Call("POST", "/api/crons", _parser(CreatedCron), json=body, headers=_idempotent(idempotency_key))
         return await self._s.send(call)

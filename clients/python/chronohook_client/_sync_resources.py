@@ -62,6 +62,11 @@ def _body(**fields: Any) -> dict[str, Any]:
     return {k: _wire(v) for k, v in fields.items() if v is not None}
 
 
+def _names(names: Sequence[str] | None) -> list[str] | None:
+    """Header names whose values the server seals and masks, besides its defaults (Authorization, Cookie, ...)."""
+    return None if names is None else list(names)
+
+
 def _wire(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -117,6 +122,7 @@ class Jobs(_Resource):
         callback_url: str | None = None,
         delay: int | None = None,
         run_at: datetime | str | None = None,
+        sensitive_headers: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> PushedJob:
         """Push one job: now, after ``delay`` seconds, or at ``run_at``. With ``idempotency_key``, sending it again
@@ -130,6 +136,7 @@ class Jobs(_Resource):
             callback_url=callback_url,
             delay=delay,
             run_at=run_at,
+            sensitive_headers=_names(sensitive_headers),
         )
         call = Call("POST", "/api/jobs", _parser(PushedJob), json=body, headers=_idempotent(idempotency_key))
         return self._s.send(call)
@@ -189,6 +196,7 @@ class QuedUp(_Resource):
         schedule: str | None = None,
         timezone: str | None = None,
         catch_up: str | None = None,
+        sensitive_headers: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Create a job: now, at ``run_at``, or on ``schedule`` (cron, in ``timezone``)."""
@@ -202,6 +210,7 @@ class QuedUp(_Resource):
             schedule=schedule,
             timezone=timezone,
             catch_up=catch_up,
+            sensitive_headers=_names(sensitive_headers),
         )
         call = Call("POST", "/jobs", _parser(Job), json=fields, headers=_idempotent(idempotency_key))
         return self._s.send(call)
@@ -286,6 +295,7 @@ class Crons(_Resource):
         alert_threshold: int | None = None,
         success_assertions: Sequence[Mapping[str, str]] | None = None,
         is_active: bool | None = None,
+        sensitive_headers: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> CreatedCron:
         body = _body(
@@ -302,6 +312,7 @@ class Crons(_Resource):
             alert_threshold=alert_threshold,
             success_assertions=None if success_assertions is None else [dict(a) for a in success_assertions],
             is_active=is_active,
+            sensitive_headers=_names(sensitive_headers),
         )
         call = Call("POST", "/api/crons", _parser(CreatedCron), json=body, headers=_idempotent(idempotency_key))
         return self._s.send(call)

@@ -238,6 +238,7 @@ class Queue(Model):
     alerts_enabled: bool
     max_parallelism: int | None
     dlq_retention_days: int
+    sensitive_headers: list[str] = []
     created_at: datetime
     updated_at: datetime
 
@@ -328,6 +329,8 @@ class Health(Model):
     status: str
     kafka: str | None = None
     database: str | None = None
+    services: dict[str, str] | None = None  # /readyz: each watched service, `ok` or `stalled`
+    stalled: list[str] | None = None  # /readyz: the stalled processes, named
 
 
 class VersionInfo(Model):
