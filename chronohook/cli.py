@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -108,6 +109,9 @@ def serve(service: Service) -> None:
     _owner_only_files()
     settings = _service_settings(service.value)
     _logging(settings, service.value)
+    # A crash in native code (librdkafka, SQLite, the C extensions) prints every thread's Python stack on stderr
+    # before the process dies, so a restart the supervisor logs has its cause beside it.
+    faulthandler.enable()
     clock = SystemClock()
     if service is Service.ingest:
         metrics_ports.prepare_multiprocess(settings.api_metrics_dir)  # before prometheus-client is imported
