@@ -43,11 +43,11 @@ class QueueStats:
 
 
 def queue_stats(engine: Engine, tenant: str, queue: str, now: datetime, window_s: int) -> QueueStats:
-    """``tenant``'s queue ``queue``: its jobs by status (exact), and its runs executed in ``(now - window_s, now]``."""
+    """``tenant``'s queue ``queue``: its jobs by status (exact), and its runs executed after ``now - window_s`` (no
+    upper bound: a run recorded by an executor whose clock is a little ahead of this one still counts)."""
     in_queue = and_(jobs.c.tenant == tenant, jobs.c.api == "recuro", jobs.c.doc["queue"].as_string() == queue)
     status = jobs.c.doc["status"].as_string()
     since = _stored_time(engine, now - timedelta(seconds=window_s))
-    until = _stored_time(engine, now)
     runs_query = (
         select(
             job_runs.c.doc["success"].as_boolean(),
@@ -55,7 +55,7 @@ def queue_stats(engine: Engine, tenant: str, queue: str, now: datetime, window_s
             job_runs.c.doc["started_at"].as_string(),
         )
         .select_from(jobs.join(job_runs, job_runs.c.job_id == jobs.c.job_id))
-        .where(in_queue, job_runs.c.executed_at > since, job_runs.c.executed_at <= until)
+        .where(in_queue, job_runs.c.executed_at > since)
     )
     with engine.connect() as conn:
         counts = {
