@@ -230,6 +230,7 @@ def test_a_cursor_is_refused_with_other_filters(api: Api) -> None:
         ("created_before=2026-13-01T00:00:00Z", "created_before"),
         ("created_after=2026-04-10T15:00:00Z&created_before=2026-04-10T14:00:00Z", "created_before"),
         ("url=", "url"),
+        ("url=a%00b", "url"),
         ("url=" + "x" * 2049, "url"),
     ],
 )

@@ -229,6 +229,11 @@ async def list_jobs(
     Follow `links.next` (or pass `meta.next_cursor` as `cursor`) until it is null; a job created meanwhile never
     shifts the pages. The filters stay in the links, and each cursor carries a digest of them: a cursor sent with
     other filters than its page's, or one this API did not give, is a 422 naming `cursor`."""
+    if url is not None:
+        try:
+            v.plain_text(url)
+        except v.RuleError as exc:
+            raise invalid_input({"url": [f"The url field {exc}"]}) from exc
     if created_after is not None and created_before is not None and created_before <= created_after:
         raise invalid_input({"created_before": ["The created before field must be a date after created after."]})
     where = JobFilter(queue=queue, status=status, url=url, created_after=created_after, created_before=created_before)
