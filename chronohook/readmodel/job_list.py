@@ -4,8 +4,10 @@ A page is asked for from a ``Position`` (a job's creation instant and id, the so
 reads the jobs after it (older), ``prev`` the jobs before it (newer), and the page is always returned newest first.
 No OFFSET: a page costs the same however deep, and a job created while someone pages never shifts the pages after.
 
-Reads the ``(tenant, api, created_at)`` index; the queue and status filters are read from the rows' documents (as
-``counts.pending_in_queue`` does): no index of their own, so no migration.
+Reads the ``(tenant, api, created_at)`` index, which the creation-time filters narrow too; the queue, status and URL
+filters are read from the rows' documents (as ``counts.pending_in_queue`` does): no index of their own, so no
+migration (decision 0046 measures them). A Recuro job has no name: the text filter is a case-insensitive substring of
+its URL.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from chronohook.readmodel.views import JobView, RunView
 from chronohook.store.tables import job_runs, jobs
@@ -36,6 +38,9 @@ class Position:
 class JobFilter:
     queue: str | None = None
     status: str | None = None
+    url: str | None = None  # a substring of the job's URL, any case
+    created_after: datetime | None = None  # created at or after
+    created_before: datetime | None = None  # created strictly before
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,13 @@ def recuro_jobs_page(
         conditions.append(jobs.c.doc["queue"].as_string() == where.queue)
     if where.status is not None:
         conditions.append(jobs.c.doc["status"].as_string() == where.status)
+    if where.url is not None:
+        url = func.lower(jobs.c.doc[("request", "url")].as_string())
+        conditions.append(url.contains(where.url.lower(), autoescape=True))
+    if where.created_after is not None:
+        conditions.append(jobs.c.created_at >= _stored_time(engine, where.created_after))
+    if where.created_before is not None:
+        conditions.append(jobs.c.created_at < _stored_time(engine, where.created_before))
     order = (jobs.c.created_at.desc(), jobs.c.job_id.desc())
     if after is not None:
         at = _stored_time(engine, after.created_at)

@@ -99,3 +99,35 @@ class QueueResponse(BaseModel):
     )
     created_at: str
     updated_at: str
+
+
+class QueueCounts(BaseModel):
+    """The queue's jobs by status, exact (retry jobs too: each is a job of its own)."""
+
+    pending: int = 0
+    processing: int = 0
+    completed: int = 0
+    failed: int = 0
+    total: int = Field(0, description="Every job of the queue, whatever its status.")
+
+
+class QueueLateness(BaseModel):
+    """How late the window's runs started (``started_at - due_at``), in milliseconds, nearest-rank percentiles.
+    Both instants are recorded with microseconds; a run that started early counts as 0."""
+
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+
+
+class QueueStatsResponse(BaseModel):
+    """A chronohook extension: one queue's job counts and its runs over a window ending now."""
+
+    name: str
+    counts: QueueCounts
+    window_s: int = Field(description="The window's length in seconds (the runs executed in its span count).")
+    runs: int = Field(description="Runs (attempts) executed in the window.")
+    successes: int
+    failures: int
+    runs_per_minute: float = Field(description="`runs` over the window's minutes.")
+    lateness: QueueLateness | None = Field(description="Null when no run was executed in the window.")

@@ -151,6 +151,26 @@ def test_a_queue_paused_from_the_page_is_paused_in_the_api(page: Page, stack: Co
     assert stack.api("GET", "/api/queues/billing")["is_active"] is False
 
 
+def test_the_queues_page_shows_exact_counts_and_the_last_hours_runs(page: Page, stack: ConsoleStack) -> None:
+    # Given a queue of 103 jobs (beyond one page of the list), one run 40 ms late and answered 200, one 40 ms late
+    # and answered 500
+    ok, failed = stack.push("figures"), stack.push("figures")
+    for _ in range(101):
+        stack.push("figures")
+    stack.run(ok, status=200, late_ms=40)
+    stack.run(failed, status=500, late_ms=40)
+    # When the queues page is shown
+    open_console(page, stack, "/console/queues")
+    card = page.locator("section.queue[data-queue='figures']")
+    # Then its counts are exact (GET /api/queues/{name}/stats), and the hour's runs and lateness are the API's
+    expect(card.locator(".count-total")).to_have_text("103")
+    expect(card.locator(".count-completed")).to_have_text("1")
+    expect(card.locator(".count-pending")).to_have_text("101")
+    expect(card.locator(".hour")).to_contain_text("2 runs")
+    expect(card.locator(".hour")).to_contain_text("1 succeeded, 1 failed")
+    expect(card.locator(".hour")).to_contain_text("p50 40.0 ms")
+
+
 def test_tenants_stay_apart(page: Page, stack: ConsoleStack) -> None:
     # Given a job of t1
     job_id = stack.push("secret-queue")
@@ -275,6 +295,23 @@ def test_the_jobs_filters_are_in_the_address(page: Page, stack: ConsoleStack) ->
     page.get_by_role("button", name="Apply filters").click()
     expect(page.locator("#jobs-table")).to_contain_text(str(other))
     assert page.url.endswith("/console/?queue=filter-b&status=pending")
+
+
+def test_the_url_and_time_filters_are_applied_by_the_server(page: Page, stack: ConsoleStack) -> None:
+    # Given a job to /orders pushed before 30 others (so it is not on the first page of 25)
+    order = stack.push("server-filters", url="http://127.0.0.2:9/Orders/7")
+    others = [stack.push("server-filters") for _ in range(30)]
+    # When the console is opened filtered by a part of that URL, in another case
+    open_console(page, stack, "/console/?name=orders")
+    # Then that job shows (the API filtered, not the page), and none of the others
+    expect(page.locator("#jobs-table")).to_contain_text(str(order))
+    expect(page.locator("#jobs-table")).not_to_contain_text(str(others[-1]))
+    expect(page.get_by_role("button", name="Older")).to_be_disabled()
+    # And a creation window in the future, set from the form, leaves none, and is written in the address
+    page.get_by_label("Created from").fill("2099-01-01T00:00")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("#jobs-table")).to_contain_text("No jobs match.")
+    assert page.url.endswith("/console/?name=orders&from=2099-01-01T00%3A00")
 
 
 UNLABELLED = """() => [...document.querySelectorAll("input, select, button")]

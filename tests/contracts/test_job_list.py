@@ -62,3 +62,21 @@ def test_reading_backwards_gives_the_newer_page_newest_first(engine: Engine) -> 
     # Then it holds the two jobs just newer than it, newest first, and says more lie beyond
     assert [j.job_id for j in back.jobs] == ["rj_0005", "rj_0004"] and back.more
     assert runs_of(engine, ["rj_0004"]) == {"rj_0004": []}
+
+
+def test_url_and_creation_time_filters(engine: Engine) -> None:
+    # Given 6 jobs a second apart, the even ones to /Orders_% (an underscore and a percent sign, which LIKE would read)
+    events = [_pushed(i, "t1", "a", T0 + timedelta(seconds=i)) for i in range(1, 7)]
+    for i, e in enumerate(events):
+        url = f"http://127.0.0.1:9/Orders_%/{i}" if (i + 1) % 2 == 0 else f"http://127.0.0.1:9/ordersX/{i}"
+        events[i] = e.model_copy(update={"request": HttpRequestSpec(method="POST", url=url, body="{}")})
+    _store(engine, events)
+    # When filtered by a substring of the URL, in another case: Then only those jobs, the wildcards taken literally
+    assert _walk(engine, "t1", JobFilter(url="orders_%"), 2) == ["rj_0006", "rj_0004", "rj_0002"]
+    assert len(_walk(engine, "t1", JobFilter(url="ORDERS"), 2)) == 6
+    # And a creation window keeps its start and leaves out its end, walked a page at a time
+    window = JobFilter(created_after=T0 + timedelta(seconds=2), created_before=T0 + timedelta(seconds=5))
+    assert _walk(engine, "t1", window, 2) == ["rj_0004", "rj_0003", "rj_0002"]
+    # And the filters combine
+    both = JobFilter(url="orders_%", created_after=T0 + timedelta(seconds=3), created_before=T0 + timedelta(hours=1))
+    assert _walk(engine, "t1", both, 1) == ["rj_0006", "rj_0004"]

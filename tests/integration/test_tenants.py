@@ -183,6 +183,12 @@ def _queues_none_of_a(b: httpx.Client, _: Owned) -> None:
     assert r.status_code == 200 and r.json()["id"] != A_QUEUE_ID, r.text
 
 
+def _queue_stats_are_its_own(b: httpx.Client, _: Owned) -> None:
+    """B reads the stats of a queue named like A's: a 404 (B has none of that name) or B's own, never A's jobs."""
+    r = b.get("/api/queues/tenant-a/stats")
+    assert r.status_code == 404 or r.json()["counts"]["total"] == 0, r.text
+
+
 def _queue_delete_is_its_own(b: httpx.Client, _: Owned) -> None:
     """B deletes a queue named like A's: only ever B's own, when it has one (A's holds a job: it would be a 409)."""
     r = b.delete("/api/queues/tenant-a")
@@ -257,6 +263,7 @@ TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/api/queues"): _queues_none_of_a,
     ("GET", "/api/queues/{name}"): _queues_none_of_a,
     ("PATCH", "/api/queues/{name}"): _queues_none_of_a,
+    ("GET", "/api/queues/{name}/stats"): _queue_stats_are_its_own,
     ("DELETE", "/api/queues/{name}"): _queue_delete_is_its_own,
     # Alerts
     ("PUT", "/api/alert-destination"): _alert_destination_is_its_own,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +181,62 @@ def test_a_cursor_round_trips() -> None:
     # Then the same position and direction come back
     assert decode_cursor(encode_cursor(at, "prev")) == (at, "prev")
     assert decode_cursor(encode_cursor(at, "next")) == (at, "next")
+
+
+def _push_url(api: Api, url: str) -> int:
+    r = api.client.post("/api/jobs", json={"queue": "emails", "url": url}, headers=api.t1)
+    assert r.status_code == 201, r.text
+    job_id: int = r.json()["job_id"]
+    return job_id
+
+
+def test_url_and_creation_time_filters_page_with_their_links(api: Api) -> None:
+    # Given 6 jobs a minute apart, three of them to /orders
+    clock = api.ctx.clock
+    assert isinstance(clock, FixedClock)
+    ids = []
+    for i in range(6):
+        clock.set(NOW + timedelta(minutes=i))
+        ids.append(_push_url(api, f"http://127.0.0.2:9/{'Orders' if i % 2 else 'mail'}/{i}"))
+    api.project()
+    # When t1 pages through the jobs whose URL holds "orders", 1 per page
+    seen, pages = api.all_pages("url=orders&per_page=1", api.t1)
+    # Then only those, any case, newest first, the filter riding in each next link
+    assert seen == [ids[5], ids[3], ids[1]] and pages == 3
+    # And a creation window keeps its start, leaves out its end, and combines with the URL filter
+    window = "created_after=2026-04-10T14:06:00Z&created_before=2026-04-10T16:09:00%2B02:00"
+    assert api.all_pages(f"{window}&per_page=2", api.t1)[0] == [ids[3], ids[2], ids[1]]
+    assert api.all_pages(f"{window}&url=ORDERS&per_page=1", api.t1)[0] == [ids[3], ids[1]]
+
+
+def test_a_cursor_is_refused_with_other_filters(api: Api) -> None:
+    # Given the first page of t1's emails jobs and its next cursor
+    api.push("emails", api.t1, 3)
+    api.project()
+    cursor = api.client.get("/api/jobs?queue=emails&per_page=1", headers=api.t1).json()["meta"]["next_cursor"]
+    # When the cursor is sent with the same filters: Then it pages on
+    assert api.client.get(f"/api/jobs?queue=emails&per_page=1&cursor={cursor}", headers=api.t1).status_code == 200
+    # And with other filters (or none) it is a 422 naming cursor, in Recuro's shape
+    for other in ("queue=sms", "", "queue=emails&url=x", "queue=emails&created_after=2026-01-01T00:00:00Z"):
+        r = api.client.get(f"/api/jobs?{other}&cursor={cursor}", headers=api.t1)
+        assert r.status_code == 422 and "cursor" in r.json()["errors"], (other, r.text)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("created_after=yesterday", "created_after"),
+        ("created_after=2026-04-10T14:00:00", "created_after"),  # no offset
+        ("created_before=2026-13-01T00:00:00Z", "created_before"),
+        ("created_after=2026-04-10T15:00:00Z&created_before=2026-04-10T14:00:00Z", "created_before"),
+        ("url=", "url"),
+        ("url=a%00b", "url"),
+        ("url=" + "x" * 2049, "url"),
+    ],
+)
+def test_bad_filter_values_are_422_naming_the_field(api: Api, query: str, field: str) -> None:
+    # When the list is asked with a bad filter value
+    r = api.client.get(f"/api/jobs?{query}", headers=api.t1)
+    # Then a 422 in Recuro's shape names it
+    assert r.status_code == 422 and field in r.json()["errors"], r.text
+    assert set(r.json()) == {"message", "errors"}

@@ -32,6 +32,7 @@ from chronohook_client.models import (
     QuedupJobEvent,
     QuedupRun,
     Queue,
+    QueueStats,
     RecuroJob,
     RecuroJobEvent,
     RecuroRun,
@@ -159,14 +160,25 @@ class AsyncJobs(_Resource):
         *,
         queue: str | None = None,
         status: str | None = None,
+        url: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
         per_page: int | None = None,
         max_items: int | None = None,
     ) -> AsyncPaginator[RecuroJob]:
-        """The tenant's Recuro jobs, newest first, filtered by queue and status; every page is followed."""
+        """The tenant's Recuro jobs, newest first, filtered by queue, status, a substring of the URL (any case) and
+        creation time (``created_after`` inclusive, ``created_before`` exclusive); every page is followed."""
         parse = _parser(CursorPage[RecuroJob])
+        filters = query(
+            queue=queue,
+            status=status,
+            url=url,
+            created_after=_wire(created_after),
+            created_before=_wire(created_before),
+        )
 
         def make_call(cursor: str) -> Call[Any]:
-            params = query(cursor=cursor or None, per_page=per_page, queue=queue, status=status)
+            params = query(cursor=cursor or None, per_page=per_page) | filters
             return Call("GET", "/api/jobs", parse, params=params)
 
         return AsyncPaginator(self._s, make_call, cursor_next, "", max_items)
@@ -266,6 +278,14 @@ class AsyncQueues(_Resource):
 
     async def get(self, name: str) -> Queue:
         return await self._s.send(Call("GET", f"/api/queues/{_segment(name)}", _parser(Queue)))
+
+    async def stats(self, name: str, *, window_s: int | None = None) -> QueueStats:
+        """Its jobs counted by status, and its runs over the last ``window_s`` seconds (default 3600, at most 86400):
+        runs, successes, failures, runs per minute, lateness percentiles in milliseconds."""
+        params = query(window_s=window_s)
+        return await self._s.send(
+            Call("GET", f"/api/queues/{_segment(name)}/stats", _parser(QueueStats), params=params)
+        )
 
     async def update(self, name: str, **changes: Any) -> Queue:
         """Change its settings (``timeout_seconds``, ``retry_delays``, ``max_parallelism``, ...); a queue never pushed

@@ -243,6 +243,37 @@ class Queue(Model):
     updated_at: datetime
 
 
+class QueueCounts(Model):
+    """A queue's jobs by status, exact."""
+
+    pending: int = 0
+    processing: int = 0
+    completed: int = 0
+    failed: int = 0
+    total: int = 0
+
+
+class QueueLateness(Model):
+    """How late a window's runs started (``started_at - due_at``), in milliseconds."""
+
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+
+
+class QueueStats(Model):
+    """``GET /api/queues/{name}/stats``: counts by status and the runs over a window ending now."""
+
+    name: str
+    counts: QueueCounts
+    window_s: int
+    runs: int
+    successes: int
+    failures: int
+    runs_per_minute: float
+    lateness: QueueLateness | None
+
+
 # -- dead letters -----------------------------------------------------------------------------------------------------
 class LastFailure(Model):
     job_id: int

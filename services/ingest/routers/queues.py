@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from chronohook.clock import iso8601_offset
 from chronohook.errors import PublishFailed
 from chronohook.ids import queue_id, random_event_id
 from chronohook.kafka.records import Headers
 from chronohook.readmodel.counts import pending_in_queue
+from chronohook.readmodel.queue_stats import QueueStats, queue_stats
 from chronohook.readmodel.queues import QueueView, queue_by_name, queues_page
 from schemas.events import QueueSettings, QueueSettingsChanged, SuccessAssertion
 from schemas.topics import DELETED_AT_HEADER, queue_settings_key
@@ -36,7 +37,14 @@ from services.ingest.errors import (
 )
 from services.ingest.fresh_reads import FRESH
 from services.ingest.pagination import Page, Paging, laravel_page
-from services.ingest.queue_models import QueueAssertion, QueueResponse, UpdateQueueRequest
+from services.ingest.queue_models import (
+    QueueAssertion,
+    QueueCounts,
+    QueueLateness,
+    QueueResponse,
+    QueueStatsResponse,
+    UpdateQueueRequest,
+)
 
 router = APIRouter(prefix="/api/queues", tags=["Recuro queues"])
 NOT_FOUND: Responses = {404: {"model": RecuroErrorBody, "description": "No such queue for this tenant"}}
@@ -93,6 +101,51 @@ async def get_queue(name: str, ctx: Ctx, tenant: Tenant) -> QueueResponse:
     if view is None:
         raise NotFound("Queue not found.")
     return queue_response(view)
+
+
+WINDOW_MAX_S = 86400
+
+
+def stats_response(name: str, stats: QueueStats) -> QueueStatsResponse:
+    c = stats.counts
+    late = stats.lateness
+    return QueueStatsResponse(
+        name=name,
+        counts=QueueCounts(
+            pending=c.get("pending", 0),
+            processing=c.get("processing", 0),
+            completed=c.get("completed", 0),
+            failed=c.get("failed", 0),
+            total=sum(c.values()),
+        ),
+        window_s=stats.window_s,
+        runs=stats.runs,
+        successes=stats.successes,
+        failures=stats.failures,
+        runs_per_minute=stats.runs_per_minute,
+        lateness=None if late is None else QueueLateness(p50_ms=late.p50_ms, p95_ms=late.p95_ms, max_ms=late.max_ms),
+    )
+
+
+@router.get(
+    "/{name}/stats", response_model=QueueStatsResponse, responses=RECURO_RESPONSES | NOT_FOUND, dependencies=[FRESH]
+)
+async def queue_stats_of(
+    name: str,
+    ctx: Ctx,
+    tenant: Tenant,
+    window_s: Annotated[
+        int, Query(ge=1, le=WINDOW_MAX_S, description="The window, in seconds, ending now (1 to 86400).")
+    ] = 3600,
+) -> QueueStatsResponse:
+    """A chronohook extension: the queue's jobs counted by status (exact), and its runs over the last ``window_s``
+    seconds: how many, how many succeeded or failed, runs per minute, and how late they started (p50, p95 and max of
+    ``started_at - due_at``, in milliseconds, from instants recorded with microseconds)."""
+    view = await _read(ctx, tenant, name) if _valid_name(name) else None
+    if view is None:
+        raise NotFound("Queue not found.")
+    stats = await asyncio.to_thread(queue_stats, ctx.engine, tenant, name, ctx.clock.now(), window_s)
+    return stats_response(name, stats)
 
 
 @router.patch("/{name}", response_model=QueueResponse, responses=RECURO_RESPONSES, dependencies=[FRESH])

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from chronohook.ids import recuro_job_key
 from chronohook.readmodel.job_list import Direction, JobFilter, Position, position, recuro_jobs_page, runs_of
@@ -130,6 +131,10 @@ async def get_job(job_id: IntegerId, ctx: Ctx, tenant: Tenant) -> RecuroJobRespo
 # -- the list: keyset pages in Laravel's cursor-paginator shape ---------------------------------------------------
 MAX_CURSOR_CHARS = 512
 BAD_CURSOR = "The cursor is invalid."
+OTHER_FILTERS = (
+    "The cursor was given for other filters: keep the filters while paging, or start again without a cursor."
+)
+URL_FILTER_MAX = 2048
 JobStatus = Literal["pending", "processing", "completed", "failed"]
 
 
@@ -155,14 +160,31 @@ class RecuroJobsPage(BaseModel):
     meta: CursorMeta
 
 
-def encode_cursor(at: Position, direction: Direction) -> str:
-    """Opaque to clients: base64url of the sort key and the direction, as Laravel's cursors are."""
-    doc = {"created_at": at.created_at.isoformat(), "id": at.job_id, "_pointsToNextItems": direction == "next"}
+def filters_digest(where: JobFilter) -> str:
+    """A short digest of the filters a page was read with ("" for none), carried in its cursors (decision 0046)."""
+    values = [where.queue, where.status, where.url, where.created_after, where.created_before]
+    if all(value is None for value in values):
+        return ""
+    named = [None if x is None else x.astimezone(UTC).isoformat() if isinstance(x, datetime) else x for x in values]
+    return hashlib.sha256(json.dumps(named).encode()).hexdigest()[:16]
+
+
+def encode_cursor(at: Position, direction: Direction, filters: str = "") -> str:
+    """Opaque to clients: base64url of the sort key and the direction, as Laravel's cursors are, and the digest of
+    the filters the page was read with (none when unfiltered)."""
+    doc: dict[str, object] = {
+        "created_at": at.created_at.isoformat(),
+        "id": at.job_id,
+        "_pointsToNextItems": direction == "next",
+    }
+    if filters:
+        doc["filters"] = filters
     return base64.urlsafe_b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[Position, Direction]:
-    """The position and direction of a cursor this API gave; a 422 (``cursor``) for anything else."""
+def decode_cursor(cursor: str, filters: str = "") -> tuple[Position, Direction]:
+    """The position and direction of a cursor this API gave for these filters; a 422 (``cursor``) for anything else:
+    a cursor read with other filters would start a page at a job the filtered list may not hold."""
     try:
         if len(cursor) > MAX_CURSOR_CHARS:
             raise ValueError("too long")
@@ -173,6 +195,8 @@ def decode_cursor(cursor: str) -> tuple[Position, Direction]:
             raise ValueError("malformed")
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError) as exc:
         raise invalid_input({"cursor": [BAD_CURSOR]}) from exc
+    if doc.get("filters", "") != filters:
+        raise invalid_input({"cursor": [OTHER_FILTERS]})
     return Position(at.astimezone(UTC), job_id), "next" if forward else "prev"
 
 
@@ -185,16 +209,39 @@ async def list_jobs(
     per_page: Annotated[int, Query(ge=1, le=PER_PAGE_MAX, description="Items per page (1-100).")] = PER_PAGE_DEFAULT,
     queue: Annotated[str | None, Query(min_length=1, max_length=255, description="Only this queue's.")] = None,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+    url: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=URL_FILTER_MAX,
+            description="Only jobs whose URL holds this text, any case (a Recuro job has no name).",
+        ),
+    ] = None,
+    created_after: Annotated[
+        AwareDatetime | None, Query(description="Only jobs created at or after this instant (RFC 3339, with offset).")
+    ] = None,
+    created_before: Annotated[
+        AwareDatetime | None, Query(description="Only jobs created strictly before this instant (RFC 3339).")
+    ] = None,
 ) -> RecuroJobsPage:
     """The tenant's queue jobs (retry jobs too), newest first, a keyset page at a time.
 
     Follow `links.next` (or pass `meta.next_cursor` as `cursor`) until it is null; a job created meanwhile never
-    shifts the pages. The filters stay in the links; a cursor this API did not give is a 422 naming `cursor`."""
+    shifts the pages. The filters stay in the links, and each cursor carries a digest of them: a cursor sent with
+    other filters than its page's, or one this API did not give, is a 422 naming `cursor`."""
+    if url is not None:
+        try:
+            v.plain_text(url)
+        except v.RuleError as exc:
+            raise invalid_input({"url": [f"The url field {exc}"]}) from exc
+    if created_after is not None and created_before is not None and created_before <= created_after:
+        raise invalid_input({"created_before": ["The created before field must be a date after created after."]})
+    where = JobFilter(queue=queue, status=status, url=url, created_after=created_after, created_before=created_before)
+    digest = filters_digest(where)
     after: Position | None = None
     direction: Direction = "next"
     if cursor is not None:
-        after, direction = decode_cursor(cursor)
-    where = JobFilter(queue=queue, status=status)
+        after, direction = decode_cursor(cursor, digest)
     found = await asyncio.to_thread(recuro_jobs_page, ctx.engine, tenant, where, per_page, after, direction)
     runs = await asyncio.to_thread(runs_of, ctx.engine, [j.job_id for j in found.jobs])
     backward = after is not None and direction == "prev"
@@ -202,17 +249,17 @@ async def list_jobs(
     # is a page whenever the read started from a cursor.
     has_next = found.more if not backward else True
     has_prev = after is not None if not backward else found.more
-    next_cursor = encode_cursor(position(found.jobs[-1]), "next") if has_next and found.jobs else None
-    prev_cursor = encode_cursor(position(found.jobs[0]), "prev") if has_prev and found.jobs else None
-    url = request.url
+    next_cursor = encode_cursor(position(found.jobs[-1]), "next", digest) if has_next and found.jobs else None
+    prev_cursor = encode_cursor(position(found.jobs[0]), "prev", digest) if has_prev and found.jobs else None
+    here = request.url
 
     def link(value: str | None) -> str | None:
-        return None if value is None else str(url.include_query_params(cursor=value))
+        return None if value is None else str(here.include_query_params(cursor=value))
 
     return RecuroJobsPage(
         data=[commands.recuro_job(j, runs[j.job_id]) for j in found.jobs],
         links=CursorLinks(first=None, last=None, prev=link(prev_cursor), next=link(next_cursor)),
         meta=CursorMeta(
-            path=str(url.replace(query="")), per_page=per_page, next_cursor=next_cursor, prev_cursor=prev_cursor
+            path=str(here.replace(query="")), per_page=per_page, next_cursor=next_cursor, prev_cursor=prev_cursor
         ),
     )

@@ -1,5 +1,5 @@
-// /console/: jobs of both APIs. Recuro queue jobs page by cursor (GET /api/jobs, filtered by queue and status on the
-// server); QuedUp jobs by offset (GET /jobs). Name and time filters apply to the page shown.
+// /console/: jobs of both APIs. Recuro queue jobs page by cursor (GET /api/jobs, every filter applied by the server:
+// queue, status, URL, creation time); QuedUp jobs by offset (GET /jobs: its filters apply to the page shown).
 import {enc, get, query} from "../api.js";
 import {field, fill, h, select, text, time} from "../dom.js";
 import {POLL_MS, badge, cell, jobLink, liveNote} from "./common.js";
@@ -58,7 +58,7 @@ export async function jobsPage(ctx) {
     load();
   }},
   field("API", apiSelect), field("Queue", queue, "Recuro only"), field("Status", statusSelect),
-  field("Name or URL contains", name), field("Created from", from), field("Created until", to),
+  field("URL contains (QuedUp: name or URL)", name), field("Created from", from), field("Created until", to),
   h("button", {type: "submit"}, "Apply filters"));
 
   const idInput = h("input", {name: "id", autocomplete: "off", required: true, placeholder: "244862754729984 or job_…"});
@@ -82,6 +82,10 @@ export async function jobsPage(ctx) {
     }
   }
 
+  // The address keeps the inputs' local times; the API is sent instants. "Created until 14:10" takes in that whole
+  // minute: the API's created_before is exclusive.
+  const instant = (local, plusMs = 0) => (local ? new Date(new Date(local).getTime() + plusMs).toISOString() : "");
+
   function inTime(iso) {
     if (!iso) return !state.from && !state.to;
     const at = new Date(iso).getTime();
@@ -91,9 +95,9 @@ export async function jobsPage(ctx) {
   }
 
   async function loadRecuro() {
-    const page = await get(`/api/jobs${query({per_page: 25, queue: state.queue, status: state.status, cursor: state.cursor})}`);
-    const needle = state.name.toLowerCase();
-    const rows = page.data.filter((j) => (!needle || j.url.toLowerCase().includes(needle)) && inTime(j.created_at));
+    const page = await get(`/api/jobs${query({per_page: 25, queue: state.queue, status: state.status, url: state.name,
+      created_after: instant(state.from), created_before: instant(state.to, 60_000), cursor: state.cursor})}`);
+    const rows = page.data;
     fill(table, h("caption", {}, "Recuro queue jobs, newest first"),
       h("thead", {}, h("tr", {}, ["Id", "Queue", "Status", "Final status", "Attempt", "Method", "URL", "Created"].map((c) => h("th", {scope: "col"}, c)))),
       h("tbody", {}, rows.length ? rows.map((j) => h("tr", {},

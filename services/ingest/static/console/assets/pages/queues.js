@@ -1,12 +1,11 @@
-// /console/queues: each queue's settings (edit, pause, resume), its jobs by status, and throughput and lateness over
-// the last hour as far as the API shows them (the runs of the queue's newest jobs: the API has no such figures).
-import {enc, get, patch, query} from "../api.js";
+// /console/queues: each queue's settings (edit, pause, resume), its jobs by status (exact) and its runs over the
+// last hour: one GET /api/queues/{name}/stats per queue.
+import {enc, get, patch} from "../api.js";
 import {field, fill, h, text} from "../dom.js";
 import {actionButton, badge} from "./common.js";
 
 const STATUSES = ["pending", "processing", "completed", "failed"];
-const COUNT_CAP = 100; // a count beyond one page of GET /api/jobs reads "100+"
-const SAMPLE = 100;
+const WINDOW_S = 3600;
 
 async function allQueues() {
   const queues = [];
@@ -19,32 +18,12 @@ async function allQueues() {
   return queues;
 }
 
-async function counts(name) {
-  const found = {};
-  await Promise.all(STATUSES.map(async (status) => {
-    const page = await get(`/api/jobs${query({queue: name, status, per_page: COUNT_CAP})}`);
-    found[status] = page.meta.next_cursor ? `${COUNT_CAP}+` : String(page.data.length);
-  }));
-  return found;
-}
+const ms = (value) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`);
 
-async function lastHour(name) {
-  const page = await get(`/api/jobs${query({queue: name, per_page: SAMPLE})}`);
-  const since = Date.now() - 3600_000;
-  const runs = page.data.flatMap((j) => j.runs.map((r) => ({...r, scheduled_at: j.scheduled_at})))
-    .filter((r) => new Date(r.executed_at).getTime() >= since);
-  // Lateness: how long after its scheduled second a run started (a retry job's scheduled_at is its retry's); the
-  // API writes both in whole seconds, so this is to the second (a job's own page has the milliseconds).
-  const late = runs.filter((r) => r.scheduled_at).map((r) => Math.max(0, new Date(r.started_at) - new Date(r.scheduled_at)))
-    .sort((a, b) => a - b);
-  const pick = (q) => (late.length ? `${Math.round(late[Math.min(late.length - 1, Math.floor(q * late.length))] / 1000)} s` : "—");
-  return {
-    runs: runs.length,
-    perMinute: (runs.length / 60).toFixed(2),
-    ok: runs.filter((r) => !r.failure_reason && !r.error_message).length,
-    p50: pick(0.5),
-    max: pick(1),
-  };
+function hourLine(stats) {
+  const late = stats.lateness;
+  const lateness = late ? `lateness p50 ${ms(late.p50_ms)}, p95 ${ms(late.p95_ms)}, max ${ms(late.max_ms)}` : "no lateness to show";
+  return `Last hour: ${stats.runs} runs, ${stats.runs_per_minute.toFixed(2)}/min, ${stats.successes} succeeded, ${stats.failures} failed; ${lateness}.`;
 }
 
 function editForm(ctx, q, reload) {
@@ -82,7 +61,7 @@ function editForm(ctx, q, reload) {
 export async function queuesPage(ctx) {
   const list = h("div", {id: "queues"});
   fill(ctx.main, h("h1", {}, "Queues"),
-    h("p", {class: "muted"}, "Counts by status come from GET /api/jobs (one page each: “100+” beyond). Throughput and lateness over the last hour are read from the runs of each queue's 100 newest jobs (lateness: a run's start after its job's scheduled second, to the second); the API offers no queue-wide figures of its own yet."),
+    h("p", {class: "muted"}, "Counts by status are exact; the last hour counts every run of the queue's jobs (lateness: how long after it was due a run started, to the millisecond). From GET /api/queues/{name}/stats."),
     list);
 
   async function reload() {
@@ -92,7 +71,8 @@ export async function queuesPage(ctx) {
       return;
     }
     const cards = await Promise.all(queues.map(async (q) => {
-      const [c, hour] = await Promise.all([counts(q.name), lastHour(q.name)]);
+      const stats = await get(`/api/queues/${enc(q.name)}/stats?window_s=${WINDOW_S}`);
+      const c = stats.counts;
       const toggle = actionButton(ctx, q.is_active ? "Pause queue" : "Resume queue", async () => {
         await patch(`/api/queues/${enc(q.name)}`, {is_active: !q.is_active});
         await reload();
@@ -102,8 +82,9 @@ export async function queuesPage(ctx) {
       return h("section", {class: "card queue", "aria-label": `Queue ${q.name}`, "data-queue": q.name},
         h("h2", {}, q.name, " ", badge(q.is_active ? "active" : "paused")),
         h("table", {class: "kv"}, h("caption", {}, "Jobs by status"),
-          h("tbody", {}, STATUSES.map((s) => h("tr", {}, h("th", {scope: "row"}, s), h("td", {class: `count-${s}`}, c[s]))))),
-        h("p", {class: "hour"}, `Last hour (runs of its ${SAMPLE} newest jobs): ${hour.runs} runs, ${hour.perMinute}/min, ${hour.ok} succeeded; lateness median ${hour.p50}, max ${hour.max}.`),
+          h("tbody", {}, STATUSES.map((s) => h("tr", {}, h("th", {scope: "row"}, s), h("td", {class: `count-${s}`}, String(c[s]))))),
+          h("tfoot", {}, h("tr", {}, h("th", {scope: "row"}, "total"), h("td", {class: "count-total"}, String(c.total))))),
+        h("p", {class: "hour"}, hourLine(stats)),
         h("p", {class: "muted"}, `Timeout ${q.timeout_seconds} s · retries ${q.retries_enabled ? "on: " + q.retry_delays.join(", ") + " s" : "off"} · parallelism ${text(q.max_parallelism)} · dead letters kept ${q.dlq_retention_days} days`),
         h("div", {class: "actions"}, toggle), editor);
     }));
