@@ -5,52 +5,18 @@ tests/contracts/test_job_list.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from chronohook.clock import FixedClock
-from chronohook.kafka.log import InMemoryEventLog
-from chronohook.readmodel.store import PROJECTOR_CONSUMER, Consumed
-from chronohook.settings import Settings
-from chronohook.store.tokens import create_token
-from schemas.codec import decode_event
-from services.ingest.app import build_context, create_app
-from services.ingest.context import IngestContext
 from services.ingest.routers.recuro_jobs import decode_cursor, encode_cursor
-
-NOW = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
-TARGET = "http://127.0.0.2:9/hook"
+from tests.support.recuro_app import NOW, RecuroApi, recuro_app
 
 
-@dataclass
-class Api:
-    client: TestClient
-    ctx: IngestContext
-    log: InMemoryEventLog
-    t1: dict[str, str]
-    t2: dict[str, str]
-
-    def project(self) -> None:
-        batch = [
-            Consumed(self.ctx.topic, 0, offset, decode_event(value))
-            for offset, (_, value, _) in enumerate(self.log.records)
-        ]
-        self.ctx.store.apply(PROJECTOR_CONSUMER, batch, NOW)
-
-    def push(self, queue: str, headers: dict[str, str], n: int = 1) -> list[int]:
-        ids = []
-        for i in range(n):
-            job = {"queue": queue, "url": TARGET, "payload": {"i": i}}
-            r = self.client.post("/api/jobs", json=job, headers=headers)
-            assert r.status_code == 201, r.text
-            ids.append(r.json()["job_id"])
-        return ids
-
+class Api(RecuroApi):
     def all_pages(self, query: str, headers: dict[str, str]) -> tuple[list[int], int]:
         """Every job id, following links.next from the first page; and how many pages that took."""
         seen: list[int] = []
@@ -68,14 +34,9 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    # Given an ingest app on a fixed clock (every job created at the same instant: the id breaks the ties), an
-    # in-memory log and tokens for tenants t1 and t2
-    log = InMemoryEventLog()
-    ctx = build_context(Settings(data_dir=tmp_path, egress_allow="127.0.0.2/32"), FixedClock(NOW), log=log)
-    t1 = create_token(ctx.engine, "t1")
-    t2 = create_token(ctx.engine, "t2")
-    with TestClient(create_app(ctx)) as client:
-        yield Api(client, ctx, log, {"Authorization": f"Bearer {t1}"}, {"Authorization": f"Bearer {t2}"})
+    # Given an ingest app on a fixed clock, an in-memory log and tokens for tenants t1 and t2
+    with recuro_app(tmp_path, Api) as app:
+        yield app
 
 
 def test_paging_through_all_jobs_sees_each_once_newest_first(api: Api) -> None:

@@ -4,53 +4,18 @@ tmp_path (the query runs on PostgreSQL too: tests/contracts/test_queue_stats.py)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from chronohook.clock import FixedClock
 from chronohook.ids import recuro_job_key
-from chronohook.kafka.log import InMemoryEventLog
 from chronohook.readmodel.store import PROJECTOR_CONSUMER, Consumed
-from chronohook.settings import Settings
-from chronohook.store.tokens import create_token
-from schemas.codec import decode_event
 from schemas.events import JobSucceeded, RunOutcome
-from services.ingest.app import build_context, create_app
-from services.ingest.context import IngestContext
-
-NOW = datetime(2026, 4, 10, 14, 5, 0, tzinfo=UTC)
-TARGET = "http://127.0.0.2:9/hook"
+from tests.support.recuro_app import NOW, RecuroApi, recuro_app
 
 
-@dataclass
-class Api:
-    client: TestClient
-    ctx: IngestContext
-    log: InMemoryEventLog
-    t1: dict[str, str]
-    t2: dict[str, str]
-
-    def project(self) -> None:
-        batch = [
-            Consumed(self.ctx.topic, 0, offset, decode_event(value))
-            for offset, (_, value, _) in enumerate(self.log.records)
-        ]
-        self.ctx.store.apply(PROJECTOR_CONSUMER, batch, NOW)
-
-    def push(self, queue: str, headers: dict[str, str], n: int = 1) -> list[int]:
-        ids = []
-        for i in range(n):
-            r = self.client.post(
-                "/api/jobs", json={"queue": queue, "url": TARGET, "payload": {"i": i}}, headers=headers
-            )
-            assert r.status_code == 201, r.text
-            ids.append(r.json()["job_id"])
-        return ids
-
+class Api(RecuroApi):
     def succeeded(self, job: int, tenant: str, minutes_ago: int, late_ms: float) -> None:
         started = NOW - timedelta(minutes=minutes_ago)
         outcome = RunOutcome(
@@ -66,12 +31,8 @@ class Api:
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     # Given an ingest app on a fixed clock, an in-memory log and tokens for tenants t1 and t2
-    log = InMemoryEventLog()
-    ctx = build_context(Settings(data_dir=tmp_path, egress_allow="127.0.0.2/32"), FixedClock(NOW), log=log)
-    t1 = create_token(ctx.engine, "t1")
-    t2 = create_token(ctx.engine, "t2")
-    with TestClient(create_app(ctx)) as client:
-        yield Api(client, ctx, log, {"Authorization": f"Bearer {t1}"}, {"Authorization": f"Bearer {t2}"})
+    with recuro_app(tmp_path, Api) as app:
+        yield app
 
 
 def test_stats_count_exactly_and_measure_the_windows_runs(api: Api) -> None:
